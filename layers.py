@@ -1,0 +1,401 @@
+"""The layers of the network, numpy only.
+
+Images are NHWC: (batch, height, width, channels). Every layer has `forward(X)`, which keeps what the backward pass
+needs, `backward(d_out)`, which returns the gradient with respect to the input and *adds* into each `Param.grad`,
+and `params()`, a dict of its `Param`s.
+
+Layers with parameters compute in the dtype of their parameters (float64 unless `dtype=` says otherwise); a float
+input of the other precision is converted to it. Parameter-free layers keep the dtype of their input.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from validation import check_dtype, check_float_array, check_images, check_int, check_labels, check_number, check_rng
+
+
+class Param:
+    """A trainable parameter: its `value` and the gradient `grad` that backward passes add into.
+
+    Parameters
+    ----------
+    value : ndarray
+        The initial value; `grad` starts as zeros of the same shape and dtype.
+    """
+
+    def __init__(self, value):
+        self.value = value
+        self.grad = np.zeros_like(value)
+
+    def zero_grad(self):
+        """Reset `grad` to zeros shaped like `value` (which may have been replaced since)."""
+        if self.grad.shape == self.value.shape and self.grad.dtype == self.value.dtype:
+            self.grad.fill(0)
+        else:
+            self.grad = np.zeros_like(self.value)
+
+    def __repr__(self):
+        return f"Param(shape={self.value.shape}, dtype={self.value.dtype})"
+
+
+def l2_regularization(W, reg_strength):
+    """L2 penalty `reg_strength * sum(W**2)` and its gradient.
+
+    Parameters
+    ----------
+    W : ndarray of any shape
+    reg_strength : float >= 0
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray shaped like W, `2 * reg_strength * W`
+    """
+    W = check_float_array(W, "W")
+    reg_strength = check_number(reg_strength, "reg_strength", minimum=0)
+    loss = reg_strength * float(np.sum(W * W))
+    return loss, (2 * reg_strength) * W
+
+
+def softmax(predictions):
+    """Softmax over the last axis, stable for large logits.
+
+    predictions : ndarray of shape (n_classes,) or (batch, n_classes)
+    Returns probabilities of the same shape.
+    """
+    predictions = check_float_array(predictions, "predictions")
+    shifted = predictions - predictions.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def softmax_with_cross_entropy(predictions, target_index):
+    """Mean cross-entropy loss of the softmax of `predictions` and its gradient.
+
+    Parameters
+    ----------
+    predictions : ndarray of shape (n_classes,) or (batch, n_classes)
+        Unnormalised scores (logits).
+    target_index : int or int array of shape (1,), (batch,) or (batch, 1)
+        The true class of each sample, in [0, n_classes).
+
+    Returns
+    -------
+    loss : float
+        Cross-entropy averaged over the batch.
+    d_predictions : ndarray shaped like `predictions`
+        Gradient of `loss` with respect to `predictions`.
+    """
+    predictions = check_float_array(predictions, "predictions")
+    if predictions.ndim not in (1, 2) or predictions.shape[-1] == 0:
+        raise ValueError("`predictions` must have shape (n_classes,) or (batch, n_classes), "
+                         f"got {predictions.shape}")
+    logits = predictions.reshape(-1, predictions.shape[-1])
+    batch, n_classes = logits.shape
+    target = check_labels(target_index, "target_index", n_classes, length=batch)
+    rows = np.arange(batch)
+
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    sum_exp = exp.sum(axis=1)
+    loss = np.mean(np.log(sum_exp) - shifted[rows, target])
+
+    d_logits = exp / sum_exp[:, None]
+    d_logits[rows, target] -= 1
+    d_logits /= batch
+    return float(loss), d_logits.reshape(predictions.shape)
+
+
+class ReLULayer:
+    """Elementwise max(X, 0).
+
+    Input shape: any. Output shape: the same.
+    """
+
+    def __init__(self):
+        self._positive = None
+
+    def forward(self, X):
+        X = check_float_array(X, "X")
+        self._positive = X > 0
+        return np.maximum(X, 0)
+
+    def backward(self, d_out):
+        d_out = _check_d_out(d_out, self._positive, "ReLULayer")
+        return d_out * self._positive
+
+    def params(self):
+        return {}
+
+
+class FullyConnectedLayer:
+    """Affine layer `X @ W + B`.
+
+    Parameters
+    ----------
+    n_input, n_output : int
+        Input and output widths.
+    dtype : float32 or float64, keyword-only
+        Dtype of the parameters and of the computation.
+    seed : None, int or numpy.random.Generator, keyword-only
+        Source of the initial weights.
+    gain : float, keyword-only
+        Weights are drawn from N(0, gain / n_input): 2 (He) suits a layer followed by ReLU, 1 (LeCun) an output
+        layer.
+
+    Input shape: (batch, n_input). Output shape: (batch, n_output).
+    W : (n_input, n_output), B : (1, n_output).
+    """
+
+    def __init__(self, n_input, n_output, *, dtype=np.float64, seed=None, gain=2.0):
+        n_input = check_int(n_input, "n_input", 1)
+        n_output = check_int(n_output, "n_output", 1)
+        dtype = check_dtype(dtype)
+        gain = check_number(gain, "gain", minimum=0, strict_minimum=True)
+        W = check_rng(seed).standard_normal((n_input, n_output)) * np.sqrt(gain / n_input)
+        self.W = Param(W.astype(dtype))
+        self.B = Param(np.zeros((1, n_output), dtype=dtype))
+        self._X = None
+
+    def forward(self, X):
+        X = check_float_array(X, "X", ndim=2)
+        n_input, n_output = _check_param(self.W, "W", 2).shape
+        _check_param(self.B, "B", 2, (1, n_output))
+        if X.shape[1] != n_input:
+            raise ValueError(f"`X` must have shape (batch, {n_input}), got {X.shape}")
+        self._X = X.astype(self.W.value.dtype, copy=False)
+        return self._X @ self.W.value + self.B.value
+
+    def backward(self, d_out):
+        d_out = _check_d_out(d_out, self._X, "FullyConnectedLayer", (self._X.shape[0], self.W.value.shape[1])
+                             if self._X is not None else None)
+        self.W.grad += self._X.T @ d_out
+        self.B.grad += d_out.sum(axis=0, keepdims=True)
+        return d_out @ self.W.value.T
+
+    def params(self):
+        return {"W": self.W, "B": self.B}
+
+
+class ConvolutionalLayer:
+    """2-D convolution (cross-correlation, as in every framework) with zero padding.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    filter_size : int
+        Height and width of the square filters.
+    padding : int
+        Zeros added on each side of the height and width.
+    stride : int, keyword-only
+        Step of the filter in both directions.
+    dtype : float32 or float64, keyword-only
+    seed : None, int or numpy.random.Generator, keyword-only
+        Source of the initial weights, He-scaled: N(0, 2 / (filter_size**2 * in_channels)).
+    compute_input_grad : bool, keyword-only
+        When False, `backward` fills the parameter gradients and returns None: the first layer of a network does not
+        need the gradient with respect to the images.
+
+    Input shape: (batch, height, width, in_channels).
+    Output shape: (batch, out_height, out_width, out_channels), with
+    `out_height = (height + 2 * padding - filter_size) // stride + 1` and likewise for the width.
+    W : (filter_size, filter_size, in_channels, out_channels), B : (out_channels,).
+    """
+
+    def __init__(self, in_channels, out_channels, filter_size, padding=0, *, stride=1, dtype=np.float64,
+                 seed=None, compute_input_grad=True):
+        self.in_channels = check_int(in_channels, "in_channels", 1)
+        self.out_channels = check_int(out_channels, "out_channels", 1)
+        self.filter_size = check_int(filter_size, "filter_size", 1)
+        self.padding = check_int(padding, "padding", 0)
+        self.stride = check_int(stride, "stride", 1)
+        self.compute_input_grad = bool(compute_input_grad)
+        dtype = check_dtype(dtype)
+        shape = (filter_size, filter_size, in_channels, out_channels)
+        fan_in = filter_size * filter_size * in_channels
+        W = check_rng(seed).standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        self.W = Param(W.astype(dtype))
+        self.B = Param(np.zeros(out_channels, dtype=dtype))
+        self._cols = None
+        self._input_shape = None
+
+    def forward(self, X):
+        X = check_images(X, "X", self.in_channels)
+        k, C, F = self.filter_size, self.in_channels, self.out_channels
+        _check_param(self.W, "W", 4, (k, k, C, F))
+        _check_param(self.B, "B", 1, (F,))
+        out_height, out_width = conv_output_shape(X.shape[1:3], k, self.padding, self.stride)
+        X = X.astype(self.W.value.dtype, copy=False)
+
+        self._cols = im2col(X, k, self.padding, self.stride)
+        self._input_shape = X.shape
+        out = self._cols.T @ self.W.value.reshape(k * k * C, F)  # (batch * out_h * out_w, F)
+        out += self.B.value
+        return out.reshape(X.shape[0], out_height, out_width, F)
+
+    def backward(self, d_out):
+        expected = None
+        if self._input_shape is not None:
+            out_shape = conv_output_shape(self._input_shape[1:3], self.filter_size, self.padding, self.stride)
+            expected = (self._input_shape[0], *out_shape, self.out_channels)
+        d_out = _check_d_out(d_out, self._cols, "ConvolutionalLayer", expected)
+        k, C, F = self.filter_size, self.in_channels, self.out_channels
+        d_out = d_out.reshape(-1, F)  # (batch * out_h * out_w, F)
+
+        self.W.grad += (self._cols @ d_out).reshape(k, k, C, F)
+        self.B.grad += d_out.sum(axis=0)
+        if not self.compute_input_grad:
+            return None
+        d_cols = self.W.value.reshape(k * k * C, F) @ d_out.T  # (k * k * C, batch * out_h * out_w)
+        return col2im(d_cols, self._input_shape, k, self.padding, self.stride)
+
+    def params(self):
+        return {"W": self.W, "B": self.B}
+
+
+class MaxPoolingLayer:
+    """Max over `pool_size x pool_size` windows moved by `stride`, per channel.
+
+    Windows may overlap (stride < pool_size); windows that do not fit at the bottom or right edge are dropped.
+    The backward pass gives each window's gradient to one element: its first maximum in row-major order.
+
+    Input shape: (batch, height, width, channels).
+    Output shape: (batch, (height - pool_size) // stride + 1, (width - pool_size) // stride + 1, channels).
+    """
+
+    def __init__(self, pool_size, stride):
+        self.pool_size = check_int(pool_size, "pool_size", 1)
+        self.stride = check_int(stride, "stride", 1)
+        self._argmax = None
+        self._input_shape = None
+
+    def forward(self, X):
+        X = check_images(X, "X")
+        p, s = self.pool_size, self.stride
+        height, width = X.shape[1:3]
+        if p > height or p > width:
+            raise ValueError(f"`pool_size` {p} is larger than the input ({height}x{width} height x width)")
+        windows = sliding_window_view(X, (p, p), axis=(1, 2))[:, ::s, ::s]  # (N, out_h, out_w, C, p, p)
+        windows = windows.reshape(*windows.shape[:4], p * p)
+        self._argmax = windows.argmax(axis=-1)  # first maximum of each window
+        self._input_shape = X.shape
+        return np.take_along_axis(windows, self._argmax[..., None], axis=-1)[..., 0]
+
+    def backward(self, d_out):
+        d_out = _check_d_out(d_out, self._argmax, "MaxPoolingLayer",
+                             None if self._argmax is None else self._argmax.shape)
+        p, s = self.pool_size, self.stride
+        out_height, out_width = d_out.shape[1:3]
+        d_input = np.zeros(self._input_shape, dtype=d_out.dtype)
+        zero = d_out.dtype.type(0)
+        for offset in range(p * p):
+            row, col = divmod(offset, p)
+            rows = slice(row, row + s * (out_height - 1) + 1, s)
+            cols = slice(col, col + s * (out_width - 1) + 1, s)
+            d_input[:, rows, cols, :] += np.where(self._argmax == offset, d_out, zero)
+        return d_input
+
+    def params(self):
+        return {}
+
+
+class Flattener:
+    """Reshapes (batch, height, width, channels) to (batch, height * width * channels) and back."""
+
+    def __init__(self):
+        self._input_shape = None
+
+    def forward(self, X):
+        X = check_images(X, "X")
+        self._input_shape = X.shape
+        return X.reshape(X.shape[0], -1)
+
+    def backward(self, d_out):
+        expected = None
+        if self._input_shape is not None:
+            expected = (self._input_shape[0], int(np.prod(self._input_shape[1:])))
+        d_out = _check_d_out(d_out, self._input_shape, "Flattener", expected)
+        return d_out.reshape(self._input_shape)
+
+    def params(self):
+        return {}
+
+
+def conv_output_shape(input_shape, filter_size, padding, stride):
+    """(out_height, out_width) = (size + 2 * padding - filter_size) // stride + 1 for each of (height, width).
+
+    Raises ValueError when the filter does not fit the padded input.
+    """
+    height, width = input_shape
+    if filter_size > height + 2 * padding or filter_size > width + 2 * padding:
+        raise ValueError(f"`filter_size` {filter_size} is larger than the padded input "
+                         f"({height + 2 * padding}x{width + 2 * padding} height x width, padding {padding})")
+    return (height + 2 * padding - filter_size) // stride + 1, (width + 2 * padding - filter_size) // stride + 1
+
+
+def im2col(X, filter_size, padding, stride):
+    """Every filter-sized patch of the zero-padded `X`, one patch per column.
+
+    Parameters
+    ----------
+    X : ndarray of shape (batch, height, width, channels)
+
+    Returns
+    -------
+    cols : ndarray of shape (filter_size * filter_size * channels, batch * out_height * out_width)
+        Rows ordered (i, j, channel) like `W.reshape(-1, out_channels)`; columns ordered (batch, out_y, out_x).
+    """
+    batch, height, width, channels = X.shape
+    out_height, out_width = conv_output_shape((height, width), filter_size, padding, stride)
+    # Channels first, so that each copy below runs along image rows rather than across 3 channels.
+    padded = np.zeros((channels, batch, height + 2 * padding, width + 2 * padding), dtype=X.dtype)
+    padded[:, :, padding:padding + height, padding:padding + width] = X.transpose(3, 0, 1, 2)
+    cols = np.empty((filter_size, filter_size, channels, batch, out_height, out_width), dtype=X.dtype)
+    for i in range(filter_size):
+        for j in range(filter_size):
+            cols[i, j] = padded[:, :, i:i + stride * (out_height - 1) + 1:stride,
+                                j:j + stride * (out_width - 1) + 1:stride]
+    return cols.reshape(filter_size * filter_size * channels, -1)
+
+
+def col2im(cols, input_shape, filter_size, padding, stride):
+    """Adjoint of `im2col`: adds every column back onto the pixels of its patch.
+
+    Parameters
+    ----------
+    cols : ndarray of shape (filter_size * filter_size * channels, batch * out_height * out_width)
+    input_shape : (batch, height, width, channels), the shape given to `im2col`
+
+    Returns
+    -------
+    ndarray of shape `input_shape`
+    """
+    batch, height, width, channels = input_shape
+    out_height, out_width = conv_output_shape((height, width), filter_size, padding, stride)
+    cols = cols.reshape(filter_size, filter_size, channels, batch, out_height, out_width)
+    padded = np.zeros((channels, batch, height + 2 * padding, width + 2 * padding), dtype=cols.dtype)
+    for i in range(filter_size):
+        for j in range(filter_size):
+            padded[:, :, i:i + stride * (out_height - 1) + 1:stride,
+                   j:j + stride * (out_width - 1) + 1:stride] += cols[i, j]
+    inner = padded[:, :, padding:padding + height, padding:padding + width]
+    return np.ascontiguousarray(inner.transpose(1, 2, 3, 0))  # (C, N, H, W) -> (N, H, W, C)
+
+
+def _check_param(param, name, ndim, shape=None):
+    """The value of `param`, checked to be a float array of `ndim` dimensions (and `shape` when given)."""
+    value = check_float_array(param.value, f"{name}.value", ndim=ndim)
+    if shape is not None and value.shape != shape:
+        raise ValueError(f"`{name}.value` must have shape {shape}, got {value.shape}")
+    return value
+
+
+def _check_d_out(d_out, cache, layer_name, expected_shape=None):
+    """`d_out` as a float array of the layer's output shape; refuses a backward pass before any forward pass."""
+    if cache is None:
+        raise ValueError(f"{layer_name}.backward() was called before forward(): run forward first")
+    d_out = check_float_array(d_out, "d_out")
+    expected_shape = cache.shape if expected_shape is None else tuple(expected_shape)
+    if d_out.shape != expected_shape:
+        raise ValueError(f"`d_out` must have the shape of the last forward output {expected_shape}, "
+                         f"got {d_out.shape}")
+    return d_out

@@ -1,0 +1,138 @@
+"""The convolutional network of the assignment."""
+import numpy as np
+
+from layers import (ConvolutionalLayer, FullyConnectedLayer, Flattener, MaxPoolingLayer, ReLULayer,
+                    l2_regularization, softmax_with_cross_entropy)
+from validation import check_dtype, check_images, check_int, check_labels, check_number, check_rng
+
+POOL = 4
+
+
+class ConvNet:
+    """Conv 3x3 -> ReLU -> MaxPool 4x4 -> Conv 3x3 -> ReLU -> MaxPool 4x4 -> Flatten -> FullyConnected.
+
+    The loss is the softmax cross-entropy of the last layer's scores (plus an optional L2 penalty on the weights).
+
+    Parameters
+    ----------
+    input_shape : (height, width, channels)
+        Shape of one image, e.g. (32, 32, 3); height and width at least 16 (two 4x4 poolings).
+    n_output_classes : int
+    conv1_channels, conv2_channels : int
+        Output channels of the two convolutions.
+    reg : float, keyword-only
+        Strength of the L2 penalty on the weights (not the biases); 0 turns it off.
+    dtype : float32 or float64, keyword-only
+        Dtype of every parameter and of the computation.
+    seed : None, int or numpy.random.Generator, keyword-only
+        Source of the initial weights; the same seed gives the same model.
+    """
+
+    def __init__(self, input_shape, n_output_classes, conv1_channels, conv2_channels, *, reg=0.0,
+                 dtype=np.float64, seed=None):
+        self.input_shape = _check_input_shape(input_shape)
+        self.n_output_classes = check_int(n_output_classes, "n_output_classes", 2)
+        self.conv1_channels = check_int(conv1_channels, "conv1_channels", 1)
+        self.conv2_channels = check_int(conv2_channels, "conv2_channels", 1)
+        self.reg = check_number(reg, "reg", minimum=0)
+        self.dtype = check_dtype(dtype)
+        rng = check_rng(seed)
+
+        height, width, channels = self.input_shape
+        pooled_height, pooled_width = height // POOL // POOL, width // POOL // POOL
+        self.layers = {
+            "conv1": ConvolutionalLayer(channels, conv1_channels, 3, 1, dtype=dtype, seed=rng,
+                                        compute_input_grad=False),
+            "relu1": ReLULayer(),
+            "pool1": MaxPoolingLayer(POOL, POOL),
+            "conv2": ConvolutionalLayer(conv1_channels, conv2_channels, 3, 1, dtype=dtype, seed=rng),
+            "relu2": ReLULayer(),
+            "pool2": MaxPoolingLayer(POOL, POOL),
+            "flatten": Flattener(),
+            "fc": FullyConnectedLayer(pooled_height * pooled_width * conv2_channels, n_output_classes,
+                                      dtype=dtype, seed=rng, gain=1.0),
+        }
+
+    def config(self):
+        """The constructor arguments that rebuild this architecture: `ConvNet(**model.config())`."""
+        return {"input_shape": self.input_shape, "n_output_classes": self.n_output_classes,
+                "conv1_channels": self.conv1_channels, "conv2_channels": self.conv2_channels,
+                "reg": self.reg, "dtype": self.dtype.name}
+
+    def compute_loss_and_gradients(self, X, y):
+        """Forward and backward pass on one batch; zeroes every gradient first, then fills them.
+
+        Parameters
+        ----------
+        X : ndarray of shape (batch, height, width, channels), floats
+        y : int array of shape (batch,), class indices in [0, n_output_classes)
+
+        Returns
+        -------
+        float, the mean cross-entropy loss over the batch (plus the L2 penalty)
+        """
+        X = self._check_X(X)
+        y = check_labels(y, "y", self.n_output_classes, length=X.shape[0])
+        params = self.params()
+        for param in params.values():
+            param.zero_grad()
+
+        loss, d_out = softmax_with_cross_entropy(self._forward(X), y)
+        for layer in reversed(list(self.layers.values())):
+            d_out = layer.backward(d_out)
+
+        if self.reg > 0:
+            for name, param in params.items():
+                if name.endswith("_W"):
+                    reg_loss, reg_grad = l2_regularization(param.value, self.reg)
+                    loss += reg_loss
+                    param.grad += reg_grad
+        return float(loss)
+
+    def predict(self, X, batch_size=256):
+        """Class index of the highest score for each image.
+
+        Parameters
+        ----------
+        X : ndarray of shape (batch, height, width, channels), floats
+        batch_size : int
+            Images per forward pass; bounds the memory used on large inputs.
+
+        Returns
+        -------
+        ndarray of shape (batch,), int64
+        """
+        X = self._check_X(X)
+        batch_size = check_int(batch_size, "batch_size", 1)
+        predictions = np.empty(X.shape[0], dtype=np.int64)
+        for start in range(0, X.shape[0], batch_size):
+            predictions[start:start + batch_size] = self._forward(X[start:start + batch_size]).argmax(axis=1)
+        return predictions
+
+    def params(self):
+        """Every parameter under a unique name `<layer>_<param>`: conv1_W, conv1_B, conv2_W, conv2_B, fc_W, fc_B."""
+        return {f"{layer_name}_{param_name}": param
+                for layer_name, layer in self.layers.items()
+                for param_name, param in layer.params().items()}
+
+    def _forward(self, X):
+        """Scores of shape (batch, n_output_classes)."""
+        for layer in self.layers.values():
+            X = layer.forward(X)
+        return X
+
+    def _check_X(self, X):
+        X = check_images(X, "X", self.input_shape[2])
+        if X.shape[1:] != self.input_shape:
+            raise ValueError(f"`X` must have shape (batch, {', '.join(map(str, self.input_shape))}), got {X.shape}")
+        return X
+
+
+def _check_input_shape(input_shape):
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+        raise ValueError(f"`input_shape` must be (height, width, channels), got {input_shape!r}")
+    height, width, channels = (check_int(size, "input_shape", 1) for size in input_shape)
+    if height < POOL * POOL or width < POOL * POOL:
+        raise ValueError(f"`input_shape` height and width must be at least {POOL * POOL} for two {POOL}x{POOL} "
+                         f"poolings, got {height}x{width}")
+    return height, width, channels

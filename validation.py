@@ -1,0 +1,111 @@
+"""Argument checkers shared by every public entry point.
+
+Each checker raises before any state changes: `TypeError` for a value of the wrong type, `ValueError` for a
+value of the right type that breaks a rule. Messages name the argument, state the rule and echo what came.
+"""
+import numbers
+
+import numpy as np
+
+
+def check_int(value, name, minimum):
+    """Return `value` as an int, requiring an integer (not a bool) that is at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer, got {value!r} of type {type(value).__name__}")
+    if value < minimum:
+        rule = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"`{name}` must be {rule}, got {value}")
+    return int(value)
+
+
+def check_number(value, name, minimum=None, maximum=None, strict_minimum=False):
+    """Return `value` as a finite float inside the given bounds."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    too_small = minimum is not None and (value <= minimum if strict_minimum else value < minimum)
+    too_large = maximum is not None and value > maximum
+    if not np.isfinite(value) or too_small or too_large:
+        low = "" if minimum is None else f"{'>' if strict_minimum else '>='} {minimum}"
+        high = "" if maximum is None else f"<= {maximum}"
+        rule = " and ".join(part for part in (low, high) if part) or "finite"
+        raise ValueError(f"`{name}` must be a finite number {rule}, got {value}")
+    return value
+
+
+def check_float_array(X, name, ndim=None):
+    """Return `X` as an ndarray of a floating dtype with `ndim` dimensions (any when None).
+
+    Integer, boolean and object arrays are refused rather than converted: images arrive as uint8 and a silent
+    conversion would hide a missing `/ 255` scaling step.
+    """
+    if not isinstance(X, np.ndarray):
+        try:
+            X = np.asarray(X)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"`{name}` must be an array of floats, got {type(X).__name__}: {error}") from None
+    if not np.issubdtype(X.dtype, np.floating):
+        raise TypeError(f"`{name}` must be an array of floats (float32 or float64), got dtype {X.dtype}; "
+                        f"convert it first, e.g. `{name}.astype(np.float32)`")
+    if ndim is not None and X.ndim != ndim:
+        raise ValueError(f"`{name}` must have {ndim} dimensions, got {X.ndim} (shape {X.shape})")
+    return X
+
+
+def check_images(X, name, channels=None):
+    """Return `X` as a float array of shape (batch, height, width, channels), NHWC."""
+    if isinstance(X, np.ndarray) and X.ndim != 4:
+        raise ValueError(f"`{name}` must be 4-D (batch, height, width, channels), got shape {X.shape}")
+    X = check_float_array(X, name, ndim=4)
+    if channels is not None and X.shape[3] != channels:
+        raise ValueError(f"`{name}` must have {channels} channels in its last axis (NHWC), "
+                         f"got {X.shape[3]} (shape {X.shape})")
+    return X
+
+
+def check_labels(y, name, n_classes, length=None):
+    """Return `y` as a 1-D int64 array of class indices in [0, n_classes), of `length` entries when given.
+
+    A column (length, 1) is accepted and flattened, as are a scalar (one sample) and integral floats.
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    y = np.atleast_1d(y)
+    if y.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-D (batch,) class indices, got shape {y.shape}")
+    if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"`{name}` must hold integer class indices, got dtype {y.dtype}")
+    if length is not None and y.shape[0] != length:
+        raise ValueError(f"`{name}` must have one label per sample ({length}), got {y.shape[0]}")
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        bad = y[(y < 0) | (y >= n_classes)][0]
+        raise ValueError(f"`{name}` must hold class indices in [0, {n_classes}), got {bad}")
+    return y.astype(np.int64, copy=False)
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return `dtype` as float32 or float64, the two dtypes the package computes in."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"`{name}` must be float32 or float64, got {dtype!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"`{name}` must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def check_rng(seed, name="seed"):
+    """Return a `numpy.random.Generator`: a new one for None or an int seed, the same one when given one.
+
+    The global numpy RNG is never touched.
+    """
+    if seed is None or isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"`{name}` must be None, an integer or a numpy.random.Generator, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer, got {seed}")
+    return np.random.default_rng(int(seed))
