@@ -8,7 +8,6 @@ Layers with parameters compute in the dtype of their parameters (float64 unless 
 input of the other precision is converted to it. Parameter-free layers keep the dtype of their input.
 """
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from validation import check_dtype, check_float_array, check_images, check_int, check_labels, check_number, check_rng
 
@@ -257,6 +256,7 @@ class MaxPoolingLayer:
 
     Windows may overlap (stride < pool_size); windows that do not fit at the bottom or right edge are dropped.
     The backward pass gives each window's gradient to one element: its first maximum in row-major order.
+    The forward pass keeps a reference to its input's window positions, not a copy of the input.
 
     Input shape: (batch, height, width, channels).
     Output shape: (batch, (height - pool_size) // stride + 1, (width - pool_size) // stride + 1, channels).
@@ -270,29 +270,17 @@ class MaxPoolingLayer:
 
     def forward(self, X):
         X = check_images(X, "X")
-        p, s = self.pool_size, self.stride
         height, width = X.shape[1:3]
-        if p > height or p > width:
-            raise ValueError(f"`pool_size` {p} is larger than the input ({height}x{width} height x width)")
-        windows = sliding_window_view(X, (p, p), axis=(1, 2))[:, ::s, ::s]  # (N, out_h, out_w, C, p, p)
-        windows = windows.reshape(*windows.shape[:4], p * p)
-        self._argmax = windows.argmax(axis=-1)  # first maximum of each window
+        if self.pool_size > height or self.pool_size > width:
+            raise ValueError(f"`pool_size` {self.pool_size} is larger than the input "
+                             f"({height}x{width} height x width)")
+        out, self._argmax = max_pool(X, self.pool_size, self.stride)
         self._input_shape = X.shape
-        return np.take_along_axis(windows, self._argmax[..., None], axis=-1)[..., 0]
+        return out
 
     def backward(self, d_out):
-        d_out = _check_d_out(d_out, self._argmax, "MaxPoolingLayer",
-                             None if self._argmax is None else self._argmax.shape)
-        p, s = self.pool_size, self.stride
-        out_height, out_width = d_out.shape[1:3]
-        d_input = np.zeros(self._input_shape, dtype=d_out.dtype)
-        zero = d_out.dtype.type(0)
-        for offset in range(p * p):
-            row, col = divmod(offset, p)
-            rows = slice(row, row + s * (out_height - 1) + 1, s)
-            cols = slice(col, col + s * (out_width - 1) + 1, s)
-            d_input[:, rows, cols, :] += np.where(self._argmax == offset, d_out, zero)
-        return d_input
+        d_out = _check_d_out(d_out, self._argmax, "MaxPoolingLayer")
+        return max_pool_backward(d_out, self._argmax, self._input_shape, self.pool_size, self.stride)
 
     def params(self):
         return {}
@@ -379,6 +367,79 @@ def col2im(cols, input_shape, filter_size, padding, stride):
                    j:j + stride * (out_width - 1) + 1:stride] += cols[i, j]
     inner = padded[:, :, padding:padding + height, padding:padding + width]
     return np.ascontiguousarray(inner.transpose(1, 2, 3, 0))  # (C, N, H, W) -> (N, H, W, C)
+
+
+def max_pool(X, pool_size, stride):
+    """Window maxima of `X` and the position of each window's first maximum.
+
+    Parameters
+    ----------
+    X : ndarray of shape (batch, height, width, channels)
+
+    Returns
+    -------
+    out : ndarray of shape (batch, out_height, out_width, channels), the maxima
+    argmax : unsigned int ndarray shaped like `out`
+        Row-major offset `row * pool_size + col` of the first maximum inside each window.
+    """
+    p, s = pool_size, stride
+    out_height, out_width = (X.shape[1] - p) // s + 1, (X.shape[2] - p) // s + 1
+    index_dtype = np.min_scalar_type(p * p - 1)
+    # Two stages of running maxima over strided views, each step a few whole-array operations: first over the
+    # window's columns for every input row, then over its rows. A later offset replaces the running maximum only
+    # when strictly greater, so ties keep the first offset; offsets only grow, so np.maximum tracks the argmax.
+    X = X[:, :s * (out_height - 1) + p]
+    row_max = _window_offset(X, 0, 2, s, out_width).copy()
+    row_argmax = np.zeros(row_max.shape, dtype=index_dtype)
+    for col in range(1, p):
+        candidate = _window_offset(X, col, 2, s, out_width)
+        np.maximum(row_argmax, np.multiply(candidate > row_max, col, dtype=index_dtype), out=row_argmax)
+        np.maximum(row_max, candidate, out=row_max)
+
+    out = _window_offset(row_max, 0, 1, s, out_height).copy()
+    argmax = _window_offset(row_argmax, 0, 1, s, out_height).copy()
+    for row in range(1, p):
+        candidate = _window_offset(row_max, row, 1, s, out_height)
+        offset = _window_offset(row_argmax, row, 1, s, out_height) + index_dtype.type(row * p)
+        np.maximum(argmax, np.multiply(candidate > out, offset, dtype=index_dtype), out=argmax)
+        np.maximum(out, candidate, out=out)
+    return out, argmax
+
+
+def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
+    """Gradient of `max_pool` with respect to its input: each window's gradient goes to its first maximum.
+
+    Parameters
+    ----------
+    d_out, argmax : ndarrays of shape (batch, out_height, out_width, channels)
+    input_shape : (batch, height, width, channels)
+
+    Returns
+    -------
+    ndarray of shape `input_shape`, dtype of `d_out`
+    """
+    p, s = pool_size, stride
+    batch, out_height, out_width, channels = d_out.shape
+    d_input = np.zeros(input_shape, dtype=d_out.dtype)
+    if s == p:
+        # Disjoint windows: one broadcast product writes every window at once.
+        windows = d_input[:, :out_height * p, :out_width * p].reshape(batch, out_height, p, out_width, p, channels)
+        offsets = np.arange(p * p, dtype=argmax.dtype).reshape(1, 1, p, 1, p, 1)
+        np.multiply(argmax[:, :, None, :, None, :] == offsets, d_out[:, :, None, :, None, :], out=windows)
+        return d_input
+    for offset in range(p * p):
+        row, col = divmod(offset, p)
+        rows = _window_offset(d_input, row, 1, s, out_height)
+        rows_cols = _window_offset(rows, col, 2, s, out_width)
+        rows_cols += (argmax == offset) * d_out  # += : overlapping windows may share a maximum
+    return d_input
+
+
+def _window_offset(X, offset, axis, stride, count):
+    """View of `X` along `axis` at `offset + stride * i` for i in range(count)."""
+    index = [slice(None)] * X.ndim
+    index[axis] = slice(offset, offset + stride * (count - 1) + 1, stride)
+    return X[tuple(index)]
 
 
 def _check_param(param, name, ndim, shape=None):
