@@ -241,7 +241,7 @@ class ConvolutionalLayer:
         d_out = d_out.reshape(-1, F)  # (batch * out_h * out_w, F)
 
         self.W.grad += (self._cols @ d_out).reshape(k, k, C, F)
-        self.B.grad += d_out.sum(axis=0)
+        self.B.grad += np.ones(d_out.shape[0], dtype=d_out.dtype) @ d_out  # a column sum; BLAS beats .sum(axis=0)
         if not self.compute_input_grad:
             return None
         d_cols = self.W.value.reshape(k * k * C, F) @ d_out.T  # (k * k * C, batch * out_h * out_w)
