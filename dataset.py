@@ -1,0 +1,198 @@
+"""Loading SVHN's `.mat` files and splitting a training set into training and validation parts.
+
+Get the files with `./download_data.sh` (into `data/`), or build the offline stand-in with
+`python standin.py data`. Randomness comes from a local `numpy.random.Generator`; the global numpy RNG is never
+touched.
+"""
+import os
+import shlex
+import warnings
+
+import numpy as np
+import scipy.io
+
+from validation import check_int, check_rng
+
+TRAIN_FILE = "train_32x32.mat"
+TEST_FILE = "test_32x32.mat"
+IMAGE_SHAPE = (32, 32, 3)
+STANDIN_KEY = "standin"
+
+_warned_standins = set()
+
+
+class StandInDataWarning(UserWarning):
+    """The images come from the synthetic stand-in made by `standin.py`, not from SVHN."""
+
+
+def load_data_mat(filename, max_samples, seed=42):
+    """Load a random subset of the images and labels of one SVHN `.mat` file.
+
+    Only the sampled images are converted to float32; the file's uint8 array is never converted as a whole.
+    Reading the offline stand-in warns once per file with `StandInDataWarning`.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        An SVHN file: `X` uint8 of shape (32, 32, 3, n_file) and `y` of shape (n_file, 1), labels 1..10 where
+        10 stands for the digit 0.
+    max_samples : int or None
+        Number of images to draw without replacement, 1..n_file; None takes all of them.
+    seed : None, int or numpy.random.Generator
+        Chooses the subset and its order; the same seed gives the same samples.
+
+    Returns
+    -------
+    X : ndarray of shape (n, 32, 32, 3), float32
+        Pixel values in 0..255, NHWC.
+    y : ndarray of shape (n,), int64
+        Digits 0..9.
+    """
+    max_samples = _check_max_samples(max_samples, "max_samples")
+    rng = check_rng(seed)
+    _check_exists(filename)
+    X, y, is_standin = _load_subset(filename, max_samples, "max_samples", rng)
+    if is_standin:
+        _warn_standin(filename)
+    return X, y
+
+
+def load_svhn(folder, max_train, max_test, seed=42):
+    """Load random subsets of SVHN's training and test files from `folder`.
+
+    Both files are looked for before either is read, so a missing test file fails fast.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Holds `train_32x32.mat` and `test_32x32.mat`.
+    max_train, max_test : int or None
+        Images to take from each file (None: all), as `max_samples` of `load_data_mat`.
+    seed : None, int or numpy.random.Generator
+        Each file's subset is the one `load_data_mat(path, max_samples, seed)` draws, so the test subset does
+        not depend on `max_train`.
+
+    Returns
+    -------
+    train_X : ndarray of shape (max_train, 32, 32, 3), float32
+    train_y : ndarray of shape (max_train,), int64
+    test_X : ndarray of shape (max_test, 32, 32, 3), float32
+    test_y : ndarray of shape (max_test,), int64
+    """
+    max_train = _check_max_samples(max_train, "max_train")
+    max_test = _check_max_samples(max_test, "max_test")
+    paths = os.path.join(folder, TRAIN_FILE), os.path.join(folder, TEST_FILE)
+    for path in paths:
+        _check_exists(path)
+    arrays = []
+    for path, max_samples, name in zip(paths, (max_train, max_test), ("max_train", "max_test")):
+        X, y, is_standin = _load_subset(path, max_samples, name, check_rng(seed))
+        if is_standin:
+            _warn_standin(path)
+        arrays += [X, y]
+    return tuple(arrays)
+
+
+def random_split_train_val(X, y, num_val, seed=42):
+    """Split samples at random into a training part and `num_val` validation samples.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, ...)
+    y : ndarray of shape (n,)
+    num_val : int
+        Size of the validation part, 1..n-1.
+    seed : None, int or numpy.random.Generator
+        The same seed gives the same split.
+
+    Returns
+    -------
+    train_X : ndarray of shape (n - num_val, ...)
+    train_y : ndarray of shape (n - num_val,)
+    val_X : ndarray of shape (num_val, ...)
+    val_y : ndarray of shape (num_val,)
+        Every sample lands in exactly one part; dtypes are kept.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"`X` and `y` must be arrays of samples, got shapes {X.shape} and {y.shape}")
+    n = X.shape[0]
+    if y.shape[0] != n:
+        raise ValueError(f"`X` and `y` must have the same number of samples, got {n} and {y.shape[0]}")
+    num_val = check_int(num_val, "num_val", 1)
+    if num_val >= n:
+        raise ValueError(f"`num_val` must be smaller than the number of samples ({n}) so that some are left "
+                         f"for training, got {num_val}")
+    order = check_rng(seed).permutation(n)
+    val, train = order[:num_val], order[num_val:]
+    return X[train], y[train], X[val], y[val]
+
+
+def _load_subset(path, max_samples, name, rng):
+    """Draw `max_samples` images (None: all) of the file at `path`; the third value is its stand-in flag."""
+    X, y, is_standin = _read_mat(path)
+    n_file = X.shape[3]
+    if max_samples is None:
+        max_samples = n_file
+    elif max_samples > n_file:
+        raise ValueError(f"`{name}` must be at most the number of images in {path} ({n_file}), "
+                         f"got {max_samples}; pass None to take all of them")
+    indices = rng.choice(n_file, size=max_samples, replace=False)
+    # (32, 32, 3, n_file) -> (max_samples, 32, 32, 3); only the chosen images become float32
+    images = np.ascontiguousarray(np.moveaxis(X[..., indices], -1, 0), dtype=np.float32)
+    # Labels 1..9 are their digits and 10 is the digit 0.
+    labels = y.reshape(-1)[indices].astype(np.int64) % 10
+    return images, labels, is_standin
+
+
+def _check_max_samples(value, name):
+    """Return None (all images) or `value` as an int >= 1."""
+    return None if value is None else check_int(value, name, 1)
+
+
+def _check_exists(path):
+    """Raise FileNotFoundError naming `path` and the two ways to get SVHN's files."""
+    if not os.path.isfile(path):
+        folder = shlex.quote(os.path.dirname(path) or ".")
+        raise FileNotFoundError(
+            f"SVHN file not found: {path}. Download the data with `./download_data.sh {folder}`, "
+            f"or build the offline stand-in with `python standin.py {folder}`")
+
+
+def _read_mat(path):
+    """Read and check `X` and `y` of a `.mat` file; also say whether it carries the stand-in marker."""
+    try:
+        contents = scipy.io.loadmat(path)
+    except (ValueError, NotImplementedError) as error:
+        raise ValueError(f"{path} is not a readable MATLAB .mat file: {error}") from None
+    missing = [name for name in ("X", "y") if name not in contents]
+    if missing:
+        found = sorted(name for name in contents if not name.startswith("__"))
+        raise ValueError(f"{path} must hold SVHN's variables `X` and `y`, missing {', '.join(missing)}; "
+                         f"found {found}")
+    X, y = contents["X"], contents["y"]
+    if X.dtype != np.uint8 or X.ndim != 4 or X.shape[:3] != IMAGE_SHAPE:
+        raise ValueError(f"`X` in {path} must be uint8 of shape (32, 32, 3, n), got {X.dtype} {X.shape}")
+    n = X.shape[3]
+    if n == 0:
+        raise ValueError(f"{path} holds no images (`X` has shape {X.shape})")
+    if y.shape not in ((n, 1), (1, n)):
+        raise ValueError(f"`y` in {path} must have shape ({n}, 1), one label per image, got {y.shape}")
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise ValueError(f"`y` in {path} must hold numbers 1..10, got dtype {y.dtype}")
+    bad = (y < 1) | (y > 10) | (y != np.round(y))
+    if bad.any():
+        raise ValueError(f"`y` in {path} must hold labels 1..10 (10 for the digit 0), "
+                         f"got {y[bad][0]:g} in {np.count_nonzero(bad)} of {n} labels")
+    return X, y, STANDIN_KEY in contents
+
+
+def _warn_standin(path):
+    """Warn, once per process and file, that `path` is the synthetic stand-in rather than SVHN."""
+    key = os.path.realpath(path)
+    if key in _warned_standins:
+        return
+    _warned_standins.add(key)
+    warnings.warn(f"{path} is the synthetic stand-in for SVHN made by standin.py, not real data: accuracies "
+                  f"measured on it are NOT SVHN results. Get the real files with ./download_data.sh",
+                  StandInDataWarning, stacklevel=3)
