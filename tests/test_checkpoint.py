@@ -1,0 +1,297 @@
+"""checkpoint.py: round trips, the file layout, atomic writes, and every kind of bad file."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import checkpoint
+from checkpoint import best_checkpoint_path, load_model, load_params, save_model
+from layers import Param
+from model import ConvNet
+
+SHAPE = (16, 16, 1)
+
+
+def make_model(dtype="float64", seed=0, **changes):
+    config = {"input_shape": SHAPE, "n_output_classes": 3, "conv1_channels": 2, "conv2_channels": 3,
+              "dtype": dtype, **changes}
+    return ConvNet(**config, seed=seed)
+
+
+def images(n=12, seed=1):
+    return np.random.default_rng(seed).standard_normal((n, *SHAPE))
+
+
+def values(model):
+    return {name: param.value.copy() for name, param in model.params().items()}
+
+
+def assert_same_values(actual, expected):
+    assert actual.keys() == expected.keys()
+    for name in expected:
+        assert actual[name].dtype == expected[name].dtype, name
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+
+
+def rewrite(path, drop=(), metadata=None, **arrays):
+    """Rewrite the checkpoint `path` with entries dropped, replaced or added, and other metadata."""
+    with np.load(path, allow_pickle=False) as archive:
+        contents = {name: archive[name] for name in archive.files if name not in drop}
+    if metadata is not None:
+        contents[checkpoint.METADATA_KEY] = np.array(json.dumps(metadata))
+    contents.update(arrays)
+    np.savez(path, **contents)
+
+
+def saved_metadata(path):
+    with np.load(path, allow_pickle=False) as archive:
+        return json.loads(str(archive[checkpoint.METADATA_KEY]))
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A float64 model and the path it was saved to."""
+    model = make_model()
+    path = tmp_path / "model.npz"
+    save_model(model, path)
+    return model, path
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_load_model_round_trip(tmp_path, dtype):
+    model = make_model(dtype, reg=0.01)
+    path = tmp_path / "model.npz"
+    save_model(model, path)
+    loaded = load_model(path)
+    assert loaded.config() == model.config()
+    assert_same_values(values(loaded), values(model))
+    X = images().astype(dtype)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded._forward(X), model._forward(X))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_load_params_round_trip(tmp_path, dtype):
+    model, other = make_model(dtype, seed=0), make_model(dtype, seed=1)
+    path = tmp_path / "model.npz"
+    save_model(model, str(path))
+    load_params(other, str(path))
+    assert_same_values(values(other), values(model))
+    X = images().astype(dtype)
+    np.testing.assert_array_equal(other.predict(X), model.predict(X))
+
+
+def test_load_params_casts_to_the_model_dtype(tmp_path):
+    model32, model64 = make_model("float32", seed=0), make_model("float64", seed=1)
+    save_model(model32, tmp_path / "model.npz")
+    load_params(model64, tmp_path / "model.npz")
+    assert_same_values(values(model64), {name: value.astype(np.float64) for name, value in values(model32).items()})
+
+
+def test_file_layout(saved):
+    model, path = saved
+    with np.load(path, allow_pickle=False) as archive:
+        assert sorted(archive.files) == sorted([checkpoint.METADATA_KEY] + [f"params/{name}" for name in
+                                                                            model.params()])
+    metadata = saved_metadata(path)
+    assert metadata == {"format": "numpy-cnn-checkpoint", "version": 1, "model": "ConvNet",
+                        "config": json.loads(json.dumps(model.config()))}
+
+
+def test_save_replaces_an_existing_file_and_leaves_no_temporary_file(saved):
+    _, path = saved
+    newer = make_model(seed=5)
+    save_model(newer, path)
+    assert_same_values(values(load_model(path)), values(newer))
+    assert os.listdir(path.parent) == ["model.npz"]
+
+
+@pytest.mark.parametrize("failure", ["write", "rename"])
+def test_failed_save_keeps_the_previous_file(saved, monkeypatch, failure):
+    model, path = saved
+    before = path.read_bytes()
+
+    def write_half_then_fail(file, **arrays):
+        file.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt
+
+    def fail_rename(source, target):
+        raise OSError("disk full")
+
+    if failure == "write":
+        monkeypatch.setattr(checkpoint.np, "savez", write_half_then_fail)
+    else:
+        monkeypatch.setattr(checkpoint.os, "replace", fail_rename)
+    with pytest.raises((KeyboardInterrupt, OSError)):
+        save_model(make_model(seed=9), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(path.parent) == ["model.npz"]
+    assert_same_values(values(load_model(path)), values(model))
+
+
+def test_architecture_mismatch_names_the_argument(saved):
+    _, path = saved
+    with pytest.raises(ValueError, match=r"another architecture: conv1_channels=2 in the file, conv1_channels=4"):
+        load_params(make_model(conv1_channels=4), path)
+
+
+def test_input_shape_mismatch_with_same_parameter_shapes(saved):
+    _, path = saved
+    other = make_model(input_shape=(19, 19, 1))  # pools to the same 1x1, so every parameter has the same shape
+    assert {name: p.value.shape for name, p in other.params().items()} == \
+           {name: p.value.shape for name, p in make_model().params().items()}
+    with pytest.raises(ValueError, match=r"another architecture: input_shape=\[16, 16, 1\] in the file"):
+        load_params(other, path)
+
+
+def test_missing_parameter(saved):
+    _, path = saved
+    rewrite(path, drop=["params/conv2_B"])
+    target = make_model(seed=3)
+    before = values(target)
+    with pytest.raises(ValueError, match=r"has no parameter `conv2_B`"):
+        load_params(target, path)
+    assert_same_values(values(target), before)  # nothing loaded when anything is wrong
+    with pytest.raises(ValueError, match=r"has no parameter `conv2_B`"):
+        load_model(path)
+
+
+def test_wrong_shape(saved):
+    _, path = saved
+    rewrite(path, **{"params/fc_W": np.zeros((5, 3))})
+    target = make_model(seed=3)
+    before = values(target)
+    with pytest.raises(ValueError, match=r"parameter `fc_W` in .* has shape \(5, 3\), the model's has \(3, 3\)"):
+        load_params(target, path)
+    assert_same_values(values(target), before)
+
+
+def test_extra_parameter(saved):
+    _, path = saved
+    rewrite(path, **{"params/fc2_W": np.zeros((3, 3))})
+    with pytest.raises(ValueError, match=r"parameter `fc2_W` that the model lacks"):
+        load_params(make_model(), path)
+
+
+def test_integer_parameter(saved):
+    _, path = saved
+    rewrite(path, **{"params/conv1_B": np.zeros(2, dtype=np.int64)})
+    with pytest.raises(ValueError, match=r"parameter `conv1_B` .* has dtype int64, expected floats"):
+        load_params(make_model(), path)
+
+
+def test_parameters_of_a_model_without_config(saved):
+    """Duck-typed models without config() are checked by parameter names and shapes only."""
+    model, path = saved
+
+    class Bare:
+        def __init__(self):
+            self.weights = {name: Param(np.zeros_like(value)) for name, value in values(model).items()}
+
+        def params(self):
+            return self.weights
+
+    bare = Bare()
+    load_params(bare, path)
+    assert_same_values({name: param.value for name, param in bare.params().items()}, values(model))
+    bare.weights["conv1_W"] = Param(np.zeros((1, 1, 1, 1)))
+    with pytest.raises(ValueError, match=r"`conv1_W` .* has shape \(3, 3, 1, 2\), the model's has \(1, 1, 1, 1\)"):
+        load_params(bare, path)
+
+
+@pytest.mark.parametrize("keep", [lambda size: 0, lambda size: 10, lambda size: size // 2, lambda size: size - 30],
+                         ids=["empty", "10 bytes", "half", "all but 30 bytes"])
+def test_truncated_file(saved, keep):
+    _, path = saved
+    data = path.read_bytes()
+    path.write_bytes(data[:keep(len(data))])
+    with pytest.raises(ValueError, match=r"is not a readable model checkpoint \(truncated, corrupt"):
+        load_params(make_model(), path)
+    with pytest.raises(ValueError, match=r"is not a readable model checkpoint"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("where", [0.3, 0.5, 0.7])
+def test_corrupt_file(saved, where):
+    _, path = saved
+    data = bytearray(path.read_bytes())
+    start = int(len(data) * where)
+    data[start:start + 16] = bytes(16)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"is not a readable model checkpoint"):
+        load_params(make_model(), path)
+
+
+@pytest.mark.parametrize("write, match", [
+    (lambda file: np.savez(file, weights=np.ones(3)), r"no `__checkpoint__` entry \(entries: weights\)"),
+    (lambda file: np.save(file, np.ones(3)), r"single \.npy array"),
+    (lambda file: file.write(b"hello, not numpy"), r"is not a readable model checkpoint"),
+    (lambda file: np.savez(file, __checkpoint__=np.array("{not json")), r"is not a readable model checkpoint"),
+    (lambda file: np.savez(file, __checkpoint__=np.array('{"format": "other"}')),
+     r"not a model checkpoint of this package"),
+    (lambda file: np.savez(file, __checkpoint__=np.array([1, 2])), r"is not a readable model checkpoint"),
+])
+def test_foreign_file(tmp_path, write, match):
+    path = tmp_path / "foreign.npz"
+    with open(path, "wb") as file:  # given a file object, numpy adds no suffix to the name
+        write(file)
+    with pytest.raises(ValueError, match=match):
+        load_params(make_model(), path)
+    with pytest.raises(ValueError, match=match):
+        load_model(path)
+
+
+def test_pickled_arrays_are_never_loaded(saved):
+    _, path = saved
+    rewrite(path, **{"params/conv1_B": np.array([{"a": 1}, None], dtype=object)})
+    with pytest.raises(ValueError, match=r"is not a readable model checkpoint.*allow_pickle"):
+        load_params(make_model(), path)
+
+
+def test_other_version(saved):
+    _, path = saved
+    rewrite(path, metadata={**saved_metadata(path), "version": 2})
+    with pytest.raises(ValueError, match=r"format version 2; this code reads version 1"):
+        load_params(make_model(), path)
+
+
+def test_load_model_of_another_class(saved):
+    _, path = saved
+    rewrite(path, metadata={**saved_metadata(path), "model": "ResNet"})
+    with pytest.raises(ValueError, match=r"holds a 'ResNet' model; load_model rebuilds only ConvNet"):
+        load_model(path)
+
+
+def test_load_model_with_an_invalid_architecture(saved):
+    _, path = saved
+    metadata = saved_metadata(path)
+    rewrite(path, metadata={**metadata, "config": {**metadata["config"], "conv1_channels": 0}})
+    with pytest.raises(ValueError, match=r"an architecture ConvNet cannot build.*`conv1_channels`"):
+        load_model(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.npz"):
+        load_model(tmp_path / "nothing.npz")
+
+
+def test_save_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"directory .*missing does not exist"):
+        save_model(make_model(), tmp_path / "missing" / "model.npz")
+    with pytest.raises(TypeError, match=r"`path` must be a str or os.PathLike, got int"):
+        save_model(make_model(), 3)
+
+    class NoConfig:
+        def params(self):
+            return {}
+
+    with pytest.raises(TypeError, match=r"`model` must have a config\(\) method"):
+        save_model(NoConfig(), tmp_path / "model.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_best_checkpoint_path():
+    assert best_checkpoint_path("runs/model.npz") == "runs/model.best.npz"
+    assert best_checkpoint_path("model") == "model.best"

@@ -1,0 +1,170 @@
+"""optim.py: steps computed by hand, the plain formulas as oracles, state per instance, dtypes, bad arguments."""
+import copy
+
+import numpy as np
+import pytest
+
+from optim import SGD, Adam, MomentumSGD, RMSProp
+
+OPTIMIZERS = [SGD, MomentumSGD, lambda: MomentumSGD(nesterov=True), Adam, RMSProp]
+
+
+def steps(optimizer, w, grads, learning_rate):
+    """The successive values of w after an update with each gradient of `grads`."""
+    values = []
+    for grad in grads:
+        w = optimizer.update(np.array(w, dtype=float), np.array(grad, dtype=float), learning_rate)
+        values.append(w)
+    return values
+
+
+def test_sgd_step():
+    w = np.array([1.0, 2.0])
+    new_w = SGD().update(w, np.array([0.5, -1.0]), 0.1)
+    np.testing.assert_allclose(new_w, [0.95, 2.1])
+    np.testing.assert_array_equal(w, [1.0, 2.0])
+
+
+def test_momentum_steps_by_hand():
+    # momentum 0.5, lr 0.1: v1 = -0.1 * 1 = -0.1, w1 = 0.9; v2 = 0.5 * -0.1 - 0.1 * 2 = -0.25, w2 = 0.65
+    w1, w2 = steps(MomentumSGD(momentum=0.5), [1.0], [[1.0], [2.0]], 0.1)
+    np.testing.assert_allclose(w1, [0.9])
+    np.testing.assert_allclose(w2, [0.65])
+
+
+def test_momentum_argument_is_honoured():
+    grads = [[1.0], [1.0], [1.0]]
+    assert not np.allclose(steps(MomentumSGD(momentum=0.5), [0.0], grads, 0.1)[-1],
+                           steps(MomentumSGD(), [0.0], grads, 0.1)[-1])
+    # v1 = -0.1, v2 = -0.19, v3 = -0.271 with the default 0.9
+    np.testing.assert_allclose(steps(MomentumSGD(), [0.0], grads, 0.1)[-1], [-0.1 - 0.19 - 0.271])
+
+
+def test_momentum_zero_is_sgd():
+    grads = np.random.default_rng(0).standard_normal((4, 3))
+    for momentum_w, sgd_w in zip(steps(MomentumSGD(momentum=0.0), np.ones(3), grads, 0.1),
+                                 steps(SGD(), np.ones(3), grads, 0.1)):
+        np.testing.assert_allclose(momentum_w, sgd_w)
+
+
+def test_nesterov_steps_by_hand():
+    # momentum 0.5, lr 0.1: v1 = -0.1, w1 = 1 + 0.5 * -0.1 - 0.1 = 0.85;
+    # v2 = 0.5 * -0.1 - 0.2 = -0.25, w2 = 0.85 + 0.5 * -0.25 - 0.2 = 0.525
+    w1, w2 = steps(MomentumSGD(momentum=0.5, nesterov=True), [1.0], [[1.0], [2.0]], 0.1)
+    np.testing.assert_allclose(w1, [0.85])
+    np.testing.assert_allclose(w2, [0.525])
+
+
+def test_nesterov_matches_the_cs231n_form():
+    """`w += -mu * v_prev + (1 + mu) * v` (cs231n notes) is the same update written differently."""
+    rng = np.random.default_rng(1)
+    grads, mu, learning_rate = rng.standard_normal((5, 4)), 0.7, 0.05
+    w, v = np.ones(4), np.zeros(4)
+    for grad, optimized in zip(grads, steps(MomentumSGD(momentum=mu, nesterov=True), np.ones(4), grads,
+                                            learning_rate)):
+        v_prev, v = v, mu * v - learning_rate * grad
+        w = w - mu * v_prev + (1 + mu) * v
+        np.testing.assert_allclose(optimized, w)
+
+
+def test_adam_steps_by_hand():
+    learning_rate, eps = 0.1, 1e-8
+    w1, w2 = steps(Adam(), [1.0, 1.0], [[0.5, -2.0], [1.0, 1.0]], learning_rate)
+    # Step 1: m = 0.1 g, v = 0.001 g**2; bias correction divides them by 0.1 and 0.001: a step of lr * sign(g).
+    np.testing.assert_allclose(w1, [1 - 0.1 * 0.5 / (0.5 + eps), 1 + 0.1 * 2.0 / (2.0 + eps)])
+    # Step 2, first coordinate: m = 0.9 * 0.05 + 0.1 * 1 = 0.145, v = 0.999 * 0.00025 + 0.001 * 1 = 0.00124975,
+    # m_hat = 0.145 / (1 - 0.9**2) = 0.145 / 0.19, v_hat = 0.00124975 / (1 - 0.999**2) = 0.00124975 / 0.001999.
+    m_hat, v_hat = 0.145 / 0.19, 0.00124975 / 0.001999
+    # Second coordinate: m = 0.9 * -0.2 + 0.1 = -0.08, v = 0.999 * 0.004 + 0.001 = 0.004996.
+    m_hat_2, v_hat_2 = -0.08 / 0.19, 0.004996 / 0.001999
+    np.testing.assert_allclose(w2, [w1[0] - learning_rate * m_hat / (np.sqrt(v_hat) + eps),
+                                    w1[1] - learning_rate * m_hat_2 / (np.sqrt(v_hat_2) + eps)])
+
+
+def test_adam_counts_its_steps_and_honours_its_arguments():
+    adam = Adam(beta1=0.5, beta2=0.75, eps=0.1)
+    w1, = steps(adam, [0.0], [[2.0]], 1.0)
+    # m_hat = g = 2, v_hat = g**2 = 4: step 2 / (2 + 0.1)
+    np.testing.assert_allclose(w1, [-2.0 / 2.1])
+    assert adam.t == 1
+    np.testing.assert_allclose(adam.m, [1.0])
+    np.testing.assert_allclose(adam.v, [1.0])
+
+
+def test_rmsprop_steps_by_hand():
+    # decay 0.9, lr 0.01: cache1 = 0.1 * 4 = 0.4, w1 = 1 - 0.01 * 2 / sqrt(0.4);
+    # cache2 = 0.9 * 0.4 + 0.1 * 1 = 0.46, w2 = w1 - 0.01 * 1 / sqrt(0.46)
+    w1, w2 = steps(RMSProp(decay=0.9), [1.0], [[2.0], [1.0]], 0.01)
+    np.testing.assert_allclose(w1, [1 - 0.01 * 2 / np.sqrt(0.4)])
+    np.testing.assert_allclose(w2, [w1[0] - 0.01 / np.sqrt(0.46)])
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS)
+def test_update_returns_a_new_array_and_leaves_inputs_alone(make):
+    w, d_w = np.array([1.0, -1.0]), np.array([0.5, 0.25])
+    new_w = make().update(w, d_w, 0.1)
+    assert new_w is not w and not np.shares_memory(new_w, w)
+    np.testing.assert_array_equal(w, [1.0, -1.0])
+    np.testing.assert_array_equal(d_w, [0.5, 0.25])
+
+
+@pytest.mark.parametrize("grad_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", OPTIMIZERS)
+def test_float32_parameters_stay_float32(make, grad_dtype):
+    optimizer = make()
+    w = np.ones((2, 3), dtype=np.float32)
+    for _ in range(3):
+        w = optimizer.update(w, np.full((2, 3), 0.5, dtype=grad_dtype), 1e-3)
+        assert w.dtype == np.float32
+    for state in ("velocity", "m", "v", "cache"):
+        assert getattr(optimizer, state, None) is None or getattr(optimizer, state).dtype == np.float32
+
+
+@pytest.mark.parametrize("make", [MomentumSGD, Adam, RMSProp])
+def test_state_is_per_instance(make):
+    grads = [[1.0], [3.0]]
+    original = make()
+    steps(original, [0.0], grads[:1], 0.1)
+    copied = copy.deepcopy(original)
+    fresh_copy_result = steps(copied, [0.0], grads[1:], 0.1)[0]
+    assert not np.allclose(fresh_copy_result, steps(make(), [0.0], grads[1:], 0.1)[0])
+    assert np.allclose(steps(original, [0.0], grads[1:], 0.1)[0], fresh_copy_result)
+
+
+@pytest.mark.parametrize("make", [MomentumSGD, Adam, RMSProp])
+def test_one_instance_for_two_shapes_is_an_error(make):
+    optimizer = make()
+    optimizer.update(np.ones(3), np.ones(3), 0.1)
+    with pytest.raises(ValueError, match=r"shape \(3,\).*shape \(4,\): use one optimizer per parameter"):
+        optimizer.update(np.ones(4), np.ones(4), 0.1)
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda: MomentumSGD(momentum=1.0), ValueError, r"`momentum` must be in \[0, 1\), got 1.0"),
+    (lambda: MomentumSGD(momentum=-0.1), ValueError, r"`momentum` must be a finite number >= 0"),
+    (lambda: MomentumSGD(momentum="0.9"), TypeError, r"`momentum` must be a real number"),
+    (lambda: MomentumSGD(nesterov="yes"), TypeError, r"`nesterov` must be True or False, got 'yes'"),
+    (lambda: Adam(beta1=1), ValueError, r"`beta1` must be in \[0, 1\)"),
+    (lambda: Adam(beta2=1.5), ValueError, r"`beta2` must be in \[0, 1\)"),
+    (lambda: Adam(eps=0), ValueError, r"`eps` must be a finite number > 0"),
+    (lambda: RMSProp(decay=1.0), ValueError, r"`decay` must be in \[0, 1\)"),
+    (lambda: RMSProp(eps=-1e-8), ValueError, r"`eps` must be a finite number > 0"),
+])
+def test_bad_constructor_arguments(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS)
+@pytest.mark.parametrize("w, d_w, learning_rate, error, match", [
+    (np.ones(3), np.ones(4), 0.1, ValueError, r"`d_w` must have the shape of `w` \(3,\), got \(4,\)"),
+    (np.ones(3), np.ones(3), -0.1, ValueError, r"`learning_rate` must be a finite number >= 0"),
+    (np.ones(3), np.ones(3), np.inf, ValueError, r"`learning_rate` must be a finite number"),
+    (np.ones(3, dtype=int), np.ones(3), 0.1, TypeError, r"`w` must be an array of floats"),
+    (np.ones(3), np.ones(3, dtype=int), 0.1, TypeError, r"`d_w` must be an array of floats"),
+])
+def test_bad_update_arguments(make, w, d_w, learning_rate, error, match):
+    optimizer = make()
+    with pytest.raises(error, match=match):
+        optimizer.update(w, d_w, learning_rate)
+    assert getattr(optimizer, "t", 0) == 0

@@ -1,0 +1,319 @@
+"""Mini-batch training: `Dataset` holds the splits, `Trainer` runs the epochs.
+
+The trainer works with any model that has `params() -> {name: Param}`, `compute_loss_and_gradients(X, y) -> float`
+(which fills every `Param.grad`) and `predict(X) -> (batch,)` class indices, not only `ConvNet`.
+"""
+import copy
+import numbers
+import os
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from checkpoint import best_checkpoint_path, save_model
+from metrics import multiclass_accuracy
+from validation import check_int, check_number, check_rng
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Training met a non-finite loss, or an update that made a parameter non-finite.
+
+    The step was not applied: the model and the optimizers keep their state from before it, so `fit()` can be
+    called again after lowering `trainer.learning_rate`.
+
+    Attributes
+    ----------
+    epoch, batch : int
+        Where it happened, both counted from 1.
+    """
+
+    def __init__(self, message, epoch, batch):
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+
+
+class Dataset:
+    """The training and validation splits.
+
+    Parameters
+    ----------
+    train_X : ndarray of shape (n_train, ...), e.g. (n_train, height, width, channels)
+    train_y : ndarray of shape (n_train,), class indices
+    val_X : ndarray of shape (n_val, ...)
+    val_y : ndarray of shape (n_val,)
+    """
+
+    def __init__(self, train_X, train_y, val_X, val_y):
+        self.train_X, self.train_y = _check_split(train_X, train_y, "train_X", "train_y")
+        self.val_X, self.val_y = _check_split(val_X, val_y, "val_X", "val_y")
+
+
+class Trainer:
+    """Trains `model` on `dataset` with mini-batch gradient descent.
+
+    Parameters
+    ----------
+    model : object with params(), compute_loss_and_gradients(X, y) and predict(X), e.g. ConvNet
+    dataset : Dataset, or any object with train_X, train_y, val_X, val_y
+    optim : optimizer instance, e.g. SGD() or Adam()
+        Deep-copied once per parameter, so each parameter has its own state. Its `update` must return a new array
+        rather than modify `w` in place (those of optim.py do).
+    num_epochs : int
+        Epochs run by each call of `fit()`.
+    batch_size : int
+        Samples per step; the last batch of an epoch holds the remainder and may be smaller.
+    learning_rate : float > 0
+        The current rate, multiplied by `learning_rate_decay` after every epoch.
+    learning_rate_decay : float in (0, 1]
+    seed : None, int or numpy.random.Generator, keyword-only
+        Source of the shuffling of every epoch; the global numpy RNG is never used.
+    verbose : bool, keyword-only
+        Show a progress bar per epoch (tqdm.auto: a widget in Jupyter, text in a terminal) with the running loss,
+        and one summary line per epoch; False prints nothing at all.
+    restore_best : bool, keyword-only
+        Keep a copy of the parameters of the epoch with the best validation accuracy and put them back in the model
+        when `fit` ends (normally, by early stopping or by an interrupt).
+    patience : None or int >= 1, keyword-only
+        Stop `fit` early after this many epochs in a row without a better validation accuracy.
+    checkpoint_path : None, str or os.PathLike, keyword-only
+        When given, `checkpoint.save_model` writes the model to this file after every epoch, and to its sibling
+        `checkpoint.best_checkpoint_path(checkpoint_path)` (`model.npz` -> `model.best.npz`) after every epoch that
+        improves the validation accuracy. The directory must exist and the model must have `config()`.
+
+    Attributes
+    ----------
+    history : list of dict
+        One dict per completed epoch, over all `fit` calls, with keys epoch (from 1), loss (mean over the epoch's
+        batches), train_acc, val_acc, lr (the rate used in the epoch) and seconds (wall time, evaluation
+        included); ready for `csv.DictWriter(file, trainer.history[0].keys())` or `pandas.DataFrame(...)`.
+    epoch : int
+        Completed epochs so far.
+    learning_rate : float
+        The rate the next epoch will use.
+    best_val_accuracy, best_epoch : float and int, or None before the first epoch
+    interrupted, stopped_early : bool
+        How the last `fit` call ended.
+    """
+
+    def __init__(self, model, dataset, optim, num_epochs=20, batch_size=20, learning_rate=1e-3,
+                 learning_rate_decay=1.0, *, seed=None, verbose=True, restore_best=False, patience=None,
+                 checkpoint_path=None):
+        self.model = _check_model(model)
+        self.dataset = _check_dataset(dataset)
+        if isinstance(optim, type) or not callable(getattr(optim, "update", None)):
+            raise TypeError(f"`optim` must be an optimizer instance with an update(w, d_w, learning_rate) method, "
+                            f"e.g. SGD(), got {optim!r}")
+        self.optim = optim
+        self.num_epochs = check_int(num_epochs, "num_epochs", 1)
+        self.batch_size = check_int(batch_size, "batch_size", 1)
+        self.learning_rate = check_number(learning_rate, "learning_rate", minimum=0, strict_minimum=True)
+        self.learning_rate_decay = check_number(learning_rate_decay, "learning_rate_decay", minimum=0, maximum=1,
+                                                strict_minimum=True)
+        self._rng = check_rng(seed)
+        self.verbose = _check_flag(verbose, "verbose")
+        self.restore_best = _check_flag(restore_best, "restore_best")
+        self.patience = None if patience is None else check_int(patience, "patience", 1)
+        self.checkpoint_path = _check_checkpoint_path(checkpoint_path)
+        if checkpoint_path is not None and not callable(getattr(model, "config", None)):
+            raise TypeError(f"`checkpoint_path` needs a model with a config() method (to save its architecture); "
+                            f"{type(model).__name__} has none")
+        self.best_checkpoint_path = None if checkpoint_path is None else best_checkpoint_path(self.checkpoint_path)
+
+        self.optimizers = {name: copy.deepcopy(optim) for name in model.params()}
+        self.history = []
+        self.epoch = 0
+        self.best_val_accuracy = None
+        self.best_epoch = None
+        self.interrupted = False
+        self.stopped_early = False
+        self._best_params = None
+        self._epochs_without_improvement = 0
+
+    def fit(self, num_epochs=None):
+        """Train for `num_epochs` more epochs (default `self.num_epochs`), reshuffling the training set each epoch.
+
+        Calling `fit` again continues where the last call stopped: same optimizer state, learning rate and epoch
+        count. Ctrl-C (KeyboardInterrupt) stops training cleanly: the model keeps the parameters of its last
+        completed step (or the best ones with `restore_best`) and the completed epochs are returned.
+
+        Returns
+        -------
+        loss_history, train_acc_history, val_acc_history : list of float
+            One entry per epoch completed by this call.
+
+        Raises
+        ------
+        TrainingDivergedError (a FloatingPointError)
+            On a non-finite loss or parameter; names the epoch and batch. The model keeps the parameters from
+            before the bad step.
+        """
+        num_epochs = self.num_epochs if num_epochs is None else check_int(num_epochs, "num_epochs", 1)
+        first_record = len(self.history)
+        last_epoch = self.epoch + num_epochs
+        self.interrupted = self.stopped_early = False
+        self._epochs_without_improvement = 0
+        try:
+            while self.epoch < last_epoch and not self.stopped_early:
+                self._run_epoch(last_epoch)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self._say(f"Training interrupted: returning the {len(self.history) - first_record} epochs this fit() "
+                      f"completed; the model keeps the parameters of its last completed step.")
+        if self.restore_best and self._best_params is not None:
+            for name, param in self.model.params().items():
+                param.value = self._best_params[name].copy()
+            self._say(f"Restored the parameters of epoch {self.best_epoch} "
+                      f"(val accuracy {self.best_val_accuracy:.4f}).")
+        records = self.history[first_record:]
+        return ([record["loss"] for record in records], [record["train_acc"] for record in records],
+                [record["val_acc"] for record in records])
+
+    def compute_accuracy(self, X, y):
+        """Accuracy of `model.predict` on X, predicted in mini-batches of `batch_size`.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, ...)
+        y : ndarray of shape (n_samples,), class indices
+
+        Returns
+        -------
+        float in [0, 1]
+        """
+        X, y = _check_split(X, y, "X", "y")
+        predictions = [self.model.predict(X[start:start + self.batch_size])
+                       for start in range(0, X.shape[0], self.batch_size)]
+        return multiclass_accuracy(np.concatenate(predictions), y)
+
+    def _run_epoch(self, last_epoch):
+        """One pass over the shuffled training set, then the epoch's record, best tracking and checkpoints."""
+        epoch = self.epoch + 1
+        start_time = time.perf_counter()
+        X, y = np.asarray(self.dataset.train_X), np.asarray(self.dataset.train_y)
+        order = self._rng.permutation(X.shape[0])
+        batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        loss_sum = 0.0
+        with tqdm(total=len(batches), desc=f"Epoch {epoch}/{last_epoch}", unit="batch", leave=False,
+                  disable=not self.verbose) as progress:
+            for batch, indices in enumerate(batches, start=1):
+                loss_sum += self._train_step(X[indices], y[indices], epoch, batch)
+                progress.set_postfix(loss=f"{loss_sum / batch:.4f}", refresh=False)
+                progress.update()
+
+        record = {"epoch": epoch, "loss": loss_sum / len(batches), "train_acc": self.compute_accuracy(X, y),
+                  "val_acc": self.compute_accuracy(self.dataset.val_X, self.dataset.val_y),
+                  "lr": self.learning_rate, "seconds": time.perf_counter() - start_time}
+        self.history.append(record)
+        self.epoch = epoch
+        self.learning_rate *= self.learning_rate_decay
+        self._say(f"Epoch {epoch}/{last_epoch}: loss {record['loss']:.4f}, train acc {record['train_acc']:.4f}, "
+                  f"val acc {record['val_acc']:.4f}, {record['seconds']:.2f} s")
+        if self.checkpoint_path is not None:
+            save_model(self.model, self.checkpoint_path)
+        self._track_best(record)
+
+    def _train_step(self, X, y, epoch, batch):
+        """Loss and gradients on one batch, then the update of every parameter; returns the batch's loss.
+
+        Nothing changes until every new value is known to be finite, so an error or an interrupt leaves the model
+        and the optimizers as they were before the step.
+        """
+        loss = float(self.model.compute_loss_and_gradients(X, y))
+        if not np.isfinite(loss):
+            raise TrainingDivergedError(self._diverged(epoch, batch, f"the loss is {loss}"), epoch, batch)
+        params = self.model.params()
+        optimizers = copy.deepcopy(self.optimizers)
+        values = {name: optimizers[name].update(param.value, param.grad, self.learning_rate)
+                  for name, param in params.items()}
+        non_finite = [name for name, value in values.items() if not np.all(np.isfinite(value))]
+        if non_finite:
+            raise TrainingDivergedError(self._diverged(epoch, batch, f"the update made {', '.join(non_finite)} "
+                                                                     f"non-finite (loss {loss:.4g})"), epoch, batch)
+        previous = {name: param.value for name, param in params.items()}
+        try:
+            for name, param in params.items():
+                param.value = values[name]
+            self.optimizers = optimizers
+        except BaseException:
+            # An interrupt between two assignments would leave parameters from two different steps.
+            for name, param in params.items():
+                param.value = previous[name]
+            raise
+        return loss
+
+    def _track_best(self, record):
+        if self.best_val_accuracy is None or record["val_acc"] > self.best_val_accuracy:
+            self.best_val_accuracy, self.best_epoch = record["val_acc"], record["epoch"]
+            self._epochs_without_improvement = 0
+            if self.restore_best:
+                self._best_params = {name: param.value.copy() for name, param in self.model.params().items()}
+            if self.best_checkpoint_path is not None:
+                save_model(self.model, self.best_checkpoint_path)
+            return
+        self._epochs_without_improvement += 1
+        if self.patience is not None and self._epochs_without_improvement >= self.patience:
+            self.stopped_early = True
+            self._say(f"Early stopping: no better val accuracy for {self.patience} epochs "
+                      f"(best {self.best_val_accuracy:.4f} at epoch {self.best_epoch}).")
+
+    def _diverged(self, epoch, batch, what):
+        return (f"Training diverged at epoch {epoch}, batch {batch}: {what}. The model keeps its parameters from "
+                f"before this step; try a smaller learning rate than {self.learning_rate:g} (set "
+                f"trainer.learning_rate and call fit() again).")
+
+    def _say(self, message):
+        if self.verbose:
+            tqdm.write(message)
+
+
+def _check_split(X, y, x_name, y_name):
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"`{x_name}` and `{y_name}` must be arrays with one entry per sample, "
+                         f"got shapes {X.shape} and {y.shape}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"`{x_name}` and `{y_name}` must have the same number of samples, "
+                         f"got {X.shape[0]} and {y.shape[0]}")
+    if X.shape[0] == 0:
+        raise ValueError(f"`{x_name}` must hold at least one sample, got shape {X.shape}")
+    return X, y
+
+
+def _check_model(model):
+    methods = ("params", "compute_loss_and_gradients", "predict")
+    missing = [method for method in methods if not callable(getattr(model, method, None))]
+    if missing:
+        raise TypeError(f"`model` must have the methods {', '.join(methods)}; {type(model).__name__} lacks "
+                        f"{', '.join(missing)}")
+    return model
+
+
+def _check_dataset(dataset):
+    names = ("train_X", "train_y", "val_X", "val_y")
+    missing = [name for name in names if not hasattr(dataset, name)]
+    if missing:
+        raise TypeError(f"`dataset` must have the attributes {', '.join(names)} (e.g. a Dataset); "
+                        f"{type(dataset).__name__} lacks {', '.join(missing)}")
+    _check_split(dataset.train_X, dataset.train_y, "train_X", "train_y")
+    _check_split(dataset.val_X, dataset.val_y, "val_X", "val_y")
+    return dataset
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_, numbers.Integral)):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_checkpoint_path(path):
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`checkpoint_path` must be None, a str or os.PathLike, got {type(path).__name__}")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"`checkpoint_path` {path!r}: directory {directory} does not exist; create it first")
+    return path
