@@ -23,9 +23,10 @@ def check_gradient(f, x, delta=1e-5, tol=1e-4):
     delta : float
         Step of the central difference `(f(x + delta) - f(x - delta)) / (2 * delta)`.
     tol : float
-        An element passes when `|analytic - numeric| <= tol * max(|analytic|, |numeric|, scale)`, where `scale`
-        is the largest magnitude in either gradient (at least 1e-4), so that large entries are compared
-        relatively and entries near zero against the size of the whole gradient.
+        An element passes when `|analytic - numeric| <= max(tol * max(|analytic|, |numeric|, scale), noise)`:
+        `scale` is the largest magnitude in either gradient, so that large entries are compared relatively and
+        entries near zero against the size of the whole gradient, whatever its order of magnitude; `noise`,
+        `16 * eps * |f(x)| / delta`, is the rounding error of the difference quotient itself.
 
     Returns
     -------
@@ -44,15 +45,18 @@ def check_gradient(f, x, delta=1e-5, tol=1e-4):
     numeric = np.empty_like(analytic)
     for index in np.ndindex(x.shape):
         original = x[index].copy()
-        x[index] = original + delta
-        f_plus = float(f(x)[0])
-        x[index] = original - delta
-        f_minus = float(f(x)[0])
-        x[index] = original
+        try:
+            x[index] = original + delta
+            f_plus = float(f(x)[0])
+            x[index] = original - delta
+            f_minus = float(f(x)[0])
+        finally:
+            x[index] = original
         numeric[index] = (f_plus - f_minus) / (2 * delta)
 
-    scale = max(np.abs(analytic).max(initial=0), np.abs(numeric).max(initial=0), 1e-4)
-    bound = tol * np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), scale)
+    scale = max(np.abs(analytic).max(initial=0), np.abs(numeric).max(initial=0))
+    noise = 16 * np.finfo(x.dtype).eps * abs(float(value)) / delta
+    bound = np.maximum(tol * np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), scale), noise)
     bad = ~(np.abs(analytic - numeric) <= bound)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
