@@ -167,6 +167,7 @@ class FullyConnectedLayer:
     def backward(self, d_out):
         d_out = _check_d_out(d_out, self._X, "FullyConnectedLayer", (self._X.shape[0], self.W.value.shape[1])
                              if self._X is not None else None)
+        d_out = d_out.astype(self.W.value.dtype, copy=False)
         self.W.grad += self._X.T @ d_out
         self.B.grad += d_out.sum(axis=0, keepdims=True)
         return d_out @ self.W.value.T
@@ -238,7 +239,7 @@ class ConvolutionalLayer:
             expected = (self._input_shape[0], *out_shape, self.out_channels)
         d_out = _check_d_out(d_out, self._cols, "ConvolutionalLayer", expected)
         k, C, F = self.filter_size, self.in_channels, self.out_channels
-        d_out = d_out.reshape(-1, F)  # (batch * out_h * out_w, F)
+        d_out = d_out.astype(self.W.value.dtype, copy=False).reshape(-1, F)  # (batch * out_h * out_w, F)
 
         self.W.grad += (self._cols @ d_out).reshape(k, k, C, F)
         self.B.grad += np.ones(d_out.shape[0], dtype=d_out.dtype) @ d_out  # a column sum; BLAS beats .sum(axis=0)

@@ -49,8 +49,10 @@ class ConvNet:
             "relu2": ReLULayer(),
             "pool2": MaxPoolingLayer(POOL, POOL),
             "flatten": Flattener(),
+            # Variance 1 / (3 * fan_in), PyTorch's nn.Linear default: the pooled ReLU features are large and
+            # positive, so LeCun's 1 / fan_in would start at a loss of 2.6-3.0 instead of about ln 10.
             "fc": FullyConnectedLayer(pooled_height * pooled_width * conv2_channels, n_output_classes,
-                                      dtype=dtype, seed=rng, gain=1.0),
+                                      dtype=dtype, seed=rng, gain=1 / 3),
         }
 
     def config(self):
