@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DATA := data
+BUILD := build
 
-.PHONY: test demo
+.PHONY: test demo data bench
 
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,5 +18,22 @@ $(STAMP): requirements.txt requirements-test.txt
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
-demo: $(STAMP)
-	$(PY) demo.py
+# SVHN when it can be downloaded, otherwise the offline stand-in (and the notebook says which one it read).
+data: $(STAMP)
+	@if [ -f $(DATA)/train_32x32.mat ] && [ -f $(DATA)/test_32x32.mat ]; then \
+		echo "make: using the data already in $(DATA)/"; \
+	elif ./download_data.sh $(DATA); then :; else \
+		echo "make: the SVHN download failed; building the offline stand-in (synthetic digits, NOT SVHN) in $(DATA)/"; \
+		$(PY) standin.py $(DATA); \
+	fi
+
+demo: data
+	mkdir -p $(BUILD)
+	$(PY) -m jupyter nbconvert --to notebook --execute CNN.ipynb --ExecutePreprocessor.timeout=1800 \
+		--output-dir $(BUILD) --output CNN.ipynb
+	$(PY) -m jupyter nbconvert --to html $(BUILD)/CNN.ipynb --output-dir $(BUILD)
+	@echo "make demo: executed notebook in $(BUILD)/CNN.ipynb, HTML export in $(BUILD)/CNN.html"
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) bench.py
