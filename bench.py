@@ -1,0 +1,580 @@
+"""Speed and memory of the numpy ConvNet, side by side with PyTorch CPU (issue 4).
+
+Run `python bench.py` (`--help` for the options). For each channel pair and dtype it times, on a batch of 32x32x3
+images:
+
+- the training step: `compute_loss_and_gradients` plus an SGD update of every parameter, against
+  forward + cross-entropy + backward + `torch.optim.SGD.step` of an equivalent `nn.Sequential` (NCHW, our weights
+  copied, the images not requiring grad, as our first convolution computes no input gradient);
+- each layer's forward and backward on its own (ReLUs timed separately; the Flattener, a reshape, is left out);
+- the convolutions against `conv_forward_loop` / `conv_backward_loop`, the textbook version kept below, which
+  loops over images and output pixels;
+- the peak memory of a training step (tracemalloc, which sees every numpy allocation);
+- the step time per image at batch / 4, batch and 4 * batch for (16, 32) float32.
+
+Ours and torch run in turn, one of each per round (with a pause and an untimed call at each switch, see
+`time_interleaved`), after warm-up rounds; every figure is a median. Before any timing, the torch model is checked
+to give our loss and gradients on the same batch in float64. The footer says how much of the cores other
+processes took meanwhile.
+"""
+import argparse
+import os
+import platform
+import statistics
+import sys
+import textwrap
+import time
+import tracemalloc
+from collections import OrderedDict
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from model import ConvNet
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # torch is optional: requirements-bench.txt
+    torch = None
+
+try:
+    from optim import SGD
+except ImportError:  # optim.py is not part of the package yet
+    SGD = None
+
+IMAGE_SHAPE = (32, 32, 3)
+N_CLASSES = 10
+LEARNING_RATE = 1e-3
+BUSY_SHARE = 0.1  # of the cores used by other processes during the run, above which the figures are unreliable
+SETTLE_SECONDS = 0.1  # OpenBLAS and OpenMP workers spin for up to ~100 ms after a call; see time_interleaved
+SEED = 0
+LAYERS = ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc")
+SCALING_CONFIG, SCALING_DTYPE = (16, 32), "float32"
+EQUIVALENCE_TOL = 1e-5
+
+# The targets of issue 4, stated for batch 64.
+TARGET_BATCH = 64
+STEP_RATIO_TARGETS = {(2, 2): 4.0, (16, 32): 2.0, (32, 64): 2.0}  # at most ours / torch
+LOOP_SPEEDUP_TARGET = 30.0  # at least, convolution forward + backward
+MEMORY_TARGET_MB, MEMORY_TARGET_CASE = 32.0, ((16, 32), "float32")  # at most
+
+
+def main(argv=None):
+    """Parse the options, run every measurement and print the tables and the machine footer."""
+    args = _parse_args(argv)
+    torch_threads = None if torch is None else torch.get_num_threads()
+    try:
+        if args.threads is not None and torch is not None:
+            torch.set_num_threads(args.threads)
+        with threadpool_limits(limits=args.threads):  # limits=None leaves the pools alone
+            _run(args)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(torch_threads)
+
+
+def _run(args):
+    start = _cpu_snapshot()
+    tables = {"step": [], "layers": [], "loop": [], "memory": []}
+    for config in args.configs:
+        if torch is not None:
+            check_equivalence(config, batch=min(args.batch, 16))
+        for dtype in args.dtypes:
+            _progress(f"timing {config} {dtype}")
+            _measure(config, dtype, args, tables)
+    _progress(f"timing the scaling of {SCALING_CONFIG} {SCALING_DTYPE}")
+    scaling = [(batch, *time_step(SCALING_CONFIG, SCALING_DTYPE, batch, args.repeats, args.warmup))
+               for batch in (max(args.batch // 4, 1), args.batch, 4 * args.batch)]
+    print(report(tables, scaling, args, _others_share(start)))
+    _progress(f"done in {time.perf_counter() - start[0]:.0f} s")
+
+
+def _measure(config, dtype, args, tables):
+    """Time one (config, dtype) and append a row to each of `tables`."""
+    ours, theirs = time_step(config, dtype, args.batch, args.repeats, args.warmup)
+    target = STEP_RATIO_TARGETS.get(config) if args.batch == TARGET_BATCH else None
+    ratio = _divide(ours, theirs)
+    tables["step"].append([_config_name(config), dtype, _ms(ours), _ms(theirs), _ratio(ratio),
+                           _target("<=", target, "x"), _status(ratio, target, at_most=True)])
+
+    layer_times = time_layers(config, dtype, args.batch, args.repeats, args.warmup)
+    for name in LAYERS:
+        t = layer_times[name]
+        tables["layers"].append([_config_name(config), dtype, name,
+                                 _ms(t["ours forward"]), _ms(t.get("torch forward")),
+                                 _ratio(_divide(t["ours forward"], t.get("torch forward"))),
+                                 _ms(t["ours backward"]), _ms(t.get("torch backward")),
+                                 _ratio(_divide(t["ours backward"], t.get("torch backward")))])
+
+    loop_times = time_conv_loops(config, dtype, args.batch, min(args.loop_batch, args.batch), args.loop_repeats)
+    convs = {name: (loop_times[name], layer_times[name]["ours forward"] + layer_times[name]["ours backward"])
+             for name in ("conv1", "conv2")}
+    convs["both"] = tuple(map(sum, zip(*convs.values())))
+    for name, (loop, fast) in convs.items():
+        speedup = loop / fast
+        tables["loop"].append([_config_name(config), dtype, name, _ms(loop), _ms(fast),
+                               f"{speedup:.0f}x", _target(">=", LOOP_SPEEDUP_TARGET, "x"),
+                               _status(speedup, LOOP_SPEEDUP_TARGET, at_most=False)])
+
+    peak_mb = peak_step_memory(config, dtype, args.batch) / 1e6
+    target = MEMORY_TARGET_MB if (config, dtype) == MEMORY_TARGET_CASE and args.batch == TARGET_BATCH else None
+    tables["memory"].append([_config_name(config), dtype, f"{peak_mb:.1f}", _target("<=", target, " MB"),
+                             _status(peak_mb, target, at_most=True)])
+
+
+def make_batch(batch, dtype, seed=SEED):
+    """Random images X of shape (batch, 32, 32, 3) in `dtype` and labels y of shape (batch,)."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((batch, *IMAGE_SHAPE)).astype(dtype), rng.integers(N_CLASSES, size=batch)
+
+
+def make_model(config, dtype):
+    """The ConvNet with channel pair `config` = (conv1_channels, conv2_channels), seeded."""
+    return ConvNet(IMAGE_SHAPE, N_CLASSES, *config, dtype=dtype, seed=SEED)
+
+
+def our_step(model, X, y):
+    """One training step: loss and gradients, then `value - LEARNING_RATE * grad` for every parameter."""
+    loss = model.compute_loss_and_gradients(X, y)
+    for param in model.params().values():
+        if SGD is None:
+            param.value = param.value - LEARNING_RATE * param.grad
+        else:
+            param.value = SGD().update(param.value, param.grad, LEARNING_RATE)
+    return loss
+
+
+def torch_model(model):
+    """An `nn.Sequential` computing what `model` computes, on NCHW tensors, with `model`'s weights copied."""
+    nn = torch.nn
+    layers = model.layers
+    conv1, conv2, pool1, pool2 = layers["conv1"], layers["conv2"], layers["pool1"], layers["pool2"]
+    net = nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(model.input_shape[2], model.conv1_channels, conv1.filter_size, padding=conv1.padding),
+        relu1=nn.ReLU(),
+        pool1=nn.MaxPool2d(pool1.pool_size, pool1.stride),
+        conv2=nn.Conv2d(model.conv1_channels, model.conv2_channels, conv2.filter_size, padding=conv2.padding),
+        relu2=nn.ReLU(),
+        pool2=nn.MaxPool2d(pool2.pool_size, pool2.stride),
+        flatten=nn.Flatten(),
+        fc=nn.Linear(*layers["fc"].W.value.shape),
+    )).to(_torch_dtype(model.dtype))
+    values = {name: param.value for name, param in model.params().items()}
+    net.load_state_dict(to_torch_layout(values, model.conv2_channels))
+    return net
+
+
+def to_torch_layout(arrays, conv2_channels):
+    """Our parameter arrays, keyed like `ConvNet.params()`, as the state dict of `torch_model`.
+
+    Conv weights go from (k, k, in_channels, out_channels) to (out_channels, in_channels, k, k). Our Flattener
+    flattens NHWC and torch's NCHW, so the rows of the FC weight are permuted from (h, w, c) to (c, h, w) order.
+    """
+    fc_W = arrays["fc_W"].reshape(-1, conv2_channels, arrays["fc_W"].shape[1])  # (h*w*c, n_out) -> (h*w, c, n_out)
+    fc_W = fc_W.transpose(2, 1, 0).reshape(fc_W.shape[2], -1)  # -> (n_out, c, h*w) -> (n_out, c*h*w)
+    torch_arrays = {
+        "conv1.weight": arrays["conv1_W"].transpose(3, 2, 0, 1), "conv1.bias": arrays["conv1_B"],
+        "conv2.weight": arrays["conv2_W"].transpose(3, 2, 0, 1), "conv2.bias": arrays["conv2_B"],
+        "fc.weight": fc_W, "fc.bias": arrays["fc_B"][0],
+    }
+    return {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in torch_arrays.items()}
+
+
+def torch_step(net, optimizer, x, y):
+    """One torch training step: forward, mean cross-entropy, backward, `optimizer.step()`."""
+    optimizer.zero_grad()
+    loss = F.cross_entropy(net(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def check_equivalence(config, batch=16):
+    """Raise RuntimeError unless `torch_model` gives our loss and gradients in float64, to `EQUIVALENCE_TOL`.
+
+    Gradients are compared relative to the largest entry of each (at least 1).
+    """
+    model = make_model(config, np.float64)
+    net = torch_model(model)
+    X, y = make_batch(batch, np.float64)
+    ours = model.compute_loss_and_gradients(X, y)
+    theirs = F.cross_entropy(net(_to_torch(X)), torch.from_numpy(y))
+    theirs.backward()
+    if abs(ours - theirs.item()) > EQUIVALENCE_TOL:
+        raise RuntimeError(f"the torch model of {config} is not ours: loss {theirs.item()!r} vs ours {ours!r}")
+    our_grads = to_torch_layout({name: param.grad for name, param in model.params().items()},
+                                model.conv2_channels)
+    for name, param in net.named_parameters():
+        error = (param.grad - our_grads[name]).abs().max().item()
+        if error > EQUIVALENCE_TOL * max(1.0, our_grads[name].abs().max().item()):
+            raise RuntimeError(f"the torch model of {config} is not ours: gradient of {name} differs by {error:.3g}")
+
+
+def time_interleaved(groups, repeats, warmup):
+    """Median seconds of every function in `groups`, a list of {name: callable}, one group per library.
+
+    `warmup` untimed rounds come first, then `repeats` timed rounds; each round calls every function once, group
+    after group. With several groups, each group's turn starts with a sleep of `SETTLE_SECONDS` and one untimed
+    call of each of its functions: the worker threads the previous library leaves spinning would otherwise take
+    the cores (torch ran 2x slower for 80 ms after a numpy step), and this library's own workers, asleep after
+    the pause, would make its first call up to 10x slower.
+    """
+    for _ in range(warmup):
+        for group in groups:
+            for function in group.values():
+                function()
+    times = {name: [] for group in groups for name in group}
+    for _ in range(repeats):
+        for group in groups:
+            if len(groups) > 1:
+                time.sleep(SETTLE_SECONDS)
+                for function in group.values():
+                    function()
+            for name, function in group.items():
+                start = time.perf_counter()
+                function()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(seconds) for name, seconds in times.items()}
+
+
+def time_step(config, dtype, batch, repeats, warmup):
+    """Median seconds of our training step and of torch's (None without torch) on one batch."""
+    model = make_model(config, dtype)
+    X, y = make_batch(batch, dtype)
+    groups = [{"ours": lambda: our_step(model, X, y)}]
+    if torch is not None:
+        net = torch_model(model)
+        optimizer = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE)
+        x, target = _to_torch(X), torch.from_numpy(y)
+        groups.append({"torch": lambda: torch_step(net, optimizer, x, target)})
+    times = time_interleaved(groups, repeats, warmup)
+    return times["ours"], times.get("torch")
+
+
+def time_layers(config, dtype, batch, repeats, warmup):
+    """Median seconds of each layer's forward and backward, ours and torch's, on the activations of one batch.
+
+    Returns {layer: {"ours forward", "ours backward", "torch forward", "torch backward": seconds}}, without the
+    torch keys when torch is missing. Torch's forward records the autograd graph, as in training; its backward
+    is `torch.autograd.grad` of the layer's output with respect to its parameters and (except for conv1) input.
+    """
+    model = make_model(config, dtype)
+    X, _ = make_batch(batch, dtype)
+    rng = np.random.default_rng(SEED)
+    ours = {}
+    for name, (layer, inputs, outputs) in _layer_activations(model, X).items():
+        d_out = rng.standard_normal(outputs.shape).astype(dtype)
+        ours[name, "ours forward"] = lambda layer=layer, inputs=inputs: layer.forward(inputs)
+        ours[name, "ours backward"] = lambda layer=layer, d_out=d_out: layer.backward(d_out)
+    groups = [ours]
+    if torch is not None:
+        theirs = {}
+        x = _to_torch(X)
+        for name, module in torch_model(model).named_children():
+            inputs = x.detach().requires_grad_(name != "conv1")
+            x = module(inputs)
+            if name in LAYERS:
+                wrt = [*module.parameters(), *([inputs] if inputs.requires_grad else [])]
+                theirs[name, "torch forward"] = lambda module=module, inputs=inputs: module(inputs)
+                theirs[name, "torch backward"] = lambda x=x, wrt=wrt, grad=torch.randn_like(x): (
+                    torch.autograd.grad(x, wrt, grad, retain_graph=True))
+        groups.append(theirs)
+    times = {name: {} for name in LAYERS}
+    for (name, kind), seconds in time_interleaved(groups, repeats, warmup).items():
+        times[name][kind] = seconds
+    return times
+
+
+def time_conv_loops(config, dtype, batch, loop_batch, repeats):
+    """Seconds of `conv_forward_loop` + `conv_backward_loop` on the shapes of conv1 and conv2 at `batch` images.
+
+    The loop runs image by image, so it is timed on the first `loop_batch` images and scaled by
+    `batch / loop_batch`. Like the layers, it computes no input gradient for conv1.
+    Returns {"conv1": seconds, "conv2": seconds}.
+    """
+    model = make_model(config, dtype)
+    X, _ = make_batch(loop_batch, dtype)
+    rng = np.random.default_rng(SEED)
+    loops = {}
+    for name, (layer, inputs, outputs) in _layer_activations(model, X).items():
+        if name in ("conv1", "conv2"):
+            d_out = rng.standard_normal(outputs.shape).astype(dtype)
+
+            def loop(inputs=inputs, d_out=d_out, W=layer.W.value, B=layer.B.value, padding=layer.padding,
+                     input_grad=layer.compute_input_grad):
+                conv_forward_loop(inputs, W, B, padding)
+                conv_backward_loop(d_out, inputs, W, padding, input_grad)
+            loops[name] = loop
+    times = time_interleaved([loops], repeats, warmup=1)
+    return {name: seconds * batch / loop_batch for name, seconds in times.items()}
+
+
+def peak_step_memory(config, dtype, batch):
+    """Peak bytes traced by tracemalloc over the first two training steps of a fresh model, inputs excluded.
+
+    The first step allocates whatever buffers the layers keep between calls, so they are counted.
+    """
+    model = make_model(config, dtype)
+    X, y = make_batch(batch, dtype)
+    tracemalloc.start()
+    try:
+        for _ in range(2):
+            our_step(model, X, y)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def conv_forward_loop(X, W, B, padding):
+    """The textbook convolution, stride 1: loops over images and output pixels, one patch @ W_flat each.
+
+    Parameters
+    ----------
+    X : ndarray of shape (batch, height, width, in_channels)
+    W : ndarray of shape (k, k, in_channels, out_channels)
+    B : ndarray of shape (out_channels,)
+    padding : int
+        Zeros added on each side of the height and width.
+
+    Returns
+    -------
+    ndarray of shape (batch, out_height, out_width, out_channels), `out_height = height + 2 * padding - k + 1`
+    """
+    k, out_channels = W.shape[0], W.shape[3]
+    X = np.pad(X, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    batch, padded_height, padded_width = X.shape[:3]
+    W_flat = W.reshape(-1, out_channels)  # (k * k * in_channels, out_channels)
+    out = np.empty((batch, padded_height - k + 1, padded_width - k + 1, out_channels), dtype=X.dtype)
+    for n in range(batch):
+        for y in range(out.shape[1]):
+            for x in range(out.shape[2]):
+                out[n, y, x] = X[n, y:y + k, x:x + k].reshape(-1) @ W_flat + B
+    return out
+
+
+def conv_backward_loop(d_out, X, W, padding, input_grad=True):
+    """Gradients of `conv_forward_loop`, image by image and output pixel by output pixel.
+
+    Parameters
+    ----------
+    d_out : ndarray of shape (batch, out_height, out_width, out_channels)
+    X, W, padding : as given to `conv_forward_loop`
+    input_grad : bool
+        When False, d_X is not computed (None), as for the first layer of a network.
+
+    Returns
+    -------
+    d_X : ndarray of shape (batch, height, width, in_channels), or None
+    d_W : ndarray of shape (k, k, in_channels, out_channels)
+    d_B : ndarray of shape (out_channels,)
+    """
+    k, in_channels, out_channels = W.shape[0], W.shape[2], W.shape[3]
+    height, width = X.shape[1:3]
+    X = np.pad(X, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    W_flat = W.reshape(-1, out_channels)  # (k * k * in_channels, out_channels)
+    d_X = np.zeros_like(X)
+    d_W = np.zeros_like(W_flat)
+    for n in range(d_out.shape[0]):
+        for y in range(d_out.shape[1]):
+            for x in range(d_out.shape[2]):
+                grad = d_out[n, y, x]  # (out_channels,)
+                d_W += np.outer(X[n, y:y + k, x:x + k].reshape(-1), grad)
+                if input_grad:
+                    d_X[n, y:y + k, x:x + k] += (W_flat @ grad).reshape(k, k, in_channels)
+    d_X = d_X[:, padding:padding + height, padding:padding + width] if input_grad else None
+    return d_X, d_W.reshape(W.shape), d_out.sum(axis=(0, 1, 2))
+
+
+def report(tables, scaling, args, others_share=None):
+    """The tables and the machine footer as one string, plain text or Markdown."""
+    md = args.markdown
+    runs = f"median of {args.repeats} runs after {args.warmup} warm-up runs, ours and torch interleaved"
+    reference = next(ours / batch for batch, ours, _ in scaling if batch == args.batch)
+    scaling_rows = [[str(batch), _ms(ours), _ms(ours / batch), _ms(_divide(theirs, batch)),
+                     _ratio(_divide(ours, theirs)), f"{ours / batch / reference:.2f}"]
+                    for batch, ours, theirs in scaling]
+    sections = [
+        (f"Training step, batch {args.batch} of 32x32x3, ms ({runs})",
+         ["channels", "dtype", "ours", "torch", "ours/torch", "target", "status"], 2, tables["step"],
+         "ours: compute_loss_and_gradients + SGD update; torch: forward + cross_entropy + backward + SGD step."),
+        (f"Layers, batch {args.batch}, ms ({runs})",
+         ["channels", "dtype", "layer", "ours fwd", "torch fwd", "ratio", "ours bwd", "torch bwd", "ratio"], 3,
+         tables["layers"], "conv1 backward computes no input gradient in either; the Flattener (a reshape) is not "
+                           "timed; torch forward records autograd, torch backward is autograd.grad of the layer."),
+        (f"Convolution forward + backward against the per-pixel loop, batch {args.batch}, ms",
+         ["channels", "dtype", "layer", "loop", "ours", "speed-up", "target", "status"], 3, tables["loop"],
+         f"loop: conv_forward_loop + conv_backward_loop in bench.py, one patch @ W per image and output pixel; "
+         f"median of {args.loop_repeats} runs on {min(args.loop_batch, args.batch)} images, scaled linearly to "
+         f"{args.batch}. ours: forward + backward medians from the layer table."),
+        (f"Peak memory of a training step, batch {args.batch}",
+         ["channels", "dtype", "peak MB", "target", "status"], 2, tables["memory"],
+         "tracemalloc peak over the first two steps of a fresh model (buffers kept between calls included, "
+         "inputs excluded); MB = 10^6 bytes."),
+        (f"Scaling, {_config_name(SCALING_CONFIG)} {SCALING_DTYPE}, ms ({runs})",
+         ["batch", "ours step", "ours/image", "torch/image", "ours/torch", f"per image vs batch {args.batch}"],
+         1, scaling_rows, "Linear cost keeps the last column near 1."),
+    ]
+    if args.batch != TARGET_BATCH:
+        sections[0] = (*sections[0][:4], sections[0][4] + f" Targets are judged at batch {TARGET_BATCH} only.")
+    parts = []
+    for title, headers, n_labels, rows, note in sections:
+        if md:  # a blank line ends a Markdown table
+            parts += [f"### {title}", format_table(headers, rows, n_labels, md), "", note, ""]
+        else:
+            parts += [title, "=" * len(title), format_table(headers, rows, n_labels), textwrap.fill(note, 110), ""]
+    parts.append("### Machine" if md else "Machine\n=======")
+    parts += [f"- {line}" if md else line for line in machine_info(args.threads, others_share)]
+    return "\n".join(parts)
+
+
+def format_table(headers, rows, n_labels=1, markdown=False):
+    """`rows` (lists of strings) under `headers`, aligned; the first `n_labels` columns left, the others right."""
+    cells = [headers, *rows]
+    if markdown:
+        rule = ["---" if i < n_labels else "---:" for i in range(len(headers))]
+        return "\n".join("| " + " | ".join(row) + " |" for row in [headers, rule, *rows])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) if i < n_labels else cell.rjust(width)
+                       for i, (cell, width) in enumerate(zip(row, widths))).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def machine_info(threads=None, others_share=None):
+    """Lines describing the CPU, the BLAS and thread pools, numpy and torch, and how busy the machine was.
+
+    `others_share` is the share of the cores that other processes used during the run.
+    """
+    lines = [f"CPU: {_cpu_model()}, {os.cpu_count()} cores, {len(os.sched_getaffinity(0))} available to this "
+             f"process; threads: {'default' if threads is None else f'limited to {threads}'}",
+             f"Python {platform.python_version()}, numpy {np.__version__}"]
+    for pool in threadpool_info():
+        details = ", ".join(str(pool[key]) for key in ("version", "architecture", "threading_layer")
+                            if pool.get(key))
+        lines.append(f"{pool['user_api']} pool: {pool['prefix']} ({pool['internal_api']}"
+                     f"{', ' + details if details else ''}), {pool['num_threads']} threads")
+    if torch is None:
+        lines.append("torch not installed: comparison skipped (pip install -r requirements-bench.txt)")
+    else:
+        lines.append(f"torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}")
+    if others_share is not None:
+        verdict = "busy: the figures are unreliable" if others_share > BUSY_SHARE else "quiet"
+        lines.append(f"other processes used {others_share:.0%} of the cores during the run ({verdict})")
+    lines.append(f"command: python bench.py {' '.join(sys.argv[1:])}".rstrip())
+    return lines
+
+
+def _layer_activations(model, X):
+    """{layer name: (layer, its input, its output)} for the layers in LAYERS, from one forward pass of X."""
+    activations = {}
+    for name, layer in model.layers.items():
+        inputs = X.copy()  # a copy, in case a layer reuses its output buffer on the next call
+        X = layer.forward(inputs)
+        if name in LAYERS:
+            activations[name] = (layer, inputs, X.copy())
+    return activations
+
+
+def _to_torch(X):
+    return torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))  # (N, H, W, C) -> (N, C, H, W)
+
+
+def _torch_dtype(dtype):
+    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[np.dtype(dtype)]
+
+
+def _cpu_snapshot():
+    """(wall seconds, CPU seconds used by the whole machine since boot, CPU seconds used by this process)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:9]]  # user nice system idle iowait irq ...
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), time.process_time()
+
+
+def _others_share(start):
+    """Share of the machine's cores that other processes used since the `_cpu_snapshot()` `start`."""
+    (wall, busy, ours), (wall0, busy0, ours0) = _cpu_snapshot(), start
+    return max(0.0, (busy - busy0) - (ours - ours0)) / ((wall - wall0) * os.cpu_count())
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _progress(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def _config_name(config):
+    return f"({config[0]}, {config[1]})"
+
+
+def _ms(seconds):
+    return "-" if seconds is None else f"{seconds * 1e3:.2f}"
+
+
+def _ratio(ratio):
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+def _divide(numerator, denominator):
+    return None if numerator is None or denominator is None else numerator / denominator
+
+
+def _target(operator, target, unit):
+    return "-" if target is None else f"{operator} {target:g}{unit}"
+
+
+def _status(value, target, at_most):
+    if value is None or target is None:
+        return "-"
+    return "met" if (value <= target if at_most else value >= target) else "MISSED"
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(description="Time the numpy ConvNet against PyTorch CPU (issue 4).")
+    parser.add_argument("--batch", type=_positive_int, default=TARGET_BATCH, help="images per batch (64)")
+    parser.add_argument("--repeats", type=_positive_int, default=20,
+                        help="timed runs per figure, the median is reported (20; quote figures of 10 or more)")
+    parser.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (3)")
+    parser.add_argument("--loop-batch", type=_positive_int, default=8,
+                        help="images the per-pixel loop convolution is timed on, scaled to --batch (8)")
+    parser.add_argument("--loop-repeats", type=_positive_int, default=10,
+                        help="timed runs of the per-pixel loop convolution (10)")
+    parser.add_argument("--configs", type=_config, nargs="+", default=[(2, 2), (16, 32), (32, 64)],
+                        metavar="C1xC2", help="channel pairs of the two convolutions (2x2 16x32 32x64)")
+    parser.add_argument("--dtypes", nargs="+", choices=("float32", "float64"), default=["float32", "float64"])
+    parser.add_argument("--threads", type=_positive_int,
+                        help="limit BLAS, OpenMP and torch to this many threads (default: leave them alone)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 3 timed runs, 1 warm-up run, 1 loop run; not figures to quote")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.warmup, args.loop_repeats = 3, 1, 1
+    return args
+
+
+def _positive_int(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _config(text):
+    parts = text.lower().replace(",", "x").split("x")
+    if len(parts) != 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
+        raise argparse.ArgumentTypeError(f"expected two positive channel counts like 16x32, got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+if __name__ == "__main__":
+    main()
