@@ -420,13 +420,11 @@ def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
     ndarray of shape `input_shape`, dtype of `d_out`
     """
     p, s = pool_size, stride
-    batch, out_height, out_width, channels = d_out.shape
+    out_height, out_width = d_out.shape[1:3]
     d_input = np.zeros(input_shape, dtype=d_out.dtype)
-    if s == p:
-        # Disjoint windows: one broadcast product writes every window at once.
-        windows = d_input[:, :out_height * p, :out_width * p].reshape(batch, out_height, p, out_width, p, channels)
-        offsets = np.arange(p * p, dtype=argmax.dtype).reshape(1, 1, p, 1, p, 1)
-        np.multiply(argmax[:, :, None, :, None, :] == offsets, d_out[:, :, None, :, None, :], out=windows)
+    if s >= p:
+        # Disjoint windows: every maximum has its own input element, written straight to its flat position.
+        d_input.reshape(-1)[_argmax_positions(argmax, input_shape, p, s)] = d_out.reshape(-1)
         return d_input
     for offset in range(p * p):
         row, col = divmod(offset, p)
@@ -434,6 +432,18 @@ def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
         rows_cols = _window_offset(rows, col, 2, s, out_width)
         rows_cols += (argmax == offset) * d_out  # += : overlapping windows may share a maximum
     return d_input
+
+
+def _argmax_positions(argmax, input_shape, pool_size, stride):
+    """Flat index into an array of `input_shape` of each window's maximum, shape (batch * out_h * out_w * C,)."""
+    batch, height, width, channels = input_shape
+    out_height, out_width = argmax.shape[1:3]
+    row_step, col_step = width * channels, channels
+    window_row, window_col = np.divmod(argmax.astype(np.intp), pool_size)
+    corner = (np.arange(batch)[:, None, None, None] * (height * row_step)
+              + np.arange(out_height)[:, None, None] * (stride * row_step)
+              + np.arange(out_width)[:, None] * (stride * col_step) + np.arange(channels))
+    return (corner + window_row * row_step + window_col * col_step).reshape(-1)
 
 
 def _window_offset(X, offset, axis, stride, count):
