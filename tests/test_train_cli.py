@@ -183,7 +183,7 @@ def test_cli_diverging_training_exits_1_with_one_line(standin, tmp_path, capsys)
                                 "--lr", "1e30"], capsys)
     assert code == 1
     assert stderr.startswith("train.py: training diverged: Training diverged at epoch 1")
-    assert stderr.count("\n") == 1
+    assert stderr.count("\n") == 1  # no overflow warnings before it
 
 
 def test_cli_interrupted_in_the_first_epoch_exits_1(standin, tmp_path, capsys, monkeypatch):
@@ -193,6 +193,10 @@ def test_cli_interrupted_in_the_first_epoch_exits_1(standin, tmp_path, capsys, m
     monkeypatch.setattr(ConvNet, "compute_loss_and_gradients", interrupt)
     code, _, stderr = run_main(["--data", standin, "--out", str(tmp_path / "run"), *TINY], capsys)
     assert code == 1 and "interrupted before the first epoch ended" in stderr
+
+
+def test_sizes_accept_all():
+    assert train._count("all") is None and train._count("12") == 12
 
 
 def test_cli_help_shows_the_defaults(capsys):

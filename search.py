@@ -1,0 +1,273 @@
+"""Random search over training hyperparameters, the trials run in parallel through joblib.
+
+Each trial is an independent short training by `train.train_model` with its own seed. All trial parameters are
+drawn up front from `numpy.random.default_rng(seed)` and each trial's seed is spawned from the same
+`SeedSequence(seed)`, so a search is reproducible as a whole and gives the same table whatever `n_jobs` or backend
+runs it. Every trial limits BLAS to one thread (`threadpoolctl`): parallel workers then do not fight over the
+cores, and the numbers do not depend on how many threads a matrix product happened to use.
+
+Example::
+
+    from search import print_table, random_search, to_csv
+
+    space = {"lr": ("log", 1e-4, 1e-1), "batch_size": ("choice", [16, 32, 64]),
+             "momentum": ("uniform", 0.8, 0.99), "lr_decay": ("uniform", 0.8, 1.0), "conv1": ("int", 4, 16)}
+    results = random_search(dataset, space, n_trials=16, seed=0, n_jobs=2, optim="momentum", epochs=3)
+    print_table(results)
+    to_csv(results, "search.csv")
+
+On a Dask cluster, switch joblib's backend; the workers need this package's modules on their path::
+
+    import joblib
+    from dask.distributed import Client
+
+    client = Client("tcp://scheduler:8786")   # or Client(LocalCluster(n_workers=4, threads_per_worker=1))
+    with joblib.parallel_config(backend="dask"):
+        results = random_search(dataset, space, n_trials=64, seed=0, n_jobs=-1, epochs=3)
+
+The dask backend sends the four arrays of the data set to the cluster once and reuses them for every trial.
+"""
+import csv
+import inspect
+import numbers
+import sys
+import time
+
+import numpy as np
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
+
+from train import train_model
+from trainer import Dataset, TrainingDivergedError
+from validation import check_int
+
+DISTRIBUTIONS = ("log", "uniform", "int", "choice")
+OBJECTIVES = ("val_acc", "train_acc")
+# Arguments of train_model a search may vary or fix; the others are the search's to set.
+SETTINGS = tuple(name for name in inspect.signature(train_model).parameters
+                 if name not in ("dataset", "seed", "verbose", "restore_best", "checkpoint_path"))
+
+
+def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=None, objective="val_acc",
+                  verbose=0, **fixed):
+    """Train `n_trials` models with hyperparameters drawn at random from `param_space`; rank them.
+
+    Parameters
+    ----------
+    dataset : trainer.Dataset, or any object with train_X, train_y, val_X, val_y
+        Preprocessed images of shape (n, height, width, channels) and labels of shape (n,), in memory.
+    param_space : dict of name -> distribution
+        Names are arguments of `train.train_model` (see SETTINGS: lr, batch_size, momentum, lr_decay, conv1,
+        conv2, reg, optim, epochs, ...); each distribution is one of
+        ("log", low, high): log-uniform float in [low, high], 0 < low <= high;
+        ("uniform", low, high): uniform float in [low, high];
+        ("int", low, high): uniform integer in low..high, both included;
+        ("choice", options): one of a non-empty sequence, uniformly.
+    n_trials : int
+    seed : int >= 0
+        Draws every trial's parameters and seed; the same seed gives the same table.
+    n_jobs : int
+        Trials run at once, as joblib counts them (-1: one per core, or every Dask worker).
+    backend : None or str
+        joblib backend ('loky', 'threading', 'dask', ...); None takes the one set by `joblib.parallel_config`,
+        else loky's worker processes.
+    objective : {'val_acc', 'train_acc'}
+        What ranks the trials: the best validation accuracy over the epochs, or the best training accuracy (to
+        find settings that overfit a small set, as in the notebook).
+    verbose : int
+        joblib's progress messages (0: none); the trainings themselves print nothing.
+    **fixed
+        Further arguments of `train.train_model` shared by every trial, e.g. epochs=3, optim='momentum'.
+
+    Returns
+    -------
+    list of dict, best first
+        One row per trial: rank (from 1), trial (the order of drawing, from 0), val_acc and train_acc (the best
+        over the epochs), loss (mean training loss of the last epoch), each parameter drawn, seed (rerun a trial
+        with `train_model(dataset, **params, **fixed, seed=row['seed'])`), seconds, and status ('ok', or where
+        the training diverged; diverged trials come last, with NaN scores). Ranked by the objective, ties broken
+        by the lower loss.
+    """
+    _check_objective(objective)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"`n_jobs` must be a non-zero integer (-1: all cores), got {n_jobs!r}")
+    trials = sample_trials(param_space, n_trials, seed)
+    _check_names(param_space, fixed)
+    arrays = _check_dataset(dataset)
+    # The arrays go as separate arguments: joblib's dask backend then sends each to the cluster once.
+    tasks = (delayed(_run_trial)(index, *arrays, params, fixed, trial_seed)
+             for index, (params, trial_seed) in enumerate(trials))
+    rows = Parallel(n_jobs=n_jobs, backend=backend, verbose=verbose)(tasks)
+    return rank(rows, objective)
+
+
+def sample_trials(param_space, n_trials, seed):
+    """Draw every trial's parameters and seed, up front and in order.
+
+    Trial k's parameters and seed do not depend on `n_trials`: a longer search starts with the shorter one.
+
+    Parameters
+    ----------
+    param_space : dict of name -> distribution
+        As for `random_search`.
+    n_trials : int
+    seed : int >= 0
+        Parameters come from `default_rng(SeedSequence(seed))`, in trial order and `param_space` order.
+
+    Returns
+    -------
+    list of (params, seed) of length n_trials
+        params : dict of name -> value drawn; seed : int, from `SeedSequence(seed).spawn(n_trials)`.
+    """
+    _check_space(param_space)
+    n_trials = check_int(n_trials, "n_trials", 1)
+    root = np.random.SeedSequence(check_int(seed, "seed", 0))
+    rng = np.random.default_rng(root)
+    params = [{name: _draw(spec, rng) for name, spec in param_space.items()} for _ in range(n_trials)]
+    seeds = [int(child.generate_state(1)[0]) for child in root.spawn(n_trials)]
+    return list(zip(params, seeds))
+
+
+def rank(rows, objective="val_acc"):
+    """Sort trial rows best first and number them: higher `objective`, then lower loss; diverged trials last.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows as `random_search` makes them (keys trial, val_acc, train_acc, loss, status, ...); rows already
+        ranked are ranked again, e.g. `rank(results, "train_acc")`.
+    objective : {'val_acc', 'train_acc'}
+
+    Returns
+    -------
+    list of dict, best first, each a copy of its row with `rank` (from 1) as its first key
+    """
+    _check_objective(objective)
+
+    def key(row):
+        if row["status"] != "ok":
+            return True, 0.0, 0.0, row["trial"]
+        return False, -row[objective], row["loss"], row["trial"]
+
+    ordered = sorted(rows, key=key)
+    return [{"rank": position, **{name: value for name, value in row.items() if name != "rank"}}
+            for position, row in enumerate(ordered, start=1)]
+
+
+def to_csv(results, path):
+    """Write the rows of `random_search` to the CSV file `path`, one line per trial, in their order."""
+    _check_results(results)
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(results[0]))
+        writer.writeheader()
+        writer.writerows(results)
+
+
+def print_table(results, max_rows=None, file=None):
+    """Print the rows of `random_search` as an aligned text table (the first `max_rows` when given)."""
+    _check_results(results)
+    rows = results if max_rows is None else results[:check_int(max_rows, "max_rows", 1)]
+    columns = list(results[0])
+    cells = [[_format(row[column]) for column in columns] for row in rows]
+    widths = [max(len(column), *(len(line[k]) for line in cells)) for k, column in enumerate(columns)]
+    lines = ["  ".join(column.rjust(width) for column, width in zip(columns, widths))]
+    lines += ["  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in cells]
+    if len(rows) < len(results):
+        lines.append(f"... {len(results) - len(rows)} more")
+    print("\n".join(lines), file=file or sys.stdout)
+
+
+def _run_trial(index, train_X, train_y, val_X, val_y, params, fixed, seed):
+    """One training with one BLAS thread; its row of the results table."""
+    start = time.perf_counter()
+    with threadpool_limits(limits=1):
+        try:
+            _, trainer = train_model(Dataset(train_X, train_y, val_X, val_y), **params, **fixed, seed=seed)
+            history, status = trainer.history, "ok"
+        except TrainingDivergedError as error:
+            history, status = [], f"diverged at epoch {error.epoch}"
+    return {
+        "trial": index,
+        "val_acc": max((record["val_acc"] for record in history), default=np.nan),
+        "train_acc": max((record["train_acc"] for record in history), default=np.nan),
+        "loss": history[-1]["loss"] if history else np.nan,
+        **params,
+        "seed": seed,
+        "seconds": time.perf_counter() - start,
+        "status": status,
+    }
+
+
+def _draw(spec, rng):
+    kind = spec[0]
+    if kind == "log":
+        return float(np.exp(rng.uniform(np.log(spec[1]), np.log(spec[2]))))
+    if kind == "uniform":
+        return float(rng.uniform(spec[1], spec[2]))
+    if kind == "int":
+        return int(rng.integers(spec[1], spec[2], endpoint=True))
+    options = spec[1]
+    return options[int(rng.integers(len(options)))]
+
+
+def _check_objective(objective):
+    if objective not in OBJECTIVES:
+        raise ValueError(f"`objective` must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+
+
+def _check_space(param_space):
+    if not isinstance(param_space, dict) or not param_space:
+        raise TypeError(f"`param_space` must be a non-empty dict of name -> distribution, got {param_space!r}")
+    for name, spec in param_space.items():
+        _check_spec(name, spec)
+
+
+def _check_spec(name, spec):
+    """Raise unless `spec` is one of the four distributions, with valid bounds or options."""
+    where = f"`param_space[{name!r}]`"
+    if not isinstance(spec, (tuple, list)) or not spec or spec[0] not in DISTRIBUTIONS:
+        raise ValueError(f"{where} must be ('log', low, high), ('uniform', low, high), ('int', low, high) or "
+                         f"('choice', options), got {spec!r}")
+    kind = spec[0]
+    if kind == "choice":
+        if len(spec) != 2 or isinstance(spec[1], str) or not hasattr(spec[1], "__len__") or not len(spec[1]):
+            raise ValueError(f"{where} must be ('choice', options) with a non-empty list of options, got {spec!r}")
+        return
+    number = numbers.Integral if kind == "int" else numbers.Real
+    if len(spec) != 3 or not all(isinstance(v, number) and not isinstance(v, bool) for v in spec[1:]):
+        raise ValueError(f"{where} must be ({kind!r}, low, high) with {'integer' if kind == 'int' else 'real'} "
+                         f"bounds, got {spec!r}")
+    low, high = spec[1:]
+    if not (np.isfinite(low) and np.isfinite(high) and low <= high and (kind != "log" or low > 0)):
+        rule = "0 < low <= high" if kind == "log" else "low <= high, both finite"
+        raise ValueError(f"{where} must have {rule}, got {spec!r}")
+
+
+def _check_names(param_space, fixed):
+    unknown = sorted(set(param_space) - set(SETTINGS)) + sorted(set(fixed) - set(SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown hyperparameter {unknown[0]!r}: a search can set {', '.join(SETTINGS)}")
+    both = sorted(set(param_space) & set(fixed))
+    if both:
+        raise ValueError(f"{both[0]!r} is both searched (in `param_space`) and fixed; keep one")
+
+
+def _check_dataset(dataset):
+    """The four arrays of `dataset`: train_X, train_y, val_X, val_y."""
+    names = ("train_X", "train_y", "val_X", "val_y")
+    missing = [name for name in names if not hasattr(dataset, name)]
+    if missing:
+        raise TypeError(f"`dataset` must have the attributes {', '.join(names)} (e.g. a trainer.Dataset); "
+                        f"{type(dataset).__name__} lacks {', '.join(missing)}")
+    return tuple(np.asarray(getattr(dataset, name)) for name in names)
+
+
+def _check_results(results):
+    if not isinstance(results, list) or not results or not all(isinstance(row, dict) for row in results):
+        raise ValueError("`results` must be the non-empty list of dicts that random_search returns")
+
+
+def _format(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,153 @@
+"""plots.py: every figure on small data under Agg, its axes and data, and its bad input."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import plots  # noqa: E402
+
+HISTORY = [{"epoch": e, "loss": 2.0 / e, "train_acc": 0.2 * e, "val_acc": 0.15 * e, "lr": 0.1, "seconds": 1.0}
+           for e in range(1, 5)]
+
+
+def images(n, channels=3, seed=0):
+    return np.random.default_rng(seed).random((n, 8, 8, channels)) - 0.5
+
+
+def figure_texts(fig):
+    return [text.get_text() for ax in fig.axes for text in ax.texts]
+
+
+def test_learning_curves_from_the_history():
+    fig = plots.learning_curves(HISTORY)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    loss_ax, acc_ax = fig.axes
+    np.testing.assert_allclose(loss_ax.lines[0].get_ydata(), [2.0, 1.0, 2 / 3, 0.5])
+    np.testing.assert_allclose(acc_ax.lines[1].get_ydata(), [0.15, 0.3, 0.45, 0.6])
+    np.testing.assert_allclose(acc_ax.lines[0].get_xdata(), [1, 2, 3, 4])
+
+
+def test_learning_curves_from_the_three_lists_of_fit():
+    fig = plots.learning_curves([2.0, 1.0], [0.1, 0.2], [0.05, 0.1])
+    assert len(fig.axes) == 2
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_xdata(), [1, 2])
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.1, 0.2])
+
+
+@pytest.mark.parametrize("args, error, match", [
+    ((HISTORY, [0.1]), TypeError, "either Trainer.history"),
+    (([1.0, 2.0],), TypeError, "pass train_acc and val_acc too"),
+    (([1.0, 2.0], [0.1], [0.1, 0.2]), ValueError, "of the same length"),
+    (([], [], []), ValueError, "non-empty"),
+])
+def test_learning_curves_refuses_bad_input(args, error, match):
+    with pytest.raises(error, match=match):
+        plots.learning_curves(*args)
+
+
+def test_confusion_counts():
+    counts = plots.confusion_counts([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], n_classes=3)
+    np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+
+
+def test_confusion_counts_refuses_labels_out_of_range():
+    with pytest.raises(ValueError, match=r"`pred` must hold class indices in \[0, 3\), got 3"):
+        plots.confusion_counts([0, 1], [0, 3], n_classes=3)
+
+
+def test_confusion_matrix_draws_the_counts():
+    fig = plots.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], n_classes=3)
+    assert len(fig.axes) == 2  # the matrix and its colour bar
+    assert sorted(figure_texts(fig)) == ["1", "1", "1", "1", "2"]
+    assert "accuracy 0.667 (4/6)" in fig.axes[0].get_title()
+
+
+def test_misclassified_shows_one_axis_per_wrong_prediction():
+    true, pred = np.array([0, 1, 2, 3, 4, 5]), np.array([0, 2, 2, 4, 5, 5])
+    fig = plots.misclassified(images(6), true, pred)
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["true 1\npred 2", "true 3\npred 4", "true 4\npred 5"]
+
+
+def test_misclassified_adds_the_mean_back_and_caps_the_count():
+    X = images(5, channels=1)
+    mean = np.full((8, 8, 1), 0.5)
+    fig = plots.misclassified(X, np.zeros(5, int), np.ones(5, int), mean_image=mean, max_images=2, ncols=1)
+    assert len(fig.axes) == 2
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), np.clip(X[0, ..., 0] + 0.5, 0, 1))
+
+
+def test_misclassified_says_when_nothing_is_wrong():
+    fig = plots.misclassified(images(3), [1, 2, 3], [1, 2, 3])
+    assert len(fig.axes) == 1 and figure_texts(fig) == ["no misclassified images among 3"]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"X": np.zeros((2, 8, 8))}, ValueError, "`X` must have 4 dimensions"),
+    ({"X": np.zeros((2, 8, 8, 2))}, ValueError, "`X` must have 1 or 3 channels"),
+    ({"mean_image": np.zeros((8, 8, 2))}, ValueError, "`mean_image` must have 1 or 3 channels"),
+    ({"mean_image": np.zeros((4, 4, 3))}, ValueError, r"`mean_image` must have the shape of one image \(8, 8, 3\)"),
+    ({"pred": [0]}, ValueError, "`pred` must have one label per sample"),
+    ({"max_images": 0}, ValueError, "`max_images` must be a positive integer"),
+])
+def test_misclassified_refuses_bad_input(kwargs, error, match):
+    arguments = {"X": images(2), "true": [0, 1], "pred": [1, 0], **kwargs}
+    with pytest.raises(error, match=match):
+        plots.misclassified(arguments.pop("X"), arguments.pop("true"), arguments.pop("pred"), **arguments)
+
+
+@pytest.mark.parametrize("channels, n_filters", [(3, 16), (1, 5)])
+def test_filters_one_axis_per_filter(channels, n_filters):
+    W = np.random.default_rng(0).standard_normal((3, 3, channels, n_filters))
+    fig = plots.filters(W, ncols=4)
+    assert len(fig.axes) == n_filters
+    shown = fig.axes[1].images[0].get_array()
+    assert shown.min() == pytest.approx(0) and shown.max() == pytest.approx(1)  # stretched per filter
+
+
+def test_filters_refuses_two_channel_filters():
+    with pytest.raises(ValueError, match="`W` must have 1 or 3 channels"):
+        plots.filters(np.zeros((3, 3, 2, 4)))
+
+
+def test_receptive_field_highlights_the_region_and_the_pixel():
+    fig = plots.receptive_field(kernel_size=3, input_size=5, channels=2, output_pixel=(2, 0))
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert "3x3x2 region" in fig._suptitle.get_text()
+    input_ax, output_ax = fig.axes
+    highlighted = [patch for patch in input_ax.patches if patch.get_width() == 3]
+    assert [(patch.get_x(), patch.get_y()) for patch in highlighted] == [(0, 2), (0.3, 1.7)]
+    assert [(patch.get_x(), patch.get_y(), patch.get_width()) for patch in output_ax.patches[1:]] == [(0, 2, 1)]
+
+
+def test_receptive_field_refuses_a_pixel_outside_the_output():
+    with pytest.raises(ValueError, match=r"`output_pixel` must be \(row, col\) with both in \[0, 4\)"):
+        plots.receptive_field(input_size=6, output_pixel=(4, 0))
+
+
+def test_pooling_stride_shows_each_window_maximum():
+    values = [[1, 2, 0, 0], [3, 4, 9, 1], [5, 0, 0, 2], [0, 0, 0, 7]]
+    fig = plots.pooling_stride(values)
+    assert len(fig.axes) == 2
+    assert [text.get_text() for text in fig.axes[1].texts] == ["4", "9", "5", "7"]
+    bold = [text.get_text() for text in fig.axes[0].texts if text.get_fontweight() == "bold"]
+    assert sorted(bold) == ["4", "5", "7", "9"]
+
+
+def test_pooling_stride_refuses_another_shape():
+    with pytest.raises(ValueError, match="`values` must be a 4x4 array of numbers"):
+        plots.pooling_stride(np.zeros((3, 3)))
+
+
+def test_every_figure_saves_and_none_is_left_in_pyplot(tmp_path):
+    figures = [plots.learning_curves(HISTORY), plots.confusion_matrix([0, 1], [1, 1], n_classes=2),
+               plots.misclassified(images(2), [0, 1], [1, 0]), plots.filters(np.ones((3, 3, 3, 2))),
+               plots.receptive_field(), plots.pooling_stride()]
+    for k, fig in enumerate(figures):
+        fig.savefig(tmp_path / f"{k}.png", dpi=40)
+        assert (tmp_path / f"{k}.png").read_bytes().startswith(b"\x89PNG")
+    assert plt.get_fignums() == []

@@ -1,0 +1,338 @@
+"""Train the ConvNet on SVHN (or its offline stand-in) from the command line and keep what it learned.
+
+Usage::
+
+    python train.py --data data --out runs/first
+    python train.py --help
+
+The run loads SVHN, preprocesses it as the notebook does (scale to [0, 1], subtract the training mean), trains with
+progress bars and writes to `--out`: `history.csv`, `learning_curves.png`, `confusion_matrix.png`,
+`misclassified.png`, `filters.png`, the checkpoints `model.npz` (the evaluated model) and `model.best.npz`, and
+`metrics.json`. Bad arguments get a one-line error on stderr and exit code 2.
+
+The building blocks are importable: `prepare_for_neural_network` and `train_model` (which `search.py` reuses).
+"""
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+
+import matplotlib
+import numpy as np
+import scipy
+import scipy.io
+
+import plots
+from checkpoint import save_model
+from dataset import STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDataWarning, load_svhn, random_split_train_val
+from metrics import multiclass_accuracy
+from model import ConvNet
+from optim import SGD, Adam, MomentumSGD, RMSProp
+from trainer import Dataset, Trainer, TrainingDivergedError
+from validation import check_dtype, check_rng
+
+N_CLASSES = 10
+CONV1_CHANNELS = 16
+CONV2_CHANNELS = 32
+OPTIMIZER = "adam"
+LEARNING_RATE = 3e-3
+LEARNING_RATE_DECAY = 0.9
+MOMENTUM = 0.9
+EPOCHS = 20
+BATCH_SIZE = 64
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop")
+OUTPUT_FILES = ("history.csv", "learning_curves.png", "confusion_matrix.png", "misclassified.png", "filters.png",
+                "model.npz", "model.best.npz", "metrics.json")
+
+
+def prepare_for_neural_network(train_X, *others, dtype=np.float32):
+    """Scale pixel values to [0, 1] and subtract the mean training image from every set.
+
+    Parameters
+    ----------
+    train_X : ndarray of shape (n_train, height, width, channels)
+        Pixel values in 0..255, integers or floats; its mean image is the one subtracted.
+    *others : ndarrays of shape (n, height, width, channels)
+        Further sets (validation, test) scaled and shifted the same way.
+    dtype : float32 or float64
+        Dtype of the returned arrays (the mean is computed in float64 either way).
+
+    Returns
+    -------
+    train_X, *others : ndarrays of the input shapes, `dtype`
+        New arrays; the inputs are not modified.
+    mean_image : ndarray of shape (height, width, channels), `dtype`
+        The scaled training mean, to add back for display (`plots.misclassified(..., mean_image=...)`) or to
+        subtract from new images.
+    """
+    dtype = check_dtype(dtype)
+    arrays = [_check_pixels(train_X, "train_X")]
+    arrays += [_check_pixels(X, f"others[{i}]", arrays[0].shape[1:]) for i, X in enumerate(others)]
+    scaled = [np.divide(X, 255, dtype=dtype) for X in arrays]
+    mean_image = scaled[0].mean(axis=0, dtype=np.float64).astype(dtype)
+    for X in scaled:
+        X -= mean_image
+    return (*scaled, mean_image)
+
+
+def make_optimizer(name, momentum=MOMENTUM):
+    """The optimizer called `name`, one of OPTIMIZERS; `momentum` is used by 'momentum' and 'nesterov' only."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"`optim` must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    if name == "sgd":
+        return SGD()
+    if name in ("momentum", "nesterov"):
+        return MomentumSGD(momentum, nesterov=name == "nesterov")
+    return Adam() if name == "adam" else RMSProp()
+
+
+def train_model(dataset, *, conv1=CONV1_CHANNELS, conv2=CONV2_CHANNELS, optim=OPTIMIZER, lr=LEARNING_RATE,
+                momentum=MOMENTUM, lr_decay=LEARNING_RATE_DECAY, reg=0.0, epochs=EPOCHS, batch_size=BATCH_SIZE,
+                dtype=np.float32, seed=0, n_classes=N_CLASSES, verbose=False, restore_best=False,
+                checkpoint_path=None):
+    """Build a ConvNet, its optimizer and a Trainer from plain arguments, and train it.
+
+    Parameters
+    ----------
+    dataset : trainer.Dataset, or any object with train_X, train_y, val_X, val_y
+        Images of shape (n, height, width, channels), preprocessed; labels of shape (n,).
+    conv1, conv2 : int
+        Output channels of the two convolutions.
+    optim : {'sgd', 'momentum', 'nesterov', 'adam', 'rmsprop'}
+    lr : float > 0
+        Initial learning rate, multiplied by `lr_decay` in (0, 1] after every epoch.
+    momentum : float in [0, 1)
+        For 'momentum' and 'nesterov'.
+    reg : float >= 0
+        L2 strength on the weights.
+    epochs, batch_size : int
+    dtype : float32 or float64
+        Of the model; the images are converted to it batch by batch.
+    seed : None, int or numpy.random.Generator
+        One generator draws the initial weights, then shuffles every epoch.
+    n_classes : int
+    verbose, restore_best, checkpoint_path
+        Passed to `Trainer`.
+
+    Returns
+    -------
+    model : ConvNet
+    trainer : Trainer
+        Its `history` holds one dict per epoch.
+
+    Raises
+    ------
+    trainer.TrainingDivergedError
+        When the loss or a parameter becomes non-finite (too large a learning rate); numpy's overflow warnings that
+        come before it are silenced.
+    """
+    rng = check_rng(seed)
+    model = ConvNet(np.shape(dataset.train_X)[1:], n_classes, conv1, conv2, reg=reg, dtype=dtype, seed=rng)
+    trainer = Trainer(model, dataset, make_optimizer(optim, momentum), num_epochs=epochs, batch_size=batch_size,
+                      learning_rate=lr, learning_rate_decay=lr_decay, seed=rng, verbose=verbose,
+                      restore_best=restore_best, checkpoint_path=checkpoint_path)
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence raises TrainingDivergedError instead
+        trainer.fit()
+    return model, trainer
+
+
+def main(argv=None):
+    """Command line entry: `python train.py [options]`, see `--help`.
+
+    Returns 0 on success, 1 when training diverged or was interrupted before its first epoch ended. Bad arguments
+    (including a missing data folder or sizes the files cannot provide) raise SystemExit(2) after a one-line
+    message on stderr, as argparse does.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        split, mean_image, is_standin = _load(args)
+        os.makedirs(args.out, exist_ok=True)
+    except (ValueError, TypeError, OSError) as error:
+        parser.error(str(error))
+    if is_standin:
+        print(f"note: {args.data} holds the synthetic stand-in made by standin.py, not SVHN: these accuracies are "
+              f"NOT SVHN results")
+    dataset = Dataset(*split[:4])
+    test_X, test_y = split[4:]
+    try:
+        model, trainer = train_model(
+            dataset, conv1=args.conv1, conv2=args.conv2, optim=args.optim, lr=args.lr, momentum=args.momentum,
+            lr_decay=args.lr_decay, reg=args.reg, epochs=args.epochs, batch_size=args.batch_size, dtype=args.dtype,
+            seed=args.seed, verbose=not args.quiet, restore_best=True,
+            checkpoint_path=os.path.join(args.out, "model.npz"))
+    except TrainingDivergedError as error:
+        print(f"{parser.prog}: training diverged: {_one_line(error)}", file=sys.stderr)
+        return 1
+    if not trainer.history:
+        print(f"{parser.prog}: interrupted before the first epoch ended; nothing written", file=sys.stderr)
+        return 1
+    save_model(model, os.path.join(args.out, "model.npz"))
+    predictions = model.predict(test_X)
+    metrics = _metrics(args, trainer, predictions, test_y, is_standin, time.perf_counter() - start)
+    _write_outputs(args.out, trainer, model, metrics, test_X, test_y, predictions, mean_image)
+    print(f"test accuracy {metrics['test_accuracy']:.4f} on {len(test_y)} images after {metrics['epochs_run']} "
+          f"epochs ({metrics['run_seconds']:.0f} s); files in {args.out}: {', '.join(OUTPUT_FILES)}")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (no usage block), with exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see --help)\n")
+
+
+def _parser():
+    parser = _Parser(prog="train.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                     description="Train the ConvNet on SVHN (or the stand-in made by standin.py) and write the "
+                                 "history, plots, checkpoint and metrics.json to --out.",
+                     epilog=f"Files written to --out: {', '.join(OUTPUT_FILES)}. Exit codes: 0 done, 1 training "
+                            f"diverged or was interrupted in its first epoch, 2 bad arguments.")
+    add = parser.add_argument
+    add("--data", default="data", help="folder holding train_32x32.mat and test_32x32.mat")
+    add("--max-train", type=_count, default=10000, help="images drawn from the training file, 'all' for every one "
+                                                       "(the validation images are taken from these)")
+    add("--val", type=_positive_int, default=1000, help="of those, images held out for validation")
+    add("--max-test", type=_count, default=1000, help="images drawn from the test file, 'all' for every one")
+    add("--epochs", type=_positive_int, default=EPOCHS, help="training epochs")
+    add("--batch-size", type=_positive_int, default=BATCH_SIZE, help="images per step")
+    add("--lr", type=_positive_float, default=LEARNING_RATE, help="initial learning rate")
+    add("--lr-decay", type=_decay, default=LEARNING_RATE_DECAY, help="factor on the learning rate after each epoch")
+    add("--optim", choices=OPTIMIZERS, default=OPTIMIZER, help="update rule")
+    add("--momentum", type=_fraction, default=MOMENTUM, help="momentum of --optim momentum/nesterov")
+    add("--reg", type=_non_negative_float, default=0.0, help="L2 strength on the weights")
+    add("--conv1", type=_positive_int, default=CONV1_CHANNELS, help="channels of the first convolution")
+    add("--conv2", type=_positive_int, default=CONV2_CHANNELS, help="channels of the second convolution")
+    add("--dtype", choices=("float32", "float64"), default="float32", help="dtype of the model and the data")
+    add("--seed", type=_non_negative_int, default=0, help="seed of the initial weights and the shuffling (the data "
+                                                          "subsets are fixed, as in the notebook)")
+    add("--out", default=time.strftime("runs/%Y%m%d-%H%M%S"), help="output folder, created if missing")
+    add("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    return parser
+
+
+def _load(args):
+    """Load, split and preprocess the data: ((train_X, train_y, val_X, val_y, test_X, test_y), mean, is_standin)."""
+    if os.path.isfile(args.out):
+        raise ValueError(f"--out {args.out} is a file; give a folder")
+    if args.max_train is not None and args.val >= args.max_train:  # fail before reading the files
+        raise ValueError(f"--val must be smaller than --max-train so that images are left for training, "
+                         f"got --val {args.val} and --max-train {args.max_train}")
+    with warnings.catch_warnings():
+        # The stand-in is detected from its files below (the warning fires once per process) and said in one line.
+        warnings.simplefilter("ignore", StandInDataWarning)
+        train_X, train_y, test_X, test_y = load_svhn(args.data, args.max_train, args.max_test)
+    train_X, train_y, val_X, val_y = random_split_train_val(train_X, train_y, args.val)
+    train_X, val_X, test_X, mean_image = prepare_for_neural_network(train_X, val_X, test_X, dtype=args.dtype)
+    return (train_X, train_y, val_X, val_y, test_X, test_y), mean_image, _is_standin(args.data)
+
+
+def _is_standin(folder):
+    """Whether either SVHN file in `folder` carries the marker variable that standin.py writes."""
+    return any(STANDIN_KEY in (name for name, _, _ in scipy.io.whosmat(os.path.join(folder, file)))
+               for file in (TRAIN_FILE, TEST_FILE))
+
+
+def _metrics(args, trainer, predictions, test_y, is_standin, run_seconds):
+    """The contents of metrics.json; per-class accuracy is the recall of each digit (None when absent)."""
+    counts = plots.confusion_counts(test_y, predictions, N_CLASSES)
+    per_class = [float(counts[k, k] / counts[k].sum()) if counts[k].sum() else None for k in range(N_CLASSES)]
+    return {
+        "test_accuracy": multiclass_accuracy(predictions, test_y),
+        "per_class_accuracy": {str(k): accuracy for k, accuracy in enumerate(per_class)},
+        "confusion_matrix": counts.tolist(),
+        "best_val_accuracy": trainer.best_val_accuracy,
+        "best_epoch": trainer.best_epoch,
+        "epochs_run": trainer.epoch,
+        "interrupted": trainer.interrupted,
+        "run_seconds": run_seconds,
+        "train_seconds": sum(record["seconds"] for record in trainer.history),
+        "data": {"folder": args.data, "standin": is_standin, "n_train": len(trainer.dataset.train_y),
+                 "n_val": len(trainer.dataset.val_y), "n_test": len(test_y)},
+        "arguments": vars(args),
+        "versions": {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+                     "matplotlib": matplotlib.__version__},
+    }
+
+
+def _write_outputs(out, trainer, model, metrics, test_X, test_y, predictions, mean_image):
+    with open(os.path.join(out, "history.csv"), "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(trainer.history[0]))
+        writer.writeheader()
+        writer.writerows(trainer.history)
+    figures = {
+        "learning_curves.png": plots.learning_curves(trainer.history),
+        "confusion_matrix.png": plots.confusion_matrix(test_y, predictions, N_CLASSES),
+        "misclassified.png": plots.misclassified(test_X, test_y, predictions, mean_image=mean_image),
+        "filters.png": plots.filters(model.params()["conv1_W"].value),
+    }
+    for name, figure in figures.items():
+        figure.savefig(os.path.join(out, name), dpi=100)
+    with open(os.path.join(out, "metrics.json"), "w") as file:
+        json.dump(metrics, file, indent=2)
+
+
+def _check_pixels(X, name, image_shape=None):
+    """Return `X` as an ndarray of images (n, height, width, channels) of integers or floats."""
+    X = np.asarray(X)
+    if X.ndim != 4:
+        raise ValueError(f"`{name}` must be 4-D (n, height, width, channels), got shape {X.shape}")
+    if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
+        raise TypeError(f"`{name}` must hold pixel values 0..255 as integers or floats, got dtype {X.dtype}")
+    if image_shape is not None and X.shape[1:] != image_shape:
+        raise ValueError(f"`{name}` must hold images of the training shape {image_shape}, got {X.shape[1:]}")
+    return X
+
+
+def _one_line(message):
+    return " ".join(str(message).split())
+
+
+def _count(text):
+    """argparse type: 'all' (None) or an integer >= 1."""
+    return None if text == "all" else _parse(text, int, "a positive integer or 'all'", lambda value: value >= 1)
+
+
+def _positive_int(text):
+    return _parse(text, int, "a positive integer", lambda value: value >= 1)
+
+
+def _non_negative_int(text):
+    return _parse(text, int, "a non-negative integer", lambda value: value >= 0)
+
+
+def _positive_float(text):
+    return _parse(text, float, "a finite number > 0", lambda value: 0 < value < np.inf)
+
+
+def _non_negative_float(text):
+    return _parse(text, float, "a finite number >= 0", lambda value: 0 <= value < np.inf)
+
+
+def _decay(text):
+    return _parse(text, float, "a number in (0, 1]", lambda value: 0 < value <= 1)
+
+
+def _fraction(text):
+    return _parse(text, float, "a number in [0, 1)", lambda value: 0 <= value < 1)
+
+
+def _parse(text, kind, rule, is_valid):
+    """Convert `text` with `kind` and check it; argparse turns the ArgumentTypeError into a usage error."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not is_valid(value):
+        raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
