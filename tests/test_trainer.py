@@ -88,7 +88,7 @@ def assert_same_values(actual, expected):
         np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
 
 
-@pytest.mark.parametrize("optim, learning_rate", [(SGD(), 0.1), (MomentumSGD(), 0.01), (Adam(), 0.01)])
+@pytest.mark.parametrize("optim, learning_rate", [(SGD(), 0.1), (MomentumSGD(), 0.02), (Adam(), 0.01)])
 def test_loss_decreases_on_a_learnable_set(optim, learning_rate):
     trainer = Trainer(conv_net(), blob_dataset(), optim, num_epochs=8, batch_size=8, learning_rate=learning_rate,
                       seed=0, verbose=False)
