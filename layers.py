@@ -7,6 +7,8 @@ and `params()`, a dict of its `Param`s.
 Layers with parameters compute in the dtype of their parameters (float64 unless `dtype=` says otherwise); a float
 input of the other precision is converted to it. Parameter-free layers keep the dtype of their input.
 """
+import functools
+
 import numpy as np
 
 from validation import check_dtype, check_float_array, check_images, check_int, check_labels, check_number, check_rng
@@ -217,6 +219,7 @@ class ConvolutionalLayer:
         self.B = Param(np.zeros(out_channels, dtype=dtype))
         self._cols = None
         self._input_shape = None
+        self._workspace = {}
 
     def forward(self, X):
         X = check_images(X, "X", self.in_channels)
@@ -226,7 +229,7 @@ class ConvolutionalLayer:
         out_height, out_width = conv_output_shape(X.shape[1:3], k, self.padding, self.stride)
         X = X.astype(self.W.value.dtype, copy=False)
 
-        self._cols = im2col(X, k, self.padding, self.stride)
+        self._cols = im2col(X, k, self.padding, self.stride, self._workspace)
         self._input_shape = X.shape
         out = self._cols.T @ self.W.value.reshape(k * k * C, F)  # (batch * out_h * out_w, F)
         out += self.B.value
@@ -245,8 +248,9 @@ class ConvolutionalLayer:
         self.B.grad += np.ones(d_out.shape[0], dtype=d_out.dtype) @ d_out  # a column sum; BLAS beats .sum(axis=0)
         if not self.compute_input_grad:
             return None
-        d_cols = self.W.value.reshape(k * k * C, F) @ d_out.T  # (k * k * C, batch * out_h * out_w)
-        return col2im(d_cols, self._input_shape, k, self.padding, self.stride)
+        d_cols = _buffer(self._workspace, "d_cols", self._cols.shape, self._cols.dtype)
+        np.matmul(self.W.value.reshape(k * k * C, F), d_out.T, out=d_cols)  # (k * k * C, batch * out_h * out_w)
+        return col2im(d_cols, self._input_shape, k, self.padding, self.stride, self._workspace)
 
     def params(self):
         return {"W": self.W, "B": self.B}
@@ -321,12 +325,15 @@ def conv_output_shape(input_shape, filter_size, padding, stride):
     return (height + 2 * padding - filter_size) // stride + 1, (width + 2 * padding - filter_size) // stride + 1
 
 
-def im2col(X, filter_size, padding, stride):
+def im2col(X, filter_size, padding, stride, workspace=None):
     """Every filter-sized patch of the zero-padded `X`, one patch per column.
 
     Parameters
     ----------
     X : ndarray of shape (batch, height, width, channels)
+    workspace : dict, optional
+        Buffers kept from an earlier call of the same shapes and reused (the returned `cols` is one of them): large
+        arrays are then not handed back to the OS and faulted in again on every call.
 
     Returns
     -------
@@ -336,9 +343,11 @@ def im2col(X, filter_size, padding, stride):
     batch, height, width, channels = X.shape
     out_height, out_width = conv_output_shape((height, width), filter_size, padding, stride)
     # Channels first, so that each copy below runs along image rows rather than across 3 channels.
-    padded = np.zeros((channels, batch, height + 2 * padding, width + 2 * padding), dtype=X.dtype)
+    padded_shape = (channels, batch, height + 2 * padding, width + 2 * padding)
+    padded = _buffer(workspace, "padded", padded_shape, X.dtype, zeros=True)  # only the inside is ever written
     padded[:, :, padding:padding + height, padding:padding + width] = X.transpose(3, 0, 1, 2)
-    cols = np.empty((filter_size, filter_size, channels, batch, out_height, out_width), dtype=X.dtype)
+    cols_shape = (filter_size, filter_size, channels, batch, out_height, out_width)
+    cols = _buffer(workspace, "cols", cols_shape, X.dtype)
     for i in range(filter_size):
         for j in range(filter_size):
             cols[i, j] = padded[:, :, i:i + stride * (out_height - 1) + 1:stride,
@@ -346,13 +355,15 @@ def im2col(X, filter_size, padding, stride):
     return cols.reshape(filter_size * filter_size * channels, -1)
 
 
-def col2im(cols, input_shape, filter_size, padding, stride):
+def col2im(cols, input_shape, filter_size, padding, stride, workspace=None):
     """Adjoint of `im2col`: adds every column back onto the pixels of its patch.
 
     Parameters
     ----------
     cols : ndarray of shape (filter_size * filter_size * channels, batch * out_height * out_width)
     input_shape : (batch, height, width, channels), the shape given to `im2col`
+    workspace : dict, optional
+        Buffers reused between calls, as for `im2col`; the returned array is always a new one.
 
     Returns
     -------
@@ -361,7 +372,9 @@ def col2im(cols, input_shape, filter_size, padding, stride):
     batch, height, width, channels = input_shape
     out_height, out_width = conv_output_shape((height, width), filter_size, padding, stride)
     cols = cols.reshape(filter_size, filter_size, channels, batch, out_height, out_width)
-    padded = np.zeros((channels, batch, height + 2 * padding, width + 2 * padding), dtype=cols.dtype)
+    padded_shape = (channels, batch, height + 2 * padding, width + 2 * padding)
+    padded = _buffer(workspace, "d_padded", padded_shape, cols.dtype)
+    padded.fill(0)
     for i in range(filter_size):
         for j in range(filter_size):
             padded[:, :, i:i + stride * (out_height - 1) + 1:stride,
@@ -436,14 +449,23 @@ def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
 
 def _argmax_positions(argmax, input_shape, pool_size, stride):
     """Flat index into an array of `input_shape` of each window's maximum, shape (batch * out_h * out_w * C,)."""
+    corners, offsets = _window_corners(input_shape, argmax.shape, pool_size, stride)
+    return (corners + offsets[argmax]).reshape(-1)
+
+
+@functools.lru_cache(maxsize=16)
+def _window_corners(input_shape, output_shape, pool_size, stride):
+    """Flat index of each window's top-left element, shaped like the output, and of each in-window offset."""
     batch, height, width, channels = input_shape
-    out_height, out_width = argmax.shape[1:3]
+    out_height, out_width = output_shape[1:3]
     row_step, col_step = width * channels, channels
-    window_row, window_col = np.divmod(argmax.astype(np.intp), pool_size)
-    corner = (np.arange(batch)[:, None, None, None] * (height * row_step)
-              + np.arange(out_height)[:, None, None] * (stride * row_step)
-              + np.arange(out_width)[:, None] * (stride * col_step) + np.arange(channels))
-    return (corner + window_row * row_step + window_col * col_step).reshape(-1)
+    corners = (np.arange(batch)[:, None, None, None] * (height * row_step)
+               + np.arange(out_height)[:, None, None] * (stride * row_step)
+               + np.arange(out_width)[:, None] * (stride * col_step) + np.arange(channels))
+    window_row, window_col = np.divmod(np.arange(pool_size * pool_size), pool_size)
+    offsets = window_row * row_step + window_col * col_step
+    corners.flags.writeable = offsets.flags.writeable = False  # shared by every call with these shapes
+    return corners, offsets
 
 
 def _window_offset(X, offset, axis, stride, count):
@@ -451,6 +473,16 @@ def _window_offset(X, offset, axis, stride, count):
     index = [slice(None)] * X.ndim
     index[axis] = slice(offset, offset + stride * (count - 1) + 1, stride)
     return X[tuple(index)]
+
+
+def _buffer(workspace, name, shape, dtype, zeros=False):
+    """`workspace[name]` when it has this shape and dtype, else a new array (of zeros if asked) stored there."""
+    array = None if workspace is None else workspace.get(name)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        array = np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
+        if workspace is not None:
+            workspace[name] = array
+    return array
 
 
 def _check_param(param, name, ndim, shape=None):

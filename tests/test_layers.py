@@ -546,3 +546,23 @@ def test_layers_leave_global_random_state_alone():
     check_layer_gradient(ConvolutionalLayer(1, 1, 2, seed=0), np.ones((1, 3, 3, 1)))
     after = np.random.get_state()
     assert state[0] == after[0] and np.array_equal(state[1], after[1]) and state[2:] == after[2:]
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 0)])
+def test_conv_reused_buffers_never_leak_into_results(stride, padding):
+    rng = np.random.default_rng(5)
+    layer = ConvolutionalLayer(3, 4, 3, padding, stride=stride, seed=0)
+    first_X, second_X = rng.standard_normal((2, 2, 7, 6, 3))
+    first_out = layer.forward(first_X)
+    first_d_input = layer.backward(np.ones_like(first_out))
+    kept_out, kept_d_input = first_out.copy(), first_d_input.copy()
+    second_out = layer.forward(second_X)
+    second_d_input = layer.backward(np.ones_like(second_out))
+    np.testing.assert_array_equal(first_out, kept_out)
+    np.testing.assert_array_equal(first_d_input, kept_d_input)
+    fresh = ConvolutionalLayer(3, 4, 3, padding, stride=stride, seed=0)
+    np.testing.assert_array_equal(second_out, fresh.forward(second_X))
+    np.testing.assert_array_equal(second_d_input, fresh.backward(np.ones_like(second_out)))
+    # a batch of another size between two of the same size
+    layer.forward(rng.standard_normal((5, 7, 6, 3)))
+    np.testing.assert_array_equal(layer.forward(second_X), fresh.forward(second_X))
