@@ -38,6 +38,7 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from train import train_model
+from trainer import check_dataset
 from trainer import Dataset, TrainingDivergedError
 from validation import check_int
 
@@ -93,7 +94,8 @@ def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=N
         raise ValueError(f"`n_jobs` must be a non-zero integer (-1: all cores), got {n_jobs!r}")
     trials = sample_trials(param_space, n_trials, seed)
     _check_names(param_space, fixed)
-    arrays = _check_dataset(dataset)
+    dataset = check_dataset(dataset)
+    arrays = tuple(np.asarray(getattr(dataset, name)) for name in ("train_X", "train_y", "val_X", "val_y"))
     # The arrays go as separate arguments: joblib's dask backend then sends each to the cluster once.
     tasks = (delayed(_run_trial)(index, *arrays, params, fixed, trial_seed)
              for index, (params, trial_seed) in enumerate(trials))
@@ -250,16 +252,6 @@ def _check_names(param_space, fixed):
     both = sorted(set(param_space) & set(fixed))
     if both:
         raise ValueError(f"{both[0]!r} is both searched (in `param_space`) and fixed; keep one")
-
-
-def _check_dataset(dataset):
-    """The four arrays of `dataset`: train_X, train_y, val_X, val_y."""
-    names = ("train_X", "train_y", "val_X", "val_y")
-    missing = [name for name in names if not hasattr(dataset, name)]
-    if missing:
-        raise TypeError(f"`dataset` must have the attributes {', '.join(names)} (e.g. a trainer.Dataset); "
-                        f"{type(dataset).__name__} lacks {', '.join(missing)}")
-    return tuple(np.asarray(getattr(dataset, name)) for name in names)
 
 
 def _check_results(results):

@@ -236,26 +236,19 @@ def _save_mat_atomically(path, variables):
         raise
 
 
-def _positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def _int_at_least(minimum):
+    """argparse type: an integer >= `minimum`."""
+    rule = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
 
-
-def _seed(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
+    return parse
 
 
 def main(argv=None):
@@ -263,9 +256,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Write a synthetic stand-in for SVHN (train_32x32.mat, test_32x32.mat) into FOLDER.")
     parser.add_argument("folder", help="where to write the two files, e.g. data")
-    parser.add_argument("--train", type=_positive_int, default=12000, help="training images (default 12000)")
-    parser.add_argument("--test", type=_positive_int, default=2000, help="test images (default 2000)")
-    parser.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    parser.add_argument("--train", type=_int_at_least(1), default=12000, help="training images (default 12000)")
+    parser.add_argument("--test", type=_int_at_least(1), default=2000, help="test images (default 2000)")
+    parser.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     train_path, test_path = make_standin(args.folder, args.train, args.test, args.seed)

@@ -101,7 +101,7 @@ class Trainer:
                  learning_rate_decay=1.0, *, seed=None, verbose=True, restore_best=False, patience=None,
                  checkpoint_path=None):
         self.model = _check_model(model)
-        self.dataset = _check_dataset(dataset)
+        self.dataset = check_dataset(dataset)
         if isinstance(optim, type) or not callable(getattr(optim, "update", None)):
             raise TypeError(f"`optim` must be an optimizer instance with an update(w, d_w, learning_rate) method, "
                             f"e.g. SGD(), got {optim!r}")
@@ -290,7 +290,8 @@ def _check_model(model):
     return model
 
 
-def _check_dataset(dataset):
+def check_dataset(dataset):
+    """Return `dataset` after checking it has train_X, train_y, val_X, val_y with one label per sample."""
     names = ("train_X", "train_y", "val_X", "val_y")
     missing = [name for name in names if not hasattr(dataset, name)]
     if missing:
