@@ -10,14 +10,13 @@ A checkpoint is an uncompressed `.npz` archive holding
 Files are written atomically (a temporary file in the same directory, then `os.replace`), so an interrupted save
 never leaves a broken file under the final name, and read with `allow_pickle=False`, so loading never runs code.
 """
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
+from atomic import atomic_write
 from model import ConvNet
 
 FORMAT = "numpy-cnn-checkpoint"
@@ -54,17 +53,8 @@ def save_model(model, path):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot save the model to {path}: directory {directory} does not exist")
-    handle, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_path, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_path)
-        raise
+    with atomic_write(path) as file:
+        np.savez(file, **arrays)
 
 
 def load_model(path):

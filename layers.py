@@ -87,9 +87,9 @@ def softmax_with_cross_entropy(predictions, target_index):
         Gradient of `loss` with respect to `predictions`.
     """
     predictions = check_float_array(predictions, "predictions")
-    if predictions.ndim not in (1, 2) or predictions.shape[-1] == 0:
-        raise ValueError("`predictions` must have shape (n_classes,) or (batch, n_classes), "
-                         f"got {predictions.shape}")
+    if predictions.ndim not in (1, 2) or predictions.size == 0:
+        raise ValueError("`predictions` must have shape (n_classes,) or (batch, n_classes) with at least one "
+                         f"sample and one class, got {predictions.shape}")
     logits = predictions.reshape(-1, predictions.shape[-1])
     batch, n_classes = logits.shape
     target = check_labels(target_index, "target_index", n_classes, length=batch)

@@ -74,6 +74,8 @@ class ConvNet:
         float, the mean cross-entropy loss over the batch (plus the L2 penalty)
         """
         X = self._check_X(X)
+        if X.shape[0] == 0:
+            raise ValueError(f"`X` must hold at least one image, got shape {X.shape}")
         y = check_labels(y, "y", self.n_output_classes, length=X.shape[0])
         params = self.params()
         for param in params.values():

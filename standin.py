@@ -14,7 +14,6 @@ import argparse
 import functools
 import os
 import sys
-import tempfile
 import time
 
 import matplotlib
@@ -23,6 +22,7 @@ import scipy.io
 from matplotlib.ft2font import FT2Font
 from scipy import ndimage
 
+from atomic import atomic_write
 from validation import check_int, check_rng
 
 STANDIN_KEY = "standin"
@@ -222,18 +222,8 @@ def _lighting(rng, n):
 
 def _save_mat_atomically(path, variables):
     """Write a MATLAB v5 file to a temporary name next to `path`, then move it into place."""
-    folder, name = os.path.split(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            scipy.io.savemat(file, variables)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private (0600); a data file is world-readable
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with atomic_write(path) as file:
+        scipy.io.savemat(file, variables)
 
 
 def _int_at_least(minimum):
