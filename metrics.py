@@ -5,6 +5,8 @@ metric of empty input) is 0, without a division-by-zero warning.
 """
 import numpy as np
 
+from validation import check_int, check_labels
+
 
 def binary_classification_metrics(prediction, ground_truth):
     """Accuracy, precision, recall and F1 of binary predictions, the positive class being True (1).
@@ -50,6 +52,25 @@ def multiclass_accuracy(prediction, ground_truth):
     ground_truth = _check_classes(ground_truth, "ground_truth")
     _check_same_length(prediction, ground_truth)
     return _ratio(np.count_nonzero(prediction == ground_truth), prediction.shape[0])
+
+
+def confusion_counts(true, pred, n_classes=10):
+    """How often each true class was predicted as each class.
+
+    Parameters
+    ----------
+    true, pred : int arrays of shape (n_samples,), class indices in [0, n_classes)
+    n_classes : int
+
+    Returns
+    -------
+    ndarray of shape (n_classes, n_classes), int64
+        `counts[i, j]`: samples of true class i predicted as j; the diagonal holds the correct ones.
+    """
+    n_classes = check_int(n_classes, "n_classes", 1)
+    true = check_labels(true, "true", n_classes)
+    pred = check_labels(pred, "pred", n_classes, length=true.shape[0])
+    return np.bincount(true * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
 def _ratio(numerator, denominator):

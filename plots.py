@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import ConnectionPatch, Rectangle
 
+from metrics import confusion_counts
 from validation import check_float_array, check_int, check_labels
 
 HIGHLIGHT = "tab:orange"
@@ -48,25 +49,6 @@ def learning_curves(history, train_acc=None, val_acc=None):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     return fig
-
-
-def confusion_counts(true, pred, n_classes=10):
-    """How often each true class was predicted as each class.
-
-    Parameters
-    ----------
-    true, pred : int arrays of shape (n_samples,), class indices in [0, n_classes)
-    n_classes : int
-
-    Returns
-    -------
-    ndarray of shape (n_classes, n_classes), int64
-        `counts[i, j]`: samples of true class i predicted as j; the diagonal holds the correct ones.
-    """
-    n_classes = check_int(n_classes, "n_classes", 1)
-    true = check_labels(true, "true", n_classes)
-    pred = check_labels(pred, "pred", n_classes, length=true.shape[0])
-    return np.bincount(true * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
 def confusion_matrix(true, pred, n_classes=10):

@@ -29,7 +29,7 @@ import scipy.io
 import plots
 from checkpoint import save_model
 from dataset import STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDataWarning, load_svhn, random_split_train_val
-from metrics import multiclass_accuracy
+from metrics import confusion_counts, multiclass_accuracy
 from model import ConvNet
 from optim import SGD, Adam, MomentumSGD, RMSProp
 from trainer import Dataset, Trainer, TrainingDivergedError
@@ -241,7 +241,7 @@ def _is_standin(folder):
 
 def _metrics(args, trainer, predictions, test_y, is_standin, run_seconds):
     """The contents of metrics.json; per-class accuracy is the recall of each digit (None when absent)."""
-    counts = plots.confusion_counts(test_y, predictions, N_CLASSES)
+    counts = confusion_counts(test_y, predictions, N_CLASSES)
     per_class = [float(counts[k, k] / counts[k].sum()) if counts[k].sum() else None for k in range(N_CLASSES)]
     return {
         "test_accuracy": multiclass_accuracy(predictions, test_y),

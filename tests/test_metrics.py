@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from metrics import binary_classification_metrics, multiclass_accuracy
+from metrics import binary_classification_metrics, confusion_counts, multiclass_accuracy
 
 
 @pytest.mark.parametrize("convert", [np.array, lambda values: np.array(values, dtype=bool), list,
@@ -64,3 +64,13 @@ def test_multiclass_accuracy_of_nothing_is_zero():
 def test_bad_input(function, prediction, ground_truth, error, match):
     with pytest.raises(error, match=match):
         function(np.array(prediction), np.array(ground_truth))
+
+
+def test_confusion_counts():
+    counts = confusion_counts([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], n_classes=3)
+    np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+
+
+def test_confusion_counts_refuses_labels_out_of_range():
+    with pytest.raises(ValueError, match=r"`pred` must hold class indices in \[0, 3\), got 3"):
+        confusion_counts([0, 1], [0, 3], n_classes=3)

@@ -49,16 +49,6 @@ def test_learning_curves_refuses_bad_input(args, error, match):
         plots.learning_curves(*args)
 
 
-def test_confusion_counts():
-    counts = plots.confusion_counts([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], n_classes=3)
-    np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
-
-
-def test_confusion_counts_refuses_labels_out_of_range():
-    with pytest.raises(ValueError, match=r"`pred` must hold class indices in \[0, 3\), got 3"):
-        plots.confusion_counts([0, 1], [0, 3], n_classes=3)
-
-
 def test_confusion_matrix_draws_the_counts():
     fig = plots.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], n_classes=3)
     assert len(fig.axes) == 2  # the matrix and its colour bar
