@@ -14,6 +14,11 @@ import numpy as np
 from validation import check_dtype, check_float_array, check_images, check_int, check_labels, check_number, check_rng
 
 
+# im2col lays the patches out channels first below this many input channels, so that its copies run along image
+# rows (3 channels last would give runs of 3 numbers), and channels last from it on, where runs of channels are long.
+CHANNELS_LAST_FROM = 8
+
+
 class Param:
     """A trainable parameter: its `value` and the gradient `grad` that backward passes add into.
 
@@ -248,9 +253,9 @@ class ConvolutionalLayer:
         self.B.grad += np.ones(d_out.shape[0], dtype=d_out.dtype) @ d_out  # a column sum; BLAS beats .sum(axis=0)
         if not self.compute_input_grad:
             return None
-        d_cols = _buffer(self._workspace, "d_cols", self._cols.shape, self._cols.dtype)
-        np.matmul(self.W.value.reshape(k * k * C, F), d_out.T, out=d_cols)  # (k * k * C, batch * out_h * out_w)
-        return col2im(d_cols, self._input_shape, k, self.padding, self.stride, self._workspace)
+        d_patches = _buffer(self._workspace, "d_patches", (d_out.shape[0], k * k * C), d_out.dtype)
+        np.matmul(d_out, self.W.value.reshape(k * k * C, F).T, out=d_patches)  # (batch * out_h * out_w, k * k * C)
+        return col2im(d_patches.T, self._input_shape, k, self.padding, self.stride, self._workspace)
 
     def params(self):
         return {"W": self.W, "B": self.B}
@@ -339,20 +344,22 @@ def im2col(X, filter_size, padding, stride, workspace=None):
     -------
     cols : ndarray of shape (filter_size * filter_size * channels, batch * out_height * out_width)
         Rows ordered (i, j, channel) like `W.reshape(-1, out_channels)`; columns ordered (batch, out_y, out_x).
+        C-contiguous below `CHANNELS_LAST_FROM` channels, F-contiguous (each patch contiguous) from it on.
     """
     batch, height, width, channels = X.shape
-    out_height, out_width = conv_output_shape((height, width), filter_size, padding, stride)
-    # Channels first, so that each copy below runs along image rows rather than across 3 channels.
-    padded_shape = (channels, batch, height + 2 * padding, width + 2 * padding)
-    padded = _buffer(workspace, "padded", padded_shape, X.dtype, zeros=True)  # only the inside is ever written
-    padded[:, :, padding:padding + height, padding:padding + width] = X.transpose(3, 0, 1, 2)
-    cols_shape = (filter_size, filter_size, channels, batch, out_height, out_width)
-    cols = _buffer(workspace, "cols", cols_shape, X.dtype)
-    for i in range(filter_size):
-        for j in range(filter_size):
-            cols[i, j] = padded[:, :, i:i + stride * (out_height - 1) + 1:stride,
-                                j:j + stride * (out_width - 1) + 1:stride]
-    return cols.reshape(filter_size * filter_size * channels, -1)
+    k = filter_size
+    out_height, out_width = conv_output_shape((height, width), k, padding, stride)
+    if channels >= CHANNELS_LAST_FROM:
+        padded = _padded(X, padding, "nhwc", workspace)
+        patches = _buffer(workspace, "patches_nhwc", (batch, out_height, out_width, k, k, channels), X.dtype)
+        for i, j in np.ndindex(k, k):
+            patches[:, :, :, i, j] = _patch_offset(padded, i, j, 1, stride, out_height, out_width)
+        return patches.reshape(-1, k * k * channels).T
+    padded = _padded(X, padding, "cnhw", workspace)
+    patches = _buffer(workspace, "patches_cnhw", (k, k, channels, batch, out_height, out_width), X.dtype)
+    for i, j in np.ndindex(k, k):
+        patches[i, j] = _patch_offset(padded, i, j, 2, stride, out_height, out_width)
+    return patches.reshape(k * k * channels, -1)
 
 
 def col2im(cols, input_shape, filter_size, padding, stride, workspace=None):
@@ -361,6 +368,7 @@ def col2im(cols, input_shape, filter_size, padding, stride, workspace=None):
     Parameters
     ----------
     cols : ndarray of shape (filter_size * filter_size * channels, batch * out_height * out_width)
+        In either memory order; the one `im2col` gives for this many channels avoids a copy.
     input_shape : (batch, height, width, channels), the shape given to `im2col`
     workspace : dict, optional
         Buffers reused between calls, as for `im2col`; the returned array is always a new one.
@@ -370,17 +378,46 @@ def col2im(cols, input_shape, filter_size, padding, stride, workspace=None):
     ndarray of shape `input_shape`
     """
     batch, height, width, channels = input_shape
-    out_height, out_width = conv_output_shape((height, width), filter_size, padding, stride)
-    cols = cols.reshape(filter_size, filter_size, channels, batch, out_height, out_width)
-    padded_shape = (channels, batch, height + 2 * padding, width + 2 * padding)
-    padded = _buffer(workspace, "d_padded", padded_shape, cols.dtype)
-    padded.fill(0)
-    for i in range(filter_size):
-        for j in range(filter_size):
-            padded[:, :, i:i + stride * (out_height - 1) + 1:stride,
-                   j:j + stride * (out_width - 1) + 1:stride] += cols[i, j]
-    inner = padded[:, :, padding:padding + height, padding:padding + width]
-    return np.ascontiguousarray(inner.transpose(1, 2, 3, 0))  # (C, N, H, W) -> (N, H, W, C)
+    k = filter_size
+    out_height, out_width = conv_output_shape((height, width), k, padding, stride)
+    inside = slice(padding, padding + height), slice(padding, padding + width)
+    if channels >= CHANNELS_LAST_FROM:
+        patches = np.ascontiguousarray(cols.T).reshape(batch, out_height, out_width, k, k, channels)
+        padded = _zeroed(workspace, "d_padded_nhwc", (batch, height + 2 * padding, width + 2 * padding, channels),
+                         cols.dtype)
+        for i, j in np.ndindex(k, k):
+            window = _patch_offset(padded, i, j, 1, stride, out_height, out_width)
+            window += patches[:, :, :, i, j]
+        return padded[:, inside[0], inside[1]].copy()
+    patches = np.ascontiguousarray(cols).reshape(k, k, channels, batch, out_height, out_width)
+    padded = _zeroed(workspace, "d_padded_cnhw", (channels, batch, height + 2 * padding, width + 2 * padding),
+                     cols.dtype)
+    for i, j in np.ndindex(k, k):
+        window = _patch_offset(padded, i, j, 2, stride, out_height, out_width)
+        window += patches[i, j]
+    return np.ascontiguousarray(padded[:, :, inside[0], inside[1]].transpose(1, 2, 3, 0))  # CNHW -> NHWC
+
+
+def _padded(X, padding, layout, workspace):
+    """`X` (batch, height, width, channels) zero-padded, as "nhwc" or "cnhw" (channels first).
+
+    The buffer is reused between calls: only its inside is ever written, so its border stays zero.
+    """
+    batch, height, width, channels = X.shape
+    padded_height, padded_width = height + 2 * padding, width + 2 * padding
+    if layout == "nhwc":
+        padded = _buffer(workspace, "padded_nhwc", (batch, padded_height, padded_width, channels), X.dtype, zeros=True)
+        padded[:, padding:padding + height, padding:padding + width] = X
+    else:
+        padded = _buffer(workspace, "padded_cnhw", (channels, batch, padded_height, padded_width), X.dtype, zeros=True)
+        padded[:, :, padding:padding + height, padding:padding + width] = X.transpose(3, 0, 1, 2)
+    return padded
+
+
+def _patch_offset(padded, i, j, row_axis, stride, out_height, out_width):
+    """View of `padded` at filter offset (i, j) for every output pixel: rows on `row_axis`, columns after it."""
+    rows = _window_offset(padded, i, row_axis, stride, out_height)
+    return _window_offset(rows, j, row_axis + 1, stride, out_width)
 
 
 def max_pool(X, pool_size, stride):
@@ -482,6 +519,13 @@ def _buffer(workspace, name, shape, dtype, zeros=False):
         array = np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
         if workspace is not None:
             workspace[name] = array
+    return array
+
+
+def _zeroed(workspace, name, shape, dtype):
+    """`_buffer` filled with zeros."""
+    array = _buffer(workspace, name, shape, dtype)
+    array.fill(0)
     return array
 
 

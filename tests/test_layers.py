@@ -12,9 +12,10 @@ from layers import (ConvolutionalLayer, Flattener, FullyConnectedLayer, MaxPooli
                     im2col, l2_regularization, softmax_with_cross_entropy)
 
 # (batch, height, width, in_channels, out_channels): batch sizes 1, 2, 3; odd and even; square and non-square.
-CONV_SHAPES = [(1, 5, 5, 1, 1), (2, 6, 4, 2, 3), (3, 7, 6, 3, 2), (2, 4, 7, 1, 2)]
+# The last shapes have enough input channels for im2col's channels-last layout (layers.CHANNELS_LAST_FROM).
+CONV_SHAPES = [(1, 5, 5, 1, 1), (2, 6, 4, 2, 3), (3, 7, 6, 3, 2), (2, 4, 7, 1, 2), (2, 5, 6, 9, 3)]
 # Smaller inputs for the numeric checks, which run one forward pass per element and direction.
-CONV_GRAD_SHAPES = [(1, 5, 4, 1, 2), (2, 4, 5, 2, 1), (3, 3, 3, 1, 1)]
+CONV_GRAD_SHAPES = [(1, 5, 4, 1, 2), (2, 4, 5, 2, 1), (3, 3, 3, 1, 1), (1, 4, 3, 8, 2)]
 FILTER_SIZES = [1, 2, 3, 5]
 PADDINGS = [0, 1, 2]
 STRIDES = [1, 2, 3]
@@ -143,6 +144,8 @@ def test_conv_notebook_single_channel_example():
     ((3, 7, 6, 1, 1), 5, 2, 3),
     ((2, 4, 7, 4, 1), 1, 2, 2),
     ((1, 3, 3, 2, 1), 3, 0, 1),
+    ((2, 5, 6, 8, 1), 3, 1, 2),
+    ((1, 6, 5, 12, 1), 2, 2, 1),
 ])
 def test_im2col_col2im_are_adjoint(shape, filter_size, padding, stride, rng):
     """<im2col(x), c> == <x, col2im(c)> for random x and c: col2im is the exact transpose of im2col."""

@@ -9,7 +9,8 @@ from model import ConvNet
 
 PARAM_NAMES = ["conv1_W", "conv1_B", "conv2_W", "conv2_B", "fc_W", "fc_B"]
 # (input_shape, conv1_channels, conv2_channels): the notebook's model, smaller and non-square inputs, wider layers.
-GRAD_CONFIGS = [((32, 32, 3), 2, 2), ((16, 16, 3), 2, 2), ((16, 16, 3), 3, 4), ((20, 16, 2), 2, 3)]
+GRAD_CONFIGS = [((32, 32, 3), 2, 2), ((16, 16, 3), 2, 2), ((16, 16, 3), 3, 4), ((20, 16, 2), 2, 3),
+                ((16, 16, 3), 8, 3)]  # conv2 sees 8 channels: im2col's channels-last layout
 
 
 def realistic_batch(input_shape, batch, seed, n_classes=10):

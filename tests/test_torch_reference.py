@@ -15,7 +15,8 @@ from model import ConvNet  # noqa: E402
 torch.set_num_threads(1)  # the suite runs under pytest-xdist; one thread per worker
 TIGHT = dict(rtol=1e-10, atol=1e-12)
 
-CONV_SHAPES = [(1, 5, 5, 1, 1), (2, 6, 4, 2, 3), (3, 7, 6, 3, 2)]  # (batch, height, width, in_ch, out_ch)
+# (batch, height, width, in_ch, out_ch); the last one takes im2col's channels-last layout
+CONV_SHAPES = [(1, 5, 5, 1, 1), (2, 6, 4, 2, 3), (3, 7, 6, 3, 2), (2, 6, 5, 8, 3)]
 
 
 def to_torch(array, requires_grad=False):
@@ -109,7 +110,7 @@ def torch_twin(model, input_shape, conv1, conv2):
 
 @pytest.mark.parametrize("reg", [0.0, 0.1])
 @pytest.mark.parametrize("input_shape, conv1, conv2", [((32, 32, 3), 2, 2), ((16, 16, 3), 3, 4),
-                                                       ((20, 36, 2), 2, 3)])
+                                                       ((20, 36, 2), 2, 3), ((16, 16, 3), 8, 4)])
 def test_convnet_matches_torch(input_shape, conv1, conv2, reg):
     rng = np.random.default_rng(2)
     model = ConvNet(input_shape, 10, conv1, conv2, reg=reg, seed=3)
