@@ -33,7 +33,7 @@ demo: data
 		--output-dir $(BUILD) --output CNN.ipynb
 	$(PY) -m jupyter nbconvert --to html $(BUILD)/CNN.ipynb --output-dir $(BUILD)
 	@echo "make demo: executed notebook in $(BUILD)/CNN.ipynb, HTML export in $(BUILD)/CNN.html"
-	@echo "make demo: overfit exercise: $$(grep -o 'Best training accuracy: [0-9.]*' $(BUILD)/CNN.ipynb | tail -n 1)"
+	@echo "make demo: overfit exercise: $$(grep -o 'Best training accuracy: [0-9][0-9.]*' $(BUILD)/CNN.ipynb | tail -n 1)"
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-bench.txt
