@@ -155,8 +155,10 @@ class Trainer:
         self.interrupted = self.stopped_early = False
         self._epochs_without_improvement = 0
         try:
-            while self.epoch < last_epoch and not self.stopped_early:
-                self._run_epoch(last_epoch)
+            # One bar for the whole call, reset every epoch: a notebook shows one widget, not one per epoch.
+            with tqdm(unit="batch", leave=False, disable=not self.verbose) as progress:
+                while self.epoch < last_epoch and not self.stopped_early:
+                    self._run_epoch(last_epoch, progress)
         except KeyboardInterrupt:
             self.interrupted = True
             self._say(f"Training interrupted: returning the {len(self.history) - first_record} epochs this fit() "
@@ -187,7 +189,7 @@ class Trainer:
                        for start in range(0, X.shape[0], self.batch_size)]
         return multiclass_accuracy(np.concatenate(predictions), y)
 
-    def _run_epoch(self, last_epoch):
+    def _run_epoch(self, last_epoch, progress):
         """One pass over the shuffled training set, then the epoch's record, best tracking and checkpoints."""
         epoch = self.epoch + 1
         start_time = time.perf_counter()
@@ -195,12 +197,12 @@ class Trainer:
         order = self._rng.permutation(X.shape[0])
         batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         loss_sum = 0.0
-        with tqdm(total=len(batches), desc=f"Epoch {epoch}/{last_epoch}", unit="batch", leave=False,
-                  disable=not self.verbose) as progress:
-            for batch, indices in enumerate(batches, start=1):
-                loss_sum += self._train_step(X[indices], y[indices], epoch, batch)
-                progress.set_postfix(loss=f"{loss_sum / batch:.4f}", refresh=False)
-                progress.update()
+        progress.set_description(f"Epoch {epoch}/{last_epoch}", refresh=False)
+        progress.reset(total=len(batches))
+        for batch, indices in enumerate(batches, start=1):
+            loss_sum += self._train_step(X[indices], y[indices], epoch, batch)
+            progress.set_postfix(loss=f"{loss_sum / batch:.4f}", refresh=False)
+            progress.update()
 
         record = {"epoch": epoch, "loss": loss_sum / len(batches), "train_acc": self.compute_accuracy(X, y),
                   "val_acc": self.compute_accuracy(self.dataset.val_X, self.dataset.val_y),
