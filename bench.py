@@ -31,6 +31,8 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from model import ConvNet
+from optim import SGD
+from validation import parse_argument
 
 try:
     import torch
@@ -38,10 +40,6 @@ try:
 except ImportError:  # torch is optional: requirements-bench.txt
     torch = None
 
-try:
-    from optim import SGD
-except ImportError:  # optim.py is not part of the package yet
-    SGD = None
 
 IMAGE_SHAPE = (32, 32, 3)
 N_CLASSES = 10
@@ -138,10 +136,7 @@ def our_step(model, X, y):
     """One training step: loss and gradients, then `value - LEARNING_RATE * grad` for every parameter."""
     loss = model.compute_loss_and_gradients(X, y)
     for param in model.params().values():
-        if SGD is None:
-            param.value = param.value - LEARNING_RATE * param.grad
-        else:
-            param.value = SGD().update(param.value, param.grad, LEARNING_RATE)
+        param.value = SGD().update(param.value, param.grad, LEARNING_RATE)
     return loss
 
 
@@ -564,9 +559,7 @@ def _parse_args(argv):
 
 
 def _positive_int(text):
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
+    return parse_argument(text, int, "a positive integer", lambda value: value >= 1)
 
 
 def _config(text):

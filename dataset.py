@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import scipy.io
 
-from validation import check_int, check_rng
+from validation import check_int, check_rng, check_samples
 
 TRAIN_FILE = "train_32x32.mat"
 TEST_FILE = "test_32x32.mat"
@@ -113,12 +113,8 @@ def random_split_train_val(X, y, num_val, seed=42):
     val_y : ndarray of shape (num_val,)
         Every sample lands in exactly one part; dtypes are kept.
     """
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim == 0 or y.ndim == 0:
-        raise ValueError(f"`X` and `y` must be arrays of samples, got shapes {X.shape} and {y.shape}")
+    X, y = check_samples(X, y)
     n = X.shape[0]
-    if y.shape[0] != n:
-        raise ValueError(f"`X` and `y` must have the same number of samples, got {n} and {y.shape[0]}")
     num_val = check_int(num_val, "num_val", 1)
     if num_val >= n:
         raise ValueError(f"`num_val` must be smaller than the number of samples ({n}) so that some are left "

@@ -23,7 +23,7 @@ from matplotlib.ft2font import FT2Font
 from scipy import ndimage
 
 from atomic import atomic_write
-from validation import check_int, check_rng
+from validation import check_int, check_rng, parse_argument
 
 STANDIN_KEY = "standin"
 STANDIN_NOTE = "synthetic stand-in for SVHN, not real data (made by standin.py)"
@@ -231,13 +231,7 @@ def _int_at_least(minimum):
     rule = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
 
     def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
-        return value
+        return parse_argument(text, int, rule, lambda value: value >= minimum)
     return parse
 
 

@@ -33,7 +33,7 @@ from metrics import confusion_counts, multiclass_accuracy
 from model import ConvNet
 from optim import SGD, Adam, MomentumSGD, RMSProp
 from trainer import Dataset, Trainer, TrainingDivergedError
-from validation import check_dtype, check_rng
+from validation import check_dtype, check_rng, parse_argument
 
 N_CLASSES = 10
 CONV1_CHANNELS = 16
@@ -296,42 +296,31 @@ def _one_line(message):
 
 def _count(text):
     """argparse type: 'all' (None) or an integer >= 1."""
-    return None if text == "all" else _parse(text, int, "a positive integer or 'all'", lambda value: value >= 1)
+    return None if text == "all" else parse_argument(text, int, "a positive integer or 'all'", lambda value: value >= 1)
 
 
 def _positive_int(text):
-    return _parse(text, int, "a positive integer", lambda value: value >= 1)
+    return parse_argument(text, int, "a positive integer", lambda value: value >= 1)
 
 
 def _non_negative_int(text):
-    return _parse(text, int, "a non-negative integer", lambda value: value >= 0)
+    return parse_argument(text, int, "a non-negative integer", lambda value: value >= 0)
 
 
 def _positive_float(text):
-    return _parse(text, float, "a finite number > 0", lambda value: 0 < value < np.inf)
+    return parse_argument(text, float, "a finite number > 0", lambda value: 0 < value < np.inf)
 
 
 def _non_negative_float(text):
-    return _parse(text, float, "a finite number >= 0", lambda value: 0 <= value < np.inf)
+    return parse_argument(text, float, "a finite number >= 0", lambda value: 0 <= value < np.inf)
 
 
 def _decay(text):
-    return _parse(text, float, "a number in (0, 1]", lambda value: 0 < value <= 1)
+    return parse_argument(text, float, "a number in (0, 1]", lambda value: 0 < value <= 1)
 
 
 def _fraction(text):
-    return _parse(text, float, "a number in [0, 1)", lambda value: 0 <= value < 1)
-
-
-def _parse(text, kind, rule, is_valid):
-    """Convert `text` with `kind` and check it; argparse turns the ArgumentTypeError into a usage error."""
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or not is_valid(value):
-        raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
-    return value
+    return parse_argument(text, float, "a number in [0, 1)", lambda value: 0 <= value < 1)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from checkpoint import best_checkpoint_path, save_model
 from metrics import multiclass_accuracy
-from validation import check_int, check_number, check_rng
+from validation import check_int, check_number, check_rng, check_samples
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -46,8 +46,8 @@ class Dataset:
     """
 
     def __init__(self, train_X, train_y, val_X, val_y):
-        self.train_X, self.train_y = _check_split(train_X, train_y, "train_X", "train_y")
-        self.val_X, self.val_y = _check_split(val_X, val_y, "val_X", "val_y")
+        self.train_X, self.train_y = check_samples(train_X, train_y, "train_X", "train_y")
+        self.val_X, self.val_y = check_samples(val_X, val_y, "val_X", "val_y")
 
 
 class Trainer:
@@ -184,7 +184,7 @@ class Trainer:
         -------
         float in [0, 1]
         """
-        X, y = _check_split(X, y, "X", "y")
+        X, y = check_samples(X, y, "X", "y")
         predictions = [self.model.predict(X[start:start + self.batch_size])
                        for start in range(0, X.shape[0], self.batch_size)]
         return multiclass_accuracy(np.concatenate(predictions), y)
@@ -270,19 +270,6 @@ class Trainer:
             tqdm.write(message)
 
 
-def _check_split(X, y, x_name, y_name):
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim == 0 or y.ndim == 0:
-        raise ValueError(f"`{x_name}` and `{y_name}` must be arrays with one entry per sample, "
-                         f"got shapes {X.shape} and {y.shape}")
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(f"`{x_name}` and `{y_name}` must have the same number of samples, "
-                         f"got {X.shape[0]} and {y.shape[0]}")
-    if X.shape[0] == 0:
-        raise ValueError(f"`{x_name}` must hold at least one sample, got shape {X.shape}")
-    return X, y
-
-
 def _check_model(model):
     methods = ("params", "compute_loss_and_gradients", "predict")
     missing = [method for method in methods if not callable(getattr(model, method, None))]
@@ -299,8 +286,8 @@ def check_dataset(dataset):
     if missing:
         raise TypeError(f"`dataset` must have the attributes {', '.join(names)} (e.g. a Dataset); "
                         f"{type(dataset).__name__} lacks {', '.join(missing)}")
-    _check_split(dataset.train_X, dataset.train_y, "train_X", "train_y")
-    _check_split(dataset.val_X, dataset.val_y, "val_X", "val_y")
+    check_samples(dataset.train_X, dataset.train_y, "train_X", "train_y")
+    check_samples(dataset.val_X, dataset.val_y, "val_X", "val_y")
     return dataset
 
 

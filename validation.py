@@ -3,6 +3,7 @@
 Each checker raises before any state changes: `TypeError` for a value of the wrong type, `ValueError` for a
 value of the right type that breaks a rule. Messages name the argument, state the rule and echo what came.
 """
+import argparse
 import numbers
 
 import numpy as np
@@ -86,6 +87,20 @@ def check_labels(y, name, n_classes, length=None):
     return y.astype(np.int64, copy=False)
 
 
+def check_samples(X, y, x_name="X", y_name="y"):
+    """Return `X` and `y` as arrays with the same, non-zero number of samples along their first axis."""
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"`{x_name}` and `{y_name}` must be arrays of samples, one entry per sample, "
+                         f"got shapes {X.shape} and {y.shape}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"`{x_name}` and `{y_name}` must have the same number of samples, "
+                         f"got {X.shape[0]} and {y.shape[0]}")
+    if X.shape[0] == 0:
+        raise ValueError(f"`{x_name}` must hold at least one sample, got shape {X.shape}")
+    return X, y
+
+
 def check_dtype(dtype, name="dtype"):
     """Return `dtype` as float32 or float64, the two dtypes the package computes in."""
     try:
@@ -109,3 +124,17 @@ def check_rng(seed, name="seed"):
     if seed < 0:
         raise ValueError(f"`{name}` must be a non-negative integer, got {seed}")
     return np.random.default_rng(int(seed))
+
+
+def parse_argument(text, kind, rule, is_valid):
+    """A command-line value: `kind(text)` when `is_valid` accepts it, else argparse's one-line usage error.
+
+    Example: `type=lambda text: parse_argument(text, int, "a positive integer", lambda value: value >= 1)`.
+    """
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not is_valid(value):
+        raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+    return value
