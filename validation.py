@@ -5,6 +5,7 @@ value of the right type that breaks a rule. Messages name the argument, state th
 """
 import argparse
 import numbers
+import os
 
 import numpy as np
 
@@ -45,11 +46,26 @@ def check_float_array(X, name, ndim=None):
             X = np.asarray(X)
         except (TypeError, ValueError) as error:
             raise TypeError(f"`{name}` must be an array of floats, got {type(X).__name__}: {error}") from None
-    if not np.issubdtype(X.dtype, np.floating):
+    if X.dtype not in (np.float32, np.float64):
         raise TypeError(f"`{name}` must be an array of floats (float32 or float64), got dtype {X.dtype}; "
                         f"convert it first, e.g. `{name}.astype(np.float32)`")
     if ndim is not None and X.ndim != ndim:
         raise ValueError(f"`{name}` must have {ndim} dimensions, got {X.ndim} (shape {X.shape})")
+    return X
+
+
+def check_finite(X, name):
+    """Return the float array `X` after checking that it holds no NaN and no infinity.
+
+    The common case costs one reduction over `X`: only when its sum is not finite are the bad values counted
+    (a sum can also overflow to infinity on finite values near the dtype's limit; those pass).
+    """
+    if np.isfinite(np.add.reduce(X, axis=None)):
+        return X
+    n_bad = X.size - np.count_nonzero(np.isfinite(X))
+    if n_bad:
+        raise ValueError(f"`{name}` must hold finite values only, got {n_bad} NaN or infinite "
+                         f"value{'s' if n_bad > 1 else ''} out of {X.size}")
     return X
 
 
@@ -124,6 +140,21 @@ def check_rng(seed, name="seed"):
     if seed < 0:
         raise ValueError(f"`{name}` must be a non-negative integer, got {seed}")
     return np.random.default_rng(int(seed))
+
+
+def check_output_file(path, name="path"):
+    """Return `path` (a str or os.PathLike) as a str naming a file that can be written: not a directory, in a
+    directory that exists. Checked before any work starts, so that a long run cannot fail at its first save."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`{name}` must be a str or os.PathLike, got {type(path).__name__}")
+    path = os.fspath(path)
+    if not path or os.path.isdir(path):
+        raise IsADirectoryError(f"`{name}` must name a file, got the directory {path!r}; "
+                                f"add a file name, e.g. {os.path.join(path or '.', 'model.npz')!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"`{name}` {path!r}: directory {directory} does not exist; create it first")
+    return path
 
 
 def parse_argument(text, kind, rule, is_valid):
