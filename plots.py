@@ -5,6 +5,7 @@ pyplot's list of open figures, so drawing in a loop does not leak memory. Save o
 Jupyter a Figure returned as a cell's value is displayed.
 """
 import numbers
+import reprlib
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -13,6 +14,7 @@ from matplotlib.patches import ConnectionPatch, Rectangle
 from metrics import confusion_counts
 from validation import check_float_array, check_int, check_labels
 
+HISTORY_KEYS = ("epoch", "loss", "train_acc", "val_acc")  # of each Trainer.history record, as drawn
 HIGHLIGHT = "tab:orange"
 WINDOW_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
 POOLING_EXAMPLE = ((1, 3, 2, 1),
@@ -34,7 +36,16 @@ def learning_curves(history, train_acc=None, val_acc=None):
 
     Returns
     -------
-    Figure with two axes: the loss, then both accuracies.
+    Figure with two axes: the loss, then both accuracies, against the epoch numbered from 1 as in the training
+    log (the records' `epoch` for Trainer.history).
+
+    Raises
+    ------
+    TypeError
+        `history` is neither form, a record is not a dict, or a value is not a number.
+    ValueError
+        `history` is empty, a record lacks one of the keys epoch, loss, train_acc, val_acc, or the three lists
+        differ in length.
     """
     epochs, loss, train_acc, val_acc = _curves(history, train_acc, val_acc)
     fig = Figure(figsize=(10, 3.8), layout="constrained")
@@ -145,6 +156,8 @@ def filters(W, *, ncols=8):
     Figure with one axis per filter (out_channels axes); each filter is stretched to its own minimum and maximum.
     """
     W = _check_displayable(W, "W", ndim=4, channel_axis=2)
+    if W.shape[3] == 0:
+        raise ValueError(f"`W` must hold at least one filter (out_channels >= 1), got shape {W.shape}")
     ncols = check_int(ncols, "ncols", 1)
     fig, axes = _image_grid(W.shape[3], ncols, f"first-layer filters ({W.shape[0]}x{W.shape[1]}x{W.shape[2]}, "
                                                f"{W.shape[3]} of them)", title_lines=1)
@@ -239,21 +252,51 @@ def pooling_stride(values=POOLING_EXAMPLE):
 
 def _curves(history, train_acc, val_acc):
     """(epochs, loss, train_acc, val_acc) as 1-D arrays from either form `learning_curves` accepts."""
-    if len(history) and isinstance(history[0], dict):
+    if isinstance(history, (str, bytes, dict)) or not hasattr(history, "__len__"):
+        raise TypeError(f"`history` must be Trainer.history (a list of dicts) or the loss history (a sequence of "
+                        f"numbers), got {type(history).__name__}")
+    if len(history) == 0:
+        raise ValueError(f"`history` must hold at least one epoch, got an empty {type(history).__name__}")
+    if isinstance(history[0], dict):
         if train_acc is not None or val_acc is not None:
             raise TypeError("pass either Trainer.history (list of dict) alone, or the three lists "
                             "(loss, train_acc, val_acc)")
-        columns = {key: [record[key] for record in history] for key in ("epoch", "loss", "train_acc", "val_acc")}
-        return tuple(np.asarray(columns[key], dtype=float) for key in columns)
+        return _history_columns(history)
     if train_acc is None or val_acc is None:
         raise TypeError("with a loss history, pass train_acc and val_acc too: learning_curves(loss, train_acc, "
                         "val_acc)")
-    curves = [np.asarray(curve, dtype=float) for curve in (history, train_acc, val_acc)]
+    curves = [_numbers(curve, f"`{name}` must be a sequence of numbers") for curve, name in
+              ((history, "history"), (train_acc, "train_acc"), (val_acc, "val_acc"))]
     lengths = {curve.shape for curve in curves}
     if len(lengths) != 1 or curves[0].ndim != 1 or curves[0].size == 0:
         raise ValueError(f"the loss, train_acc and val_acc histories must be 1-D, non-empty and of the same length, "
                          f"got shapes {[curve.shape for curve in curves]}")
     return (np.arange(1, curves[0].size + 1), *curves)
+
+
+def _history_columns(history):
+    """The columns epoch, loss, train_acc, val_acc of `Trainer.history` as float arrays of shape (n_epochs,)."""
+    for index, record in enumerate(history):
+        if not isinstance(record, dict):
+            raise TypeError(f"`history[{index}]` must be a dict like the other records, got "
+                            f"{type(record).__name__}")
+        missing = [key for key in HISTORY_KEYS if key not in record]
+        if missing:
+            keys = ", ".join(repr(key) for key in missing)
+            raise ValueError(f"`history[{index}]` lacks the key{'s' if len(missing) > 1 else ''} {keys}; each "
+                             f"record needs {', '.join(HISTORY_KEYS)}, as Trainer.history has them")
+    return tuple(_numbers([record[key] for record in history], f"`history` values of {key!r} must be numbers")
+                 for key in HISTORY_KEYS)
+
+
+def _numbers(values, rule):
+    """`values` as a float array; otherwise a TypeError stating `rule` and echoing (the start of) the values."""
+    try:
+        if isinstance(values, (str, bytes)):
+            raise TypeError
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{rule}, got {reprlib.repr(values)}") from None
 
 
 def _check_displayable(array, name, ndim, channel_axis=-1):

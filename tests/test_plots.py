@@ -38,11 +38,36 @@ def test_learning_curves_from_the_three_lists_of_fit():
     np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.1, 0.2])
 
 
+def test_learning_curves_epoch_axis_starts_at_one():
+    """The log says "Epoch 1" for the first epoch: so do the axes, whichever form the histories come in."""
+    for fig in (plots.learning_curves(HISTORY), plots.learning_curves([2.0, 1.0, 0.5], [0.1, 0.2, 0.3],
+                                                                      [0.1, 0.1, 0.2])):
+        for ax in fig.axes:
+            assert all(line.get_xdata()[0] == 1 for line in ax.lines)
+            visible = [tick for tick in ax.get_xticks() if ax.get_xlim()[0] <= tick <= ax.get_xlim()[1]]
+            assert min(visible) >= 1, visible
+
+
 @pytest.mark.parametrize("args, error, match", [
     ((HISTORY, [0.1]), TypeError, "either Trainer.history"),
     (([1.0, 2.0],), TypeError, "pass train_acc and val_acc too"),
     (([1.0, 2.0], [0.1], [0.1, 0.2]), ValueError, "of the same length"),
-    (([], [], []), ValueError, "non-empty"),
+    (([], [], []), ValueError, "`history` must hold at least one epoch, got an empty list"),
+    (([],), ValueError, "`history` must hold at least one epoch, got an empty list"),
+    ((None,), TypeError, "`history` must be Trainer.history .* got NoneType"),
+    ((5, [0.1], [0.1]), TypeError, "`history` must be Trainer.history .* got int"),
+    (("abc",), TypeError, "`history` must be Trainer.history .* got str"),
+    (({"loss": [1.0]},), TypeError, "`history` must be Trainer.history .* got dict"),
+    ((iter([1.0]), [0.1], [0.1]), TypeError, "`history` must be Trainer.history .* got list_iterator"),
+    (([{"epoch": 1, "loss": 1.0}],), ValueError,
+     r"`history\[0\]` lacks the keys 'train_acc', 'val_acc'; each record needs epoch, loss, train_acc, val_acc"),
+    (([HISTORY[0], {k: v for k, v in HISTORY[1].items() if k != "epoch"}],), ValueError,
+     r"`history\[1\]` lacks the key 'epoch'"),
+    (([HISTORY[0], 3],), TypeError, r"`history\[1\]` must be a dict like the other records, got int"),
+    (([{**HISTORY[0], "loss": "x"}],), TypeError, r"`history` values of 'loss' must be numbers, got \['x'\]"),
+    ((["a"], [0.1], [0.1]), TypeError, r"`history` must be a sequence of numbers, got \['a'\]"),
+    (([1.0], [0.1], "b"), TypeError, r"`val_acc` must be a sequence of numbers, got 'b'"),
+    (([1.0], [0.1], None), TypeError, "pass train_acc and val_acc too"),
 ])
 def test_learning_curves_refuses_bad_input(args, error, match):
     with pytest.raises(error, match=match):
@@ -99,9 +124,13 @@ def test_filters_one_axis_per_filter(channels, n_filters):
     assert shown.min() == pytest.approx(0) and shown.max() == pytest.approx(1)  # stretched per filter
 
 
-def test_filters_refuses_two_channel_filters():
-    with pytest.raises(ValueError, match="`W` must have 1 or 3 channels"):
-        plots.filters(np.zeros((3, 3, 2, 4)))
+@pytest.mark.parametrize("W, match", [
+    (np.zeros((3, 3, 2, 4)), "`W` must have 1 or 3 channels"),
+    (np.zeros((3, 3, 3, 0)), r"`W` must hold at least one filter \(out_channels >= 1\), got shape \(3, 3, 3, 0\)"),
+])
+def test_filters_refuses_bad_filters(W, match):
+    with pytest.raises(ValueError, match=match):
+        plots.filters(W)
 
 
 def test_receptive_field_highlights_the_region_and_the_pixel():
