@@ -3,7 +3,7 @@ import numpy as np
 
 from layers import (ConvolutionalLayer, FullyConnectedLayer, Flattener, MaxPoolingLayer, ReLULayer,
                     l2_regularization, softmax_with_cross_entropy)
-from validation import check_dtype, check_images, check_int, check_labels, check_number, check_rng
+from validation import check_dtype, check_finite, check_images, check_int, check_labels, check_number, check_rng
 
 POOL = 4
 
@@ -66,7 +66,7 @@ class ConvNet:
 
         Parameters
         ----------
-        X : ndarray of shape (batch, height, width, channels), floats
+        X : ndarray of shape (batch, height, width, channels), float32 or float64, finite
         y : int array of shape (batch,), class indices in [0, n_output_classes)
 
         Returns
@@ -98,7 +98,7 @@ class ConvNet:
 
         Parameters
         ----------
-        X : ndarray of shape (batch, height, width, channels), floats
+        X : ndarray of shape (batch, height, width, channels), float32 or float64, finite
         batch_size : int
             Images per forward pass; bounds the memory used on large inputs.
 
@@ -129,7 +129,7 @@ class ConvNet:
         X = check_images(X, "X", self.input_shape[2])
         if X.shape[1:] != self.input_shape:
             raise ValueError(f"`X` must have shape (batch, {', '.join(map(str, self.input_shape))}), got {X.shape}")
-        return X
+        return check_finite(X, "X")
 
 
 def _check_input_shape(input_shape):

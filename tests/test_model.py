@@ -197,3 +197,36 @@ def test_model_leaves_global_random_state_alone():
     model.predict(X)
     after = np.random.get_state()
     assert state[0] == after[0] and np.array_equal(state[1], after[1]) and state[2:] == after[2:]
+
+
+# ------------------------------------------------------------------------------------------------------ bad input
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("call", [
+    lambda model, X, y: model.predict(X),
+    lambda model, X, y: model.compute_loss_and_gradients(X, y),
+], ids=["predict", "compute_loss_and_gradients"])
+def test_non_finite_images_are_refused_with_their_count(call, bad_value):
+    model = make_model()
+    X, y = realistic_batch((16, 16, 3), 3, seed=10)
+    X[1, 2, 3, 0] = X[2, 5, 5, 2] = bad_value
+    before = {name: (param.value.copy(), param.grad.copy()) for name, param in model.params().items()}
+    with pytest.raises(ValueError, match=r"`X` must hold finite values only, got 2 NaN or infinite values out of "
+                                         rf"{X.size}"):
+        call(model, X, y)
+    for name, param in model.params().items():
+        np.testing.assert_array_equal(param.value, before[name][0])
+        np.testing.assert_array_equal(param.grad, before[name][1])
+
+
+@pytest.mark.parametrize("call", [
+    lambda model, X, y: model.predict(X),
+    lambda model, X, y: model.compute_loss_and_gradients(X, y),
+], ids=["predict", "compute_loss_and_gradients"])
+@pytest.mark.parametrize("model_dtype", [np.float32, np.float64])
+def test_float16_images_are_refused_like_a_float16_model(call, model_dtype):
+    X, y = realistic_batch((16, 16, 3), 2, seed=11)
+    with pytest.raises(TypeError, match=r"`X` must be an array of floats \(float32 or float64\), got dtype float16"):
+        call(make_model(dtype=model_dtype), X.astype(np.float16), y)
+    with pytest.raises(ValueError, match=r"`dtype` must be float32 or float64, got float16"):
+        ConvNet((16, 16, 3), 10, 2, 3, dtype=np.float16)
