@@ -47,7 +47,16 @@ def load_data_mat(filename, max_samples, seed=42):
         Pixel values in 0..255, NHWC.
     y : ndarray of shape (n,), int64
         Digits 0..9.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+        `filename` is missing, or is a directory.
+    ValueError
+        The file is truncated, empty or not a MATLAB file, or does not hold SVHN's `X` and `y`; the message names
+        the file and says how to get it again.
     """
+    _check_path(filename, "filename")
     max_samples = _check_max_samples(max_samples, "max_samples")
     rng = check_rng(seed)
     _check_exists(filename)
@@ -78,9 +87,20 @@ def load_svhn(folder, max_train, max_test, seed=42):
     train_y : ndarray of shape (max_train,), int64
     test_X : ndarray of shape (max_test, 32, 32, 3), float32
     test_y : ndarray of shape (max_test,), int64
+
+    Raises
+    ------
+    NotADirectoryError
+        `folder` is a file.
+    FileNotFoundError, IsADirectoryError, ValueError
+        As `load_data_mat`, for either file.
     """
+    _check_path(folder, "folder")
     max_train = _check_max_samples(max_train, "max_train")
     max_test = _check_max_samples(max_test, "max_test")
+    if os.path.isfile(folder):
+        raise NotADirectoryError(f"`folder` must be a folder holding {TRAIN_FILE} and {TEST_FILE}, "
+                                 f"got the file {folder}")
     paths = os.path.join(folder, TRAIN_FILE), os.path.join(folder, TEST_FILE)
     for path in paths:
         _check_exists(path)
@@ -146,26 +166,48 @@ def _check_max_samples(value, name):
     return None if value is None else check_int(value, name, 1)
 
 
+def _check_path(path, name):
+    """Raise TypeError unless `path` is a str or os.PathLike."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`{name}` must be a str or os.PathLike, got {type(path).__name__}")
+
+
 def _check_exists(path):
-    """Raise FileNotFoundError naming `path` and the two ways to get SVHN's files."""
+    """Raise IsADirectoryError for a directory, FileNotFoundError naming `path` and the two ways to get SVHN's
+    files for anything else that is not a file."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory, not an SVHN .mat file")
     if not os.path.isfile(path):
-        folder = shlex.quote(os.path.dirname(path) or ".")
+        folder = _folder(path)
         raise FileNotFoundError(
             f"SVHN file not found: {path}. Download the data with `./download_data.sh {folder}`, "
             f"or build the offline stand-in with `python standin.py {folder}`")
 
 
+def _folder(path):
+    """The folder of `path`, quoted for a shell command."""
+    return shlex.quote(os.path.dirname(os.fspath(path)) or ".")
+
+
 def _read_mat(path):
     """Read and check `X` and `y` of a `.mat` file; also say whether it carries the stand-in marker."""
+    redownload = f"re-download it (`./download_data.sh {_folder(path)}`)"
     try:
         contents = scipy.io.loadmat(path)
-    except (ValueError, NotImplementedError) as error:
-        raise ValueError(f"{path} is not a readable MATLAB .mat file: {error}") from None
+    except PermissionError:
+        raise
+    except Exception as error:  # a damaged file makes scipy raise any of a dozen types (OSError, IndexError, ...)
+        contents, reason = {}, f"{type(error).__name__}: {' '.join(str(error).split())}"
+    else:
+        reason = "it holds no variables"
+    found = sorted(name for name in contents if not name.startswith("__"))
+    if not found:
+        raise ValueError(f"{path} ({os.path.getsize(path)} bytes) is truncated or not a MATLAB .mat file "
+                         f"({reason}): {redownload}")
     missing = [name for name in ("X", "y") if name not in contents]
     if missing:
-        found = sorted(name for name in contents if not name.startswith("__"))
         raise ValueError(f"{path} must hold SVHN's variables `X` and `y`, missing {', '.join(missing)}; "
-                         f"found {found}")
+                         f"found {found}: {redownload}")
     X, y = contents["X"], contents["y"]
     if X.dtype != np.uint8 or X.ndim != 4 or X.shape[:3] != IMAGE_SHAPE:
         raise ValueError(f"`X` in {path} must be uint8 of shape (32, 32, 3, n), got {X.dtype} {X.shape}")

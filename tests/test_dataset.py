@@ -1,4 +1,5 @@
 """dataset.py on small SVHN-format .mat files written into a temporary folder."""
+import re
 import warnings
 
 import numpy as np
@@ -150,11 +151,75 @@ def test_labels_stored_as_doubles(tmp_path):
     assert labels.dtype == np.int64 and sorted(set(labels.tolist())) == list(range(10))
 
 
-def test_not_a_mat_file(tmp_path):
+def valid_mat_bytes(tmp_path, compressed=False):
+    """The bytes of a valid SVHN-format file of 60 images, written by scipy.io.savemat."""
+    X, y = make_svhn()
+    scipy.io.savemat(tmp_path / "valid.mat", {"X": X, "y": y}, do_compression=compressed)
+    return (tmp_path / "valid.mat").read_bytes()
+
+
+BROKEN_FILES = {
+    "empty": lambda full: b"",
+    "1-byte": lambda full: full[:1],
+    "100-byte": lambda full: full[:100],
+    "header-only": lambda full: full[:128],  # a valid header and no variables
+    "cut-in-header": lambda full: full[:127],
+    "cut-in-X": lambda full: full[:len(full) // 2],
+    "cut-in-y": lambda full: full[:-20],
+    "zeros": lambda full: bytes(100),
+    "html": lambda full: b"<html>404 Not Found</html>" * 10,
+}
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "compressed"])
+@pytest.mark.parametrize("kind", sorted(BROKEN_FILES))
+def test_broken_file_is_a_value_error_naming_it(tmp_path, kind, compressed):
+    """Truncated, empty or foreign files: a one-line ValueError naming the file, what is wrong and the fix."""
     path = tmp_path / "train_32x32.mat"
-    path.write_bytes(b"<html>404 Not Found</html>" * 10)
-    with pytest.raises(ValueError, match="not a readable MATLAB .mat file"):
+    path.write_bytes(BROKEN_FILES[kind](valid_mat_bytes(tmp_path, compressed)))
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))} .*truncated or not a MATLAB \.mat file.*"
+                                         rf"re-download it \(`\./download_data\.sh {re.escape(str(tmp_path))}`\)"
+                       ) as error:
         load_data_mat(path, 10)
+    assert "\n" not in str(error.value)
+
+
+def test_broken_file_through_load_svhn(svhn_folder):
+    path = svhn_folder / "test_32x32.mat"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=r"test_32x32\.mat \(1000 bytes\) is truncated or not a MATLAB"):
+        load_svhn(svhn_folder, 10, 10)
+
+
+def test_a_file_cut_exactly_after_X_says_y_is_missing_and_how_to_fix_it(tmp_path):
+    X, _ = make_svhn()
+    with pytest.raises(ValueError, match=r"missing y; found \['X'\].*re-download it"):
+        load_data_mat(write_mat(tmp_path / "train_32x32.mat", X=X), 10)
+
+
+def test_directory_where_the_file_should_be(tmp_path):
+    (tmp_path / "train_32x32.mat").mkdir()
+    write_mat(tmp_path / "test_32x32.mat")
+    for load in (lambda: load_data_mat(tmp_path / "train_32x32.mat", 10), lambda: load_svhn(tmp_path, 10, 10)):
+        with pytest.raises(IsADirectoryError, match=r"train_32x32\.mat is a directory, not an SVHN \.mat file"):
+            load()
+
+
+def test_file_where_the_folder_should_be(tmp_path):
+    write_mat(tmp_path / "data")
+    with pytest.raises(NotADirectoryError, match=r"`folder` must be a folder holding train_32x32\.mat and "
+                                                 r"test_32x32\.mat, got the file .*data"):
+        load_svhn(tmp_path / "data", 10, 10)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: load_data_mat(3, 10), r"`filename` must be a str or os\.PathLike, got int"),
+    (lambda: load_data_mat(None, 10), r"`filename` must be a str or os\.PathLike, got NoneType"),
+    (lambda: load_svhn(["data"], 10, 10), r"`folder` must be a str or os\.PathLike, got list"),
+])
+def test_paths_of_the_wrong_type(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
 
 
 def test_load_svhn(svhn_folder):
