@@ -13,7 +13,7 @@ Example::
     space = {"lr": ("log", 1e-4, 1e-1), "batch_size": ("choice", [16, 32, 64]),
              "momentum": ("uniform", 0.8, 0.99), "lr_decay": ("uniform", 0.8, 1.0), "conv1": ("int", 4, 16)}
     results = random_search(dataset, space, n_trials=16, seed=0, n_jobs=2, optim="momentum", epochs=3)
-    print_table(results)
+    print_table(results)   # ranked by val_acc, highest first (ties: lowest loss)
     to_csv(results, "search.csv")
 
 On a Dask cluster, switch joblib's backend; the workers need this package's modules on their path::
@@ -23,7 +23,7 @@ On a Dask cluster, switch joblib's backend; the workers need this package's modu
 
     client = Client("tcp://scheduler:8786")   # or Client(LocalCluster(n_workers=4, threads_per_worker=1))
     with joblib.parallel_config(backend="dask"):
-        results = random_search(dataset, space, n_trials=64, seed=0, n_jobs=-1, epochs=3)
+        results = random_search(dataset, space, n_trials=64, seed=0, n_jobs=-1, optim="momentum", epochs=3)
 
 The dask backend sends the four arrays of the data set to the cluster once and reuses them for every trial.
 """
@@ -37,7 +37,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from train import train_model
+from train import OPTIMIZERS, train_model
 from trainer import check_dataset
 from trainer import Dataset, TrainingDivergedError
 from validation import check_int
@@ -47,6 +47,9 @@ OBJECTIVES = ("val_acc", "train_acc")
 # Arguments of train_model a search may vary or fix; the others are the search's to set.
 SETTINGS = tuple(name for name in inspect.signature(train_model).parameters
                  if name not in ("dataset", "seed", "verbose", "restore_best", "checkpoint_path"))
+DEFAULT_OPTIMIZER = inspect.signature(train_model).parameters["optim"].default
+# Settings that only some optimizers read (see train.make_optimizer); every other setting counts for any optimizer.
+OPTIMIZER_SETTINGS = {"momentum": ("momentum", "nesterov")}
 
 
 def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=None, objective="val_acc",
@@ -59,7 +62,9 @@ def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=N
         Preprocessed images of shape (n, height, width, channels) and labels of shape (n,), in memory.
     param_space : dict of name -> distribution
         Names are arguments of `train.train_model` (see SETTINGS: lr, batch_size, momentum, lr_decay, conv1,
-        conv2, reg, optim, epochs, ...); each distribution is one of
+        conv2, reg, optim, epochs, ...) that an optimizer of the search reads: `momentum` only with optim
+        'momentum' or 'nesterov' (fixed, or among the choices of `param_space['optim']`, a 'choice'); each
+        distribution is one of
         ("log", low, high): log-uniform float in [low, high], 0 < low <= high;
         ("uniform", low, high): uniform float in [low, high];
         ("int", low, high): uniform integer in low..high, both included;
@@ -78,16 +83,24 @@ def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=N
     verbose : int
         joblib's progress messages (0: none); the trainings themselves print nothing.
     **fixed
-        Further arguments of `train.train_model` shared by every trial, e.g. epochs=3, optim='momentum'.
+        Further arguments of `train.train_model` shared by every trial, e.g. epochs=3, optim='momentum'; the same
+        rule as for `param_space`. Without `optim` (fixed or searched), the trials use train_model's default,
+        'adam'.
 
     Returns
     -------
     list of dict, best first
-        One row per trial: rank (from 1), trial (the order of drawing, from 0), val_acc and train_acc (the best
-        over the epochs), loss (mean training loss of the last epoch), each parameter drawn, seed (rerun a trial
-        with `train_model(dataset, **params, **fixed, seed=row['seed'])`), seconds, and status ('ok', or where
-        the training diverged; diverged trials come last, with NaN scores). Ranked by the objective, ties broken
-        by the lower loss.
+        One row per trial: rank (from 1), the objective, the other accuracy (val_acc and train_acc are the best
+        over the epochs), loss (mean training loss of the last epoch), trial (the order of drawing, from 0), each
+        parameter drawn, seed (rerun a trial with `train_model(dataset, **params, **fixed, seed=row['seed'])`),
+        seconds, and status ('ok', or where the training diverged; diverged trials come last, with NaN scores).
+        Ranked by the objective, highest first, ties broken by the lower loss.
+
+    Raises
+    ------
+    ValueError
+        Before any training: a name of `param_space` or `fixed` that is not a setting, or that no optimizer of the
+        search reads (the message lists the settings it can vary), or a bad distribution or argument.
     """
     _check_objective(objective)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
@@ -142,9 +155,12 @@ def rank(rows, objective="val_acc"):
 
     Returns
     -------
-    list of dict, best first, each a copy of its row with `rank` (from 1) as its first key
+    list of dict, best first
+        Each a copy of its row whose keys start with rank (from 1), the objective, the other accuracy and loss;
+        `print_table` reads the objective from that second key.
     """
     _check_objective(objective)
+    first = ("rank", objective, *(name for name in OBJECTIVES if name != objective), "loss")
 
     def key(row):
         if row["status"] != "ok":
@@ -152,7 +168,8 @@ def rank(rows, objective="val_acc"):
         return False, -row[objective], row["loss"], row["trial"]
 
     ordered = sorted(rows, key=key)
-    return [{"rank": position, **{name: value for name, value in row.items() if name != "rank"}}
+    return [{"rank": position, **{name: row[name] for name in first[1:]},
+             **{name: value for name, value in row.items() if name not in first}}
             for position, row in enumerate(ordered, start=1)]
 
 
@@ -166,13 +183,21 @@ def to_csv(results, path):
 
 
 def print_table(results, max_rows=None, file=None):
-    """Print the rows of `random_search` as an aligned text table (the first `max_rows` when given)."""
+    """Print the rows of `random_search` as an aligned text table (the first `max_rows` when given).
+
+    Rows ordered by `rank` come under the line "ranked by <objective>, highest first (ties: lowest loss)", the
+    objective's column right after rank. Each column of numbers has one format: integers as they are, other
+    numbers with 4 decimals, or all in e-notation with 3 significant digits when one of them is below 0.01 or
+    at least 1e6 (learning rates, for instance).
+    """
     _check_results(results)
     rows = results if max_rows is None else results[:check_int(max_rows, "max_rows", 1)]
     columns = list(results[0])
-    cells = [[_format(row[column]) for column in columns] for row in rows]
+    formats = {column: _column_format([row[column] for row in rows]) for column in columns}
+    cells = [[formats[column](row[column]) for column in columns] for row in rows]
     widths = [max(len(column), *(len(line[k]) for line in cells)) for k, column in enumerate(columns)]
-    lines = ["  ".join(column.rjust(width) for column, width in zip(columns, widths))]
+    lines = [f"ranked by {columns[1]}, highest first (ties: lowest loss)"] if _ranked_by(columns) else []
+    lines.append("  ".join(column.rjust(width) for column, width in zip(columns, widths)))
     lines += ["  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in cells]
     if len(rows) < len(results):
         lines.append(f"... {len(results) - len(rows)} more")
@@ -246,12 +271,42 @@ def _check_spec(name, spec):
 
 
 def _check_names(param_space, fixed):
-    unknown = sorted(set(param_space) - set(SETTINGS)) + sorted(set(fixed) - set(SETTINGS))
-    if unknown:
-        raise ValueError(f"unknown hyperparameter {unknown[0]!r}: a search can set {', '.join(SETTINGS)}")
+    """Raise unless every searched or fixed setting is an argument of train_model that an optimizer of the search
+    reads, and none is both searched and fixed."""
+    for where, names in (("`param_space`", param_space), ("the fixed arguments", fixed)):
+        unknown = [name for name in names if name not in SETTINGS]
+        if unknown:
+            raise ValueError(f"unknown hyperparameter {unknown[0]!r} in {where}: a search can set "
+                             f"{', '.join(SETTINGS)}")
     both = sorted(set(param_space) & set(fixed))
     if both:
         raise ValueError(f"{both[0]!r} is both searched (in `param_space`) and fixed; keep one")
+    optimizers = _optimizers(param_space, fixed)
+    accepted = [name for name in SETTINGS if set(OPTIMIZER_SETTINGS.get(name, optimizers)) & set(optimizers)]
+    for where, names in (("`param_space` sets", param_space), ("the fixed arguments set", fixed)):
+        unused = [name for name in names if name not in accepted]
+        if unused:
+            chosen = " or ".join(repr(name) for name in optimizers)
+            users = ", ".join(repr(name) for name in OPTIMIZER_SETTINGS[unused[0]])
+            raise ValueError(f"{where} {unused[0]!r}, which optim {chosen} does not use (only {users} do): with "
+                             f"optim {chosen} a search can set {', '.join(accepted)}")
+
+
+def _optimizers(param_space, fixed):
+    """The names of the optimizers the trials can use: the ones `param_space` chooses among, else the fixed one."""
+    if "optim" not in param_space:
+        optim = fixed.get("optim", DEFAULT_OPTIMIZER)
+        if optim not in OPTIMIZERS:
+            raise ValueError(f"`optim` must be one of {', '.join(OPTIMIZERS)}, got {optim!r}")
+        return [optim]
+    spec = param_space["optim"]
+    if spec[0] != "choice":
+        raise ValueError(f"`param_space['optim']` must be ('choice', names) with names among "
+                         f"{', '.join(OPTIMIZERS)}, got {spec!r}")
+    unknown = [name for name in spec[1] if name not in OPTIMIZERS]
+    if unknown:
+        raise ValueError(f"`param_space['optim']` must choose among {', '.join(OPTIMIZERS)}, got {unknown[0]!r}")
+    return list(dict.fromkeys(spec[1]))
 
 
 def _check_results(results):
@@ -259,7 +314,20 @@ def _check_results(results):
         raise ValueError("`results` must be the non-empty list of dicts that random_search returns")
 
 
-def _format(value):
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+def _ranked_by(columns):
+    """Whether `columns` are those of rows ordered by `rank`: rank, then the objective."""
+    return len(columns) > 1 and columns[0] == "rank" and columns[1] in OBJECTIVES
+
+
+def _column_format(values):
+    """One formatting function for every value of a table column (see `print_table`)."""
+    reals = [value for value in values if isinstance(value, numbers.Real) and not isinstance(value, bool)]
+    if all(isinstance(value, numbers.Integral) for value in reals):
+        return str
+    sizes = [abs(value) for value in reals if np.isfinite(value) and value != 0]
+    spec = ".4f" if all(0.01 <= size < 1e6 for size in sizes) else ".2e"
+
+    def format_value(value):
+        is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        return format(float(value), spec) if is_real else str(value)
+    return format_value

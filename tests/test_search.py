@@ -67,9 +67,27 @@ def test_bad_distributions_are_refused(spec, match):
         search.sample_trials({"lr": spec}, 2, seed=0)
 
 
+ADAM_SETTINGS = "conv1, conv2, optim, lr, lr_decay, reg, epochs, batch_size, dtype, n_classes"
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"param_space": {"learning_rate": ("log", 1e-3, 1e-1)}}, ValueError, "unknown hyperparameter 'learning_rate'"),
-    ({"colour": "red"}, ValueError, "unknown hyperparameter 'colour'"),
+    ({"param_space": {"learning_rate": ("log", 1e-3, 1e-1)}}, ValueError,
+     "unknown hyperparameter 'learning_rate' in `param_space`: a search can set conv1, conv2, optim, lr, momentum"),
+    ({"colour": "red"}, ValueError, "unknown hyperparameter 'colour' in the fixed arguments: a search can set"),
+    # the README's Dask example: momentum searched with the default optimizer, Adam, which has no momentum
+    ({"param_space": {**SPACE, "momentum": ("uniform", 0.8, 0.99)}, "optim": "adam"}, ValueError,
+     "`param_space` sets 'momentum', which optim 'adam' does not use \\(only 'momentum', 'nesterov' do\\): with "
+     f"optim 'adam' a search can set {ADAM_SETTINGS}"),
+    ({"param_space": {**SPACE, "momentum": ("uniform", 0.8, 0.99)}, "optim": None}, ValueError,
+     "`param_space` sets 'momentum', which optim 'adam' does not use"),
+    ({"momentum": 0.95, "optim": "sgd"}, ValueError, "the fixed arguments set 'momentum', which optim 'sgd' does not"),
+    ({"param_space": {**SPACE, "momentum": ("uniform", 0.8, 0.99), "optim": ("choice", ["sgd", "adam"])},
+      "optim": None}, ValueError, "sets 'momentum', which optim 'sgd' or 'adam' does not use"),
+    ({"optim": "adamw"}, ValueError, "`optim` must be one of sgd, momentum, nesterov, adam, rmsprop, got 'adamw'"),
+    ({"param_space": {**SPACE, "optim": ("choice", ["sgd", "lbfgs"])}, "optim": None}, ValueError,
+     "`param_space\\['optim'\\]` must choose among sgd, momentum, nesterov, adam, rmsprop, got 'lbfgs'"),
+    ({"param_space": {**SPACE, "optim": ("int", 0, 3)}, "optim": None}, ValueError,
+     "`param_space\\['optim'\\]` must be \\('choice', names\\)"),
     ({"lr": 0.1}, ValueError, "'lr' is both searched"),
     ({"param_space": {}}, TypeError, "non-empty dict"),
     ({"objective": "loss"}, ValueError, "`objective` must be one of val_acc, train_acc"),
@@ -78,10 +96,22 @@ def test_bad_distributions_are_refused(spec, match):
     ({"dataset": object()}, TypeError, "`dataset` must have the attributes"),
 ])
 def test_random_search_refuses_bad_arguments(dataset, kwargs, error, match):
-    arguments = {"dataset": dataset, "param_space": SPACE, "n_trials": 2, **kwargs}
+    arguments = {"dataset": dataset, "param_space": SPACE, "n_trials": 2, "epochs": 1, **kwargs}
+    if "optim" in arguments and arguments["optim"] is None:  # the search's default optimizer
+        del arguments["optim"]
     with pytest.raises(error, match=match):
         search.random_search(arguments.pop("dataset"), arguments.pop("param_space"), arguments.pop("n_trials"),
                              **arguments)
+
+
+@pytest.mark.parametrize("space, fixed", [
+    ({**SPACE, "momentum": ("uniform", 0.8, 0.99)}, {"optim": "nesterov"}),
+    ({**SPACE, "momentum": ("uniform", 0.8, 0.99), "optim": ("choice", ["sgd", "momentum"])}, {}),
+    ({**SPACE, "optim": ("choice", ["sgd", "adam"])}, {"reg": 1e-3}),
+])
+def test_settings_some_optimizer_of_the_search_uses_are_accepted(dataset, space, fixed):
+    results = search.random_search(dataset, space, 2, seed=0, epochs=1, conv2=2, n_classes=3, **fixed)
+    assert [r["status"] for r in results] == ["ok", "ok"]
 
 
 def test_rank_orders_by_the_objective_then_the_loss_with_diverged_trials_last():
@@ -89,8 +119,51 @@ def test_rank_orders_by_the_objective_then_the_loss_with_diverged_trials_last():
             row(3, 0.9, 0.3), row(4, 0.2, 0.1, train_acc=1.0)]
     ranked = search.rank(rows)
     assert [r["trial"] for r in ranked] == [3, 2, 0, 4, 1]
-    assert [r["rank"] for r in ranked] == [1, 2, 3, 4, 5] and list(ranked[0])[0] == "rank"
-    assert [r["trial"] for r in search.rank(ranked, "train_acc")] == [4, 3, 2, 0, 1]
+    assert [r["rank"] for r in ranked] == [1, 2, 3, 4, 5]
+    assert list(ranked[0]) == ["rank", "val_acc", "train_acc", "loss", "trial", "status"]
+    by_train_acc = search.rank(ranked, "train_acc")
+    assert [r["trial"] for r in by_train_acc] == [4, 3, 2, 0, 1]
+    assert list(by_train_acc[0]) == ["rank", "train_acc", "val_acc", "loss", "trial", "status"]
+
+
+def table(results, **kwargs):
+    text = io.StringIO()
+    search.print_table(results, file=text, **kwargs)
+    return text.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("objective", search.OBJECTIVES)
+def test_print_table_says_what_ranks_the_trials_and_shows_that_column_first(objective):
+    rows = [row(0, 0.25, 0.5, train_acc=1.0), row(1, 0.75, 0.25, train_acc=0.5)]
+    lines = table(search.rank(rows, objective))
+    assert lines[0] == f"ranked by {objective}, highest first (ties: lowest loss)"
+    assert lines[1].split()[:3] == ["rank", objective, ({*search.OBJECTIVES} - {objective}).pop()]
+    assert lines[2].split()[:2] == ["1", "1.0000" if objective == "train_acc" else "0.7500"]
+
+
+def test_print_table_formats_every_number_of_a_column_alike():
+    def with_params(row, **params):  # status stays last, as in random_search's rows
+        return {**{name: value for name, value in row.items() if name != "status"}, **params, "status": row["status"]}
+
+    rows = [with_params(row(0, 1.0, 0.0123, train_acc=0.9921875), lr=0.01213, momentum=0.9, batch_size=16),
+            with_params(row(1, 0.5, 2.3, train_acc=1), lr=0.007346, momentum=0.85, batch_size=8),
+            with_params(row(2, math.nan, math.nan, "diverged at epoch 1", math.nan), lr=0.1, momentum=0.99,
+                        batch_size=8)]
+    lines = table(search.rank(rows))
+    header, cells = lines[1].split(), [line.split() for line in lines[2:]]
+    column = {name: [line[k] for line in cells] for k, name in enumerate(header)}
+    assert column["val_acc"] == ["1.0000", "0.5000", "nan"]
+    assert column["train_acc"] == ["0.9922", "1.0000", "nan"]
+    assert column["loss"] == ["0.0123", "2.3000", "nan"]
+    assert column["lr"] == ["1.21e-02", "7.35e-03", "1.00e-01"]  # a value below 0.01: the whole column in e-notation
+    assert column["momentum"] == ["0.9000", "0.8500", "0.9900"]
+    assert column["batch_size"] == ["16", "8", "8"] and column["rank"] == ["1", "2", "3"]
+    assert len({len(line) for line in lines[1:]}) == 1  # aligned columns
+
+
+def test_print_table_of_rows_that_rank_did_not_order_has_no_ranking_line():
+    lines = table([row(0, 0.5, 1.0)])
+    assert lines[0].split() == ["trial", "val_acc", "train_acc", "loss", "status"]
 
 
 def test_random_search_is_reproducible_and_ranked(dataset):
@@ -101,7 +174,7 @@ def test_random_search_is_reproducible_and_ranked(dataset):
     assert sorted(r["trial"] for r in results) == [0, 1, 2, 3]
     keys = [(-r["val_acc"], r["loss"]) for r in results]
     assert keys == sorted(keys)
-    assert list(results[0]) == ["rank", "trial", "val_acc", "train_acc", "loss", "lr", "batch_size", "conv1",
+    assert list(results[0]) == ["rank", "val_acc", "train_acc", "loss", "trial", "lr", "batch_size", "conv1",
                                 "seed", "seconds", "status"]
     trials = search.sample_trials(SPACE, 4, seed=0)
     for r in results:
@@ -157,12 +230,11 @@ def test_to_csv_and_print_table(dataset, tmp_path):
     assert [int(r["trial"]) for r in rows] == [r["trial"] for r in results]
     assert float(rows[0]["lr"]) == results[0]["lr"] and list(rows[0]) == list(results[0])
 
-    text = io.StringIO()
-    search.print_table(results, max_rows=2, file=text)
-    lines = text.getvalue().splitlines()
-    assert lines[0].split() == list(results[0]) and len(lines) == 4 and lines[-1] == "... 1 more"
-    assert len({len(line) for line in lines[:3]}) == 1  # aligned columns
-    assert lines[1].split()[:2] == ["1", str(results[0]["trial"])]
+    lines = table(results, max_rows=2)
+    assert lines[0] == "ranked by val_acc, highest first (ties: lowest loss)"
+    assert lines[1].split() == list(results[0]) and len(lines) == 5 and lines[-1] == "... 1 more"
+    assert len({len(line) for line in lines[1:4]}) == 1  # aligned columns
+    assert lines[2].split()[:2] == ["1", f"{results[0]['val_acc']:.4f}"]
 
 
 def test_tables_refuse_what_is_not_a_result(tmp_path):
