@@ -84,3 +84,11 @@ def test_equivalence_check_fails_loudly(monkeypatch):
 def test_format_table_aligns_labels_left_and_numbers_right():
     table = bench.format_table(["name", "ms"], [["conv1", "1.25"], ["fc", "10.50"]], n_labels=1)
     assert table.splitlines() == ["name      ms", "-----  -----", "conv1   1.25", "fc     10.50"]
+
+
+def test_help_speaks_to_the_user_not_to_the_tracker(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "PyTorch" in out
+    assert "issue" not in out.lower() and "#" not in out
