@@ -1,13 +1,68 @@
 """Gradient-descent update rules.
 
 Every optimizer has `update(w, d_w, learning_rate) -> new w`. It returns a new array in the dtype of `w` and never
-modifies `w` in place. Optimizers with state (velocity, moment estimates) keep it for one parameter, so each
-parameter needs its own instance: `Trainer` deep-copies the optimizer it is given once per parameter. Using one
-instance for parameters of different shapes raises a `ValueError`.
+modifies `w` in place.
+
+One instance per parameter: `MomentumSGD`, `Adam` and `RMSProp` keep the state (velocity, moment estimates) of the
+one parameter they update, so each parameter needs its own instance, e.g. `copy.deepcopy(optimizer)` for each, as
+`Trainer` does. An instance given a second parameter raises a `ValueError`: at once when the shapes differ, else
+at the second parameter's second step, when an array of the first comes back. A new array in place of the
+parameter between two updates (a checkpoint loaded, the best parameters put back) is fine. `SGD` has no state and
+can be shared.
 """
+import weakref
+
 import numpy as np
 
 from validation import check_float_array, check_number
+
+
+class _OneParameter:
+    """Base of the optimizers with state: that state is one parameter's, and a second parameter is refused.
+
+    An instance remembers, through weak references (it keeps no array alive), the arrays it was given as `w` and
+    returned. One parameter's arrays come back in order: the array returned last
+    (`param.value = optim.update(param.value, ...)`) or the array given last (the same array again, possibly
+    modified in place). An array never seen is taken as a new value of the same parameter (a checkpoint loaded,
+    the best parameters put back, `W.value` set by hand). An array seen before but not at the last update is what
+    an instance shared by several parameters is given at their second step: it is refused, state unchanged. A
+    copy (copy.deepcopy, pickle) keeps the state and forgets the arrays.
+    """
+
+    def __init__(self):
+        self._forget_arrays()
+
+    def _check_parameter(self, w, state):
+        """Raise ValueError unless `w` can be the parameter whose `state` (None before the first update) is held."""
+        name = type(self).__name__
+        rule = f"one {name} instance per parameter: this one holds the state of"
+        remedy = "use copy.deepcopy(optimizer) for each parameter, as Trainer does"
+        if self._seen.get(id(w)) is w and id(w) not in self._last_ids:
+            raise ValueError(f"{rule} another parameter (it was given an array it saw before its last update, as "
+                             f"when one instance updates several parameters in turn); {remedy} (to put back an "
+                             f"earlier value of the same parameter, pass a copy of it)")
+        if state is not None and state.shape != w.shape:
+            raise ValueError(f"{rule} a parameter of shape {state.shape} and was given one of shape {w.shape}; "
+                             f"{remedy}")
+
+    def _remember(self, w, new_w):
+        """Record the arrays of the update just made; call it only once the new state is in place."""
+        for array in (w, new_w):
+            self._seen[id(array)] = array
+        self._last_ids = (id(w), id(new_w))
+
+    def _forget_arrays(self):
+        self._seen = weakref.WeakValueDictionary()  # id(array) -> array, for the arrays still alive elsewhere
+        self._last_ids = ()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_seen"], state["_last_ids"]  # weak references can be neither pickled nor meaningfully copied
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._forget_arrays()
 
 
 class SGD:
@@ -35,12 +90,15 @@ class SGD:
         return "SGD()"
 
 
-class MomentumSGD:
+class MomentumSGD(_OneParameter):
     """SGD with momentum (heavy ball), optionally Nesterov's variant.
 
     `v = momentum * v - learning_rate * d_w`, then `w + v`, or `w + momentum * v - learning_rate * d_w` with
     `nesterov=True` (the gradient step taken from the look-ahead point, in the form of Sutskever et al. 2013).
     The velocity `v` starts at zeros.
+
+    One instance per parameter (`copy.deepcopy(optimizer)` for each, as `Trainer` does): an instance given a
+    second parameter raises a `ValueError` (see the module docstring).
 
     Parameters
     ----------
@@ -54,6 +112,7 @@ class MomentumSGD:
     """
 
     def __init__(self, momentum=0.9, nesterov=False):
+        super().__init__()
         self.momentum = _check_decay(momentum, "momentum")
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"`nesterov` must be True or False, got {nesterov!r}")
@@ -63,22 +122,28 @@ class MomentumSGD:
     def update(self, w, d_w, learning_rate):
         """One step; same parameters and return value as `SGD.update`."""
         w, d_w, learning_rate = _check_update(w, d_w, learning_rate)
-        velocity = _state_for(self.velocity, w, type(self).__name__)
-        self.velocity = self.momentum * velocity - learning_rate * d_w
+        self._check_parameter(w, self.velocity)
+        self.velocity = self.momentum * _state_or_zeros(self.velocity, w) - learning_rate * d_w
         if self.nesterov:
-            return w + self.momentum * self.velocity - learning_rate * d_w
-        return w + self.velocity
+            new_w = w + self.momentum * self.velocity - learning_rate * d_w
+        else:
+            new_w = w + self.velocity
+        self._remember(w, new_w)
+        return new_w
 
     def __repr__(self):
         return f"MomentumSGD(momentum={self.momentum}, nesterov={self.nesterov})"
 
 
-class Adam:
+class Adam(_OneParameter):
     """Adam (Kingma & Ba, 2015) with bias-corrected moment estimates.
 
     At step t (1, 2, ...): `m = beta1 * m + (1 - beta1) * d_w`, `v = beta2 * v + (1 - beta2) * d_w**2`,
     `w - learning_rate * m_hat / (sqrt(v_hat) + eps)` with `m_hat = m / (1 - beta1**t)` and
     `v_hat = v / (1 - beta2**t)`.
+
+    One instance per parameter (`copy.deepcopy(optimizer)` for each, as `Trainer` does): an instance given a
+    second parameter raises a `ValueError` (see the module docstring).
 
     Parameters
     ----------
@@ -94,6 +159,7 @@ class Adam:
     """
 
     def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__()
         self.beta1 = _check_decay(beta1, "beta1")
         self.beta2 = _check_decay(beta2, "beta2")
         self.eps = check_number(eps, "eps", minimum=0, strict_minimum=True)
@@ -104,24 +170,28 @@ class Adam:
     def update(self, w, d_w, learning_rate):
         """One step; same parameters and return value as `SGD.update`."""
         w, d_w, learning_rate = _check_update(w, d_w, learning_rate)
-        m = _state_for(self.m, w, type(self).__name__)
-        v = _state_for(self.v, w, type(self).__name__)
+        self._check_parameter(w, self.m)
         self.t += 1
-        self.m = self.beta1 * m + (1 - self.beta1) * d_w
-        self.v = self.beta2 * v + (1 - self.beta2) * d_w * d_w
+        self.m = self.beta1 * _state_or_zeros(self.m, w) + (1 - self.beta1) * d_w
+        self.v = self.beta2 * _state_or_zeros(self.v, w) + (1 - self.beta2) * d_w * d_w
         m_hat = self.m / (1 - self.beta1 ** self.t)
         v_hat = self.v / (1 - self.beta2 ** self.t)
-        return w - learning_rate * m_hat / (np.sqrt(v_hat) + self.eps)
+        new_w = w - learning_rate * m_hat / (np.sqrt(v_hat) + self.eps)
+        self._remember(w, new_w)
+        return new_w
 
     def __repr__(self):
         return f"Adam(beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"
 
 
-class RMSProp:
+class RMSProp(_OneParameter):
     """RMSProp (Tieleman & Hinton, 2012): the step divided by a running root mean square of the gradient.
 
     `cache = decay * cache + (1 - decay) * d_w**2`, then `w - learning_rate * d_w / (sqrt(cache) + eps)`;
     the cache starts at zeros.
+
+    One instance per parameter (`copy.deepcopy(optimizer)` for each, as `Trainer` does): an instance given a
+    second parameter raises a `ValueError` (see the module docstring).
 
     Parameters
     ----------
@@ -136,6 +206,7 @@ class RMSProp:
     """
 
     def __init__(self, decay=0.99, eps=1e-8):
+        super().__init__()
         self.decay = _check_decay(decay, "decay")
         self.eps = check_number(eps, "eps", minimum=0, strict_minimum=True)
         self.cache = None
@@ -143,9 +214,11 @@ class RMSProp:
     def update(self, w, d_w, learning_rate):
         """One step; same parameters and return value as `SGD.update`."""
         w, d_w, learning_rate = _check_update(w, d_w, learning_rate)
-        cache = _state_for(self.cache, w, type(self).__name__)
-        self.cache = self.decay * cache + (1 - self.decay) * d_w * d_w
-        return w - learning_rate * d_w / (np.sqrt(self.cache) + self.eps)
+        self._check_parameter(w, self.cache)
+        self.cache = self.decay * _state_or_zeros(self.cache, w) + (1 - self.decay) * d_w * d_w
+        new_w = w - learning_rate * d_w / (np.sqrt(self.cache) + self.eps)
+        self._remember(w, new_w)
+        return new_w
 
     def __repr__(self):
         return f"RMSProp(decay={self.decay}, eps={self.eps})"
@@ -168,11 +241,8 @@ def _check_decay(value, name):
     return value
 
 
-def _state_for(state, w, optimizer_name):
-    """The optimizer's state array for `w`: zeros on the first update, else `state` (shape checked)."""
+def _state_or_zeros(state, w):
+    """The optimizer's state array for `w` in its dtype: zeros on the first update."""
     if state is None:
         return np.zeros_like(w)
-    if state.shape != w.shape:
-        raise ValueError(f"this {optimizer_name} holds state for a parameter of shape {state.shape} and was given "
-                         f"one of shape {w.shape}: use one optimizer per parameter (copy.deepcopy it)")
     return state.astype(w.dtype, copy=False)

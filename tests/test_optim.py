@@ -1,12 +1,25 @@
 """optim.py: steps computed by hand, the plain formulas as oracles, state per instance, dtypes, bad arguments."""
 import copy
+import pickle
+import weakref
 
 import numpy as np
 import pytest
 
 from optim import SGD, Adam, MomentumSGD, RMSProp
+from layers import Param
 
 OPTIMIZERS = [SGD, MomentumSGD, lambda: MomentumSGD(nesterov=True), Adam, RMSProp]
+STATEFUL = [MomentumSGD, Adam, RMSProp]
+
+
+def train_step(optimizer, param, grad, in_place=False):
+    """One update of `param` as a hand-written loop does it: the new array assigned, or copied into the old one."""
+    new_value = optimizer.update(param.value, grad, 0.1)
+    if in_place:
+        param.value[...] = new_value
+    else:
+        param.value = new_value
 
 
 def steps(optimizer, w, grads, learning_rate):
@@ -120,7 +133,7 @@ def test_float32_parameters_stay_float32(make, grad_dtype):
         assert getattr(optimizer, state, None) is None or getattr(optimizer, state).dtype == np.float32
 
 
-@pytest.mark.parametrize("make", [MomentumSGD, Adam, RMSProp])
+@pytest.mark.parametrize("make", STATEFUL)
 def test_state_is_per_instance(make):
     grads = [[1.0], [3.0]]
     original = make()
@@ -131,12 +144,116 @@ def test_state_is_per_instance(make):
     assert np.allclose(steps(original, [0.0], grads[1:], 0.1)[0], fresh_copy_result)
 
 
-@pytest.mark.parametrize("make", [MomentumSGD, Adam, RMSProp])
+@pytest.mark.parametrize("make", STATEFUL)
 def test_one_instance_for_two_shapes_is_an_error(make):
     optimizer = make()
     optimizer.update(np.ones(3), np.ones(3), 0.1)
-    with pytest.raises(ValueError, match=r"shape \(3,\).*shape \(4,\): use one optimizer per parameter"):
+    with pytest.raises(ValueError, match=r"one [A-Za-z]+ instance per parameter: this one holds the state of a "
+                                         r"parameter of shape \(3,\) and was given one of shape \(4,\); use "
+                                         r"copy.deepcopy\(optimizer\) for each parameter, as Trainer does"):
         optimizer.update(np.ones(4), np.ones(4), 0.1)
+
+
+SHARED = r"one [A-Za-z]+ instance per parameter: this one holds the state of another parameter .* use " \
+         r"copy.deepcopy\(optimizer\) for each parameter, as Trainer does"
+
+
+def state_of(optimizer):
+    return {name: copy.deepcopy(value) for name, value in vars(optimizer).items() if not name.startswith("_")}
+
+
+def assert_same_state(actual, expected):
+    assert actual.keys() == expected.keys()
+    for name in expected:
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+
+
+@pytest.mark.parametrize("n_params", [2, 3])
+@pytest.mark.parametrize("in_place", [False, True], ids=["assigned", "in-place"])
+@pytest.mark.parametrize("make", STATEFUL)
+def test_one_instance_shared_by_same_shape_parameters_is_refused_at_their_second_step(make, in_place, n_params):
+    """The issue's case: parameters of one shape updated in turn through one instance used to share its state."""
+    rng = np.random.default_rng(2)
+    params = [Param(rng.standard_normal((2, 3))) for _ in range(n_params)]
+    optimizer = make()
+    for param in params:  # step 1: each parameter is new to the optimizer, which cannot tell them from a reload
+        train_step(optimizer, param, rng.standard_normal((2, 3)), in_place)
+    before, value = state_of(optimizer), params[0].value.copy()
+    with pytest.raises(ValueError, match=SHARED):
+        train_step(optimizer, params[0], rng.standard_normal((2, 3)), in_place)
+    assert_same_state(state_of(optimizer), before)
+    np.testing.assert_array_equal(params[0].value, value)
+
+
+@pytest.mark.parametrize("make", STATEFUL)
+def test_one_instance_per_parameter_matches_the_plain_formulas(make):
+    """The rule's remedy, in a hand-written loop: one deep copy per parameter, each as if it were alone."""
+    rng = np.random.default_rng(3)
+    initial = rng.standard_normal((3, 2, 3))
+    grads = rng.standard_normal((4, 3, 2, 3))  # (step, parameter, 2, 3)
+    params = [Param(value.copy()) for value in initial]
+    prototype = make()
+    optimizers = [copy.deepcopy(prototype) for _ in params]
+    for step_grads in grads:
+        for param, optimizer, grad in zip(params, optimizers, step_grads):
+            param.value = optimizer.update(param.value, grad, 0.1)
+    for index, param in enumerate(params):
+        np.testing.assert_allclose(param.value, steps(make(), initial[index], grads[:, index], 0.1)[-1])
+
+
+@pytest.mark.parametrize("flow", [
+    "assigned", "in-place", "same array again", "replaced by a copy", "replaced by a new value", "deep-copied",
+    "pickled"])
+@pytest.mark.parametrize("make", STATEFUL)
+def test_legitimate_flows_of_one_parameter_are_never_refused(make, flow):
+    """Everything that happens to one parameter between its updates: the optimizer keeps serving it."""
+    rng = np.random.default_rng(4)
+    param, optimizer = Param(rng.standard_normal(5)), make()
+    for step in range(6):
+        grad = rng.standard_normal(5)
+        if flow == "same array again":
+            optimizer.update(param.value, grad, 0.1)  # a result thrown away, the same array passed again
+        elif flow == "replaced by a copy" and step % 2:
+            param.value = param.value.copy()  # e.g. restore_best puts back a copy
+        elif flow == "replaced by a new value" and step == 3:
+            param.value = rng.standard_normal(5)  # e.g. checkpoint.load_params, or the notebook setting W.value
+        elif flow == "deep-copied" and step == 3:
+            optimizer = copy.deepcopy(optimizer)
+        elif flow == "pickled" and step == 3:
+            before = state_of(optimizer)
+            optimizer = pickle.loads(pickle.dumps(optimizer))
+            assert_same_state(state_of(optimizer), before)
+        train_step(optimizer, param, grad, in_place=flow == "in-place")
+
+
+@pytest.mark.parametrize("make", STATEFUL)
+def test_an_earlier_value_put_back_must_be_a_copy(make):
+    """An array the optimizer returned before its last update is what a shared instance sees: pass a copy instead."""
+    optimizer, grad = make(), np.ones(3)
+    first = optimizer.update(np.zeros(3), grad, 0.1)
+    second = optimizer.update(first, grad, 0.1)
+    optimizer.update(second, grad, 0.1)
+    with pytest.raises(ValueError, match=r"to put back an earlier value of the same parameter, pass a copy of it"):
+        optimizer.update(first, grad, 0.1)
+    optimizer.update(first.copy(), grad, 0.1)
+
+
+def test_sgd_has_no_state_and_can_be_shared():
+    sgd, rng = SGD(), np.random.default_rng(5)
+    params = [Param(rng.standard_normal(3)) for _ in range(2)]
+    for _ in range(3):
+        for param in params:
+            expected = param.value - 0.1 * np.ones(3)
+            param.value = sgd.update(param.value, np.ones(3), 0.1)
+            np.testing.assert_allclose(param.value, expected)
+
+
+def test_the_optimizer_keeps_no_array_alive():
+    optimizer, w = Adam(), np.ones(3)
+    new_w = optimizer.update(w, np.ones(3), 0.1)
+    references = [weakref.ref(w), weakref.ref(new_w)]
+    del w, new_w
+    assert [reference() for reference in references] == [None, None]
 
 
 @pytest.mark.parametrize("make, error, match", [
