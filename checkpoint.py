@@ -5,12 +5,17 @@ A checkpoint is an uncompressed `.npz` archive holding
 - `__checkpoint__`: a JSON string `{"format": "numpy-cnn-checkpoint", "version": 1, "model": "ConvNet",
   "config": model.config()}`, the marker that tells our files from other archives and the arguments that rebuild
   the architecture;
-- `params/<name>`: one array per entry of `model.params()`, e.g. `params/conv1_W`.
+- `params/<name>`: one array per entry of `model.params()`, e.g. `params/conv1_W`;
+- optionally, what turns raw images into the model's input (`save_model(..., preprocessing=...)`): its scalars
+  under the key `"preprocessing"` of the JSON string, its arrays as `preprocessing/<name>`, e.g.
+  `preprocessing/mean_image`. Files without it (older ones too) load as before; `load_classifier` needs it.
 
 Files are written atomically (a temporary file in the same directory, then `os.replace`), so an interrupted save
 never leaves a broken file under the final name, and read with `allow_pickle=False`, so loading never runs code.
 """
 import json
+import math
+import numbers
 import os
 import zipfile
 
@@ -18,41 +23,56 @@ import numpy as np
 
 from atomic import atomic_write
 from model import ConvNet
+from validation import check_finite, check_float_array, check_number, check_output_file
 
 FORMAT = "numpy-cnn-checkpoint"
 VERSION = 1
 METADATA_KEY = "__checkpoint__"
 PARAM_PREFIX = "params/"
+PREPROCESSING_KEY = "preprocessing"
+PREPROCESSING_PREFIX = "preprocessing/"
 # Config entries that change neither the parameters' layout nor what they compute: a checkpoint saved in float32
 # or with another L2 strength still loads (values are cast to the model's dtype).
 _NOT_ARCHITECTURE = ("dtype", "reg")
 
 
-def save_model(model, path):
+def save_model(model, path, *, preprocessing=None):
     """Write every parameter of `model` and its architecture to the `.npz` file `path`, atomically.
 
     Parameters
     ----------
     model : object with `params() -> {name: Param}` and `config() -> dict` (JSON-serializable), e.g. ConvNet
     path : str or os.PathLike
-        The file to write (replaced if it exists); its directory must exist.
+        The file to write (replaced if it exists); its directory must exist. Checked first, before anything else.
+    preprocessing : None or dict, keyword-only
+        What turns raw images into the model's input, saved beside the parameters: str keys (no '/') mapped to
+        numbers, strings, booleans, None or ndarrays of numbers. `Classifier` applies `scale` (float) and
+        `mean_image` (ndarray of shape (height, width, channels)): `images * scale - mean_image`, as
+        `train.py` saves them.
+
+    Raises
+    ------
+    IsADirectoryError, FileNotFoundError
+        When `path` is a directory or its directory does not exist; nothing is computed or written.
+    TypeError, ValueError
+        When `model` has no `config()` or `preprocessing` holds something else; nothing is written.
     """
-    path = _check_path(path)
+    path = check_output_file(path, "path")
     config = getattr(model, "config", None)
     if not callable(config):
         raise TypeError(f"`model` must have a config() method returning its constructor arguments, "
                         f"got {type(model).__name__}")
+    metadata = {"format": FORMAT, "version": VERSION, "model": type(model).__name__, "config": config()}
+    arrays = {}
+    if preprocessing is not None:
+        metadata[PREPROCESSING_KEY], preprocessing_arrays = _split_preprocessing(preprocessing)
+        arrays.update({PREPROCESSING_PREFIX + key: value for key, value in preprocessing_arrays.items()})
     try:
-        metadata = json.dumps({"format": FORMAT, "version": VERSION, "model": type(model).__name__,
-                               "config": config()})
+        metadata = json.dumps(metadata)
     except TypeError as error:
         raise TypeError(f"`model.config()` must be JSON-serializable: {error}") from None
-    arrays = {PARAM_PREFIX + name: np.asarray(param.value) for name, param in model.params().items()}
+    arrays.update({PARAM_PREFIX + name: np.asarray(param.value) for name, param in model.params().items()})
     arrays[METADATA_KEY] = np.array(metadata)
-
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot save the model to {path}: directory {directory} does not exist")
     with atomic_write(path) as file:
         np.savez(file, **arrays)
 
@@ -74,18 +94,152 @@ def load_model(path):
     ValueError
         When the file is not a readable checkpoint of a ConvNet (see `load_params`).
     """
-    path = _check_path(path)
-    metadata, arrays = _read_checkpoint(path)
-    if metadata.get("model") != ConvNet.__name__:
-        raise ValueError(f"{path} holds a {metadata.get('model')!r} model; load_model rebuilds only ConvNet "
-                         f"(use load_params with a model you build)")
-    try:
-        model = ConvNet(**metadata["config"])
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{path} holds an architecture ConvNet cannot build ({metadata['config']}): "
-                         f"{error}") from None
-    _assign(model, arrays, path)
-    return model
+    return _load(path)[0]
+
+
+def load_classifier(path):
+    """Load the model saved in `path` with its preprocessing, ready to predict on raw images in one call.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by `save_model(..., preprocessing=...)`, e.g. `model.npz` of a `train.py` run.
+
+    Returns
+    -------
+    Classifier
+
+    Raises
+    ------
+    ValueError
+        When the file is not a readable checkpoint of a ConvNet, holds no preprocessing, or holds preprocessing
+        `Classifier` cannot apply.
+
+    Example::
+
+        classifier = load_classifier("runs/first/model.npz")
+        digits = classifier.predict(images)      # uint8 or float pixel values 0..255, (n, 32, 32, 3)
+    """
+    model, preprocessing = _load(path)
+    if preprocessing is None:
+        raise ValueError(f"{os.fspath(path)} holds no preprocessing (it was saved without `preprocessing=`); load "
+                         f"it with load_model and preprocess the images yourself")
+    return Classifier(model, preprocessing)
+
+
+def read_preprocessing(path):
+    """The preprocessing saved in `path`: a dict of scalars and ndarrays, or None when the file holds none.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by `save_model`.
+    """
+    return _read_checkpoint(_check_path(path))[2]
+
+
+class Classifier:
+    """A model and the preprocessing it was trained with: class predictions from raw images.
+
+    Parameters
+    ----------
+    model : ConvNet, or any model with `predict(X, batch_size)`, `input_shape` (height, width, channels) and
+        `dtype`
+    preprocessing : dict
+        `scale` (a number > 0, default 1) and `mean_image` (float ndarray that broadcasts to
+        (height, width, channels), default 0). The model's input is `images * scale - mean_image`, computed in
+        the model's dtype exactly as `train.prepare_for_neural_network` computes it.
+
+    Attributes
+    ----------
+    model, preprocessing
+        As given.
+    """
+
+    KEYS = ("scale", "mean_image")
+
+    def __init__(self, model, preprocessing):
+        missing = [name for name in ("predict", "input_shape", "dtype") if not hasattr(model, name)]
+        if missing:
+            raise TypeError(f"`model` must have predict(), input_shape and dtype; {type(model).__name__} lacks "
+                            f"{', '.join(missing)}")
+        if not isinstance(preprocessing, dict):
+            raise TypeError(f"`preprocessing` must be a dict, got {type(preprocessing).__name__}")
+        unknown = [key for key in preprocessing if key not in self.KEYS]
+        if unknown:
+            raise ValueError(f"preprocessing entry `{unknown[0]}` is not one Classifier applies "
+                             f"({', '.join(self.KEYS)})")
+        self.model = model
+        self.preprocessing = preprocessing
+        self._input_shape = tuple(model.input_shape)
+        self._dtype = np.dtype(model.dtype)
+        self._scale = check_number(preprocessing.get("scale", 1.0), "preprocessing['scale']", minimum=0,
+                                   strict_minimum=True)
+        self._mean = self._check_mean(preprocessing.get("mean_image", np.zeros(1)))
+
+    def preprocess(self, images):
+        """Turn raw images into the model's input.
+
+        Parameters
+        ----------
+        images : ndarray of shape (n, height, width, channels) or (height, width, channels)
+            Pixel values in [0, 255], integers (e.g. uint8) or floats, as read from an image file or SVHN's
+            `.mat`; not scaled, not mean-subtracted.
+
+        Returns
+        -------
+        ndarray of shape (n, height, width, channels), of the model's dtype
+            `images * scale - mean_image`; a single image becomes a batch of one.
+        """
+        images = self._check_images(images)
+        X = np.multiply(images, self._scale, dtype=self._dtype)
+        X -= self._mean
+        return X
+
+    def predict(self, images, batch_size=256):
+        """Class index of each raw image: `model.predict(preprocess(images), batch_size)`.
+
+        Parameters
+        ----------
+        images : ndarray of shape (n, height, width, channels) or (height, width, channels)
+            Raw pixel values in [0, 255], see `preprocess`.
+        batch_size : int
+            Images per forward pass.
+
+        Returns
+        -------
+        ndarray of shape (n,), int64 (n = 1 for a single image)
+        """
+        return self.model.predict(self.preprocess(images), batch_size=batch_size)
+
+    def _check_mean(self, mean):
+        name = "preprocessing['mean_image']"
+        mean = check_finite(check_float_array(mean, name), name)
+        try:
+            fits = np.broadcast_shapes(mean.shape, self._input_shape) == self._input_shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"`{name}` must broadcast to the model's input shape {self._input_shape}, "
+                             f"got shape {mean.shape}")
+        return mean.astype(self._dtype)
+
+    def _check_images(self, images):
+        """Return `images` as an ndarray of shape (n, height, width, channels) of finite values in [0, 255]."""
+        images = np.asarray(images)
+        if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
+            raise TypeError(f"`images` must hold pixel values 0..255 as integers or floats, got dtype {images.dtype}")
+        if images.shape == self._input_shape:
+            images = images[np.newaxis]
+        if images.shape[1:] != self._input_shape or images.ndim != 4:
+            raise ValueError(f"`images` must have shape (n, {', '.join(map(str, self._input_shape))}) or "
+                             f"{self._input_shape}, got {images.shape}")
+        if np.issubdtype(images.dtype, np.floating):
+            check_finite(images, "images")
+        if images.size and (images.min() < 0 or images.max() > 255):
+            raise ValueError(f"`images` must hold raw pixel values in [0, 255], got values from {images.min():g} "
+                             f"to {images.max():g}; pass the images before any scaling or mean subtraction")
+        return images
 
 
 def load_params(model, path):
@@ -108,7 +262,7 @@ def load_params(model, path):
         architecture, or lacks a parameter of the model or has one of another shape (the message names it).
     """
     path = _check_path(path)
-    metadata, arrays = _read_checkpoint(path)
+    metadata, arrays, _ = _read_checkpoint(path)
     config = getattr(model, "config", None)
     if callable(config):
         _check_architecture(json.loads(json.dumps(config())), metadata["config"], path)
@@ -127,10 +281,51 @@ def _check_path(path):
     return os.fspath(path)
 
 
-def _read_checkpoint(path):
-    """Return (metadata dict, {parameter name: array}) from `path`, turning every decoding failure into ValueError."""
+def _load(path):
+    """(ConvNet with the saved parameters, preprocessing dict or None) from the checkpoint `path`."""
+    path = _check_path(path)
+    metadata, arrays, preprocessing = _read_checkpoint(path)
+    if metadata.get("model") != ConvNet.__name__:
+        raise ValueError(f"{path} holds a {metadata.get('model')!r} model; load_model rebuilds only ConvNet "
+                         f"(use load_params with a model you build)")
     try:
-        metadata, arrays = _read_archive(path)
+        model = ConvNet(**metadata["config"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path} holds an architecture ConvNet cannot build ({metadata['config']}): "
+                         f"{error}") from None
+    _assign(model, arrays, path)
+    return model, preprocessing
+
+
+def _split_preprocessing(preprocessing):
+    """Check `preprocessing` and split it into (JSON scalars, {key: ndarray})."""
+    if not isinstance(preprocessing, dict):
+        raise TypeError(f"`preprocessing` must be None or a dict of scalars and arrays, "
+                        f"got {type(preprocessing).__name__}")
+    scalars, arrays = {}, {}
+    for key, value in preprocessing.items():
+        if not isinstance(key, str) or not key or "/" in key:
+            raise ValueError(f"`preprocessing` keys must be non-empty strings without '/', got {key!r}")
+        name = f"preprocessing[{key!r}]"
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biuf":
+                raise TypeError(f"`{name}` must be an array of numbers, got dtype {value.dtype}")
+            arrays[key] = value
+        elif value is None or isinstance(value, (str, bool, numbers.Real)):
+            value = value.item() if isinstance(value, np.generic) else value
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"`{name}` must be finite, got {value}")
+            scalars[key] = value
+        else:
+            raise TypeError(f"`{name}` must be a number, str, bool, None or ndarray, got {type(value).__name__}")
+    return scalars, arrays
+
+
+def _read_checkpoint(path):
+    """Return (metadata dict, {parameter name: array}, preprocessing dict or None) from `path`, turning every
+    decoding failure into ValueError."""
+    try:
+        metadata, arrays, preprocessing_arrays = _read_archive(path)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
@@ -144,11 +339,17 @@ def _read_checkpoint(path):
                          f"version {VERSION}")
     if not isinstance(metadata.get("config"), dict):
         raise ValueError(f"{path} has no architecture (`config`) in its `{METADATA_KEY}` entry")
-    return metadata, arrays
+    if PREPROCESSING_KEY not in metadata:
+        return metadata, arrays, None
+    if not isinstance(metadata[PREPROCESSING_KEY], dict):
+        raise ValueError(f"{path} is not a readable model checkpoint: its `{PREPROCESSING_KEY}` entry must be an "
+                         f"object, got {metadata[PREPROCESSING_KEY]!r}")
+    return metadata, arrays, {**metadata[PREPROCESSING_KEY], **preprocessing_arrays}
 
 
 def _read_archive(path):
-    """Raw contents of the checkpoint `path`; raises whatever numpy, zipfile or json raise on a bad file."""
+    """Raw contents of the checkpoint `path`: (metadata, {parameter: array}, {preprocessing key: array}); raises
+    whatever numpy, zipfile or json raise on a bad file."""
     # np.load given a path leaks the open file when the archive is truncated; given a file object, it cannot.
     with open(path, "rb") as file:
         archive = np.load(file, allow_pickle=False)
@@ -158,9 +359,14 @@ def _read_archive(path):
             if METADATA_KEY not in archive.files:
                 raise ValueError(f"it has no `{METADATA_KEY}` entry (entries: {', '.join(archive.files[:8])})")
             metadata = json.loads(str(archive[METADATA_KEY]))
-            arrays = {name[len(PARAM_PREFIX):]: archive[name]
-                      for name in archive.files if name.startswith(PARAM_PREFIX)}
-    return metadata, arrays
+            params = _entries(archive, PARAM_PREFIX)
+            preprocessing = _entries(archive, PREPROCESSING_PREFIX)
+    return metadata, params, preprocessing
+
+
+def _entries(archive, prefix):
+    """{name without `prefix`: array} of the entries of the open `archive` whose names start with `prefix`."""
+    return {name[len(prefix):]: archive[name] for name in archive.files if name.startswith(prefix)}
 
 
 def _check_architecture(model_config, saved_config, path):

@@ -295,3 +295,188 @@ def test_save_errors(tmp_path):
 def test_best_checkpoint_path():
     assert best_checkpoint_path("runs/model.npz") == "runs/model.best.npz"
     assert best_checkpoint_path("model") == "model.best"
+
+
+def test_save_to_a_directory_fails_before_anything_is_computed(tmp_path):
+    class Unreachable:
+        def config(self):
+            raise AssertionError("config() called before the path was checked")
+
+        def params(self):
+            raise AssertionError("params() called before the path was checked")
+
+    with pytest.raises(IsADirectoryError, match=rf"`path` must name a file, got the directory '{tmp_path}'"):
+        save_model(Unreachable(), tmp_path)
+    with pytest.raises(IsADirectoryError, match="`path` must name a file"):
+        save_model(make_model(), str(tmp_path))
+    assert os.listdir(tmp_path) == []
+
+
+# Preprocessing saved beside the model, and the Classifier that applies it to raw images.
+
+def preprocessing(dtype="float32", seed=2):
+    mean = np.random.default_rng(seed).random(SHAPE).astype(dtype) * 0.5
+    return {"scale": 1 / 255, "mean_image": mean}
+
+
+def raw_images(n=12, seed=3, dtype=np.uint8):
+    return np.random.default_rng(seed).integers(0, 256, (n, *SHAPE)).astype(dtype)
+
+
+@pytest.fixture
+def saved_classifier(tmp_path):
+    """A float32 model saved with preprocessing: (model, preprocessing, path)."""
+    model, prep = make_model("float32"), preprocessing()
+    path = tmp_path / "model.npz"
+    save_model(model, path, preprocessing=prep)
+    return model, prep, path
+
+
+def test_preprocessing_file_layout(saved_classifier):
+    model, prep, path = saved_classifier
+    with np.load(path, allow_pickle=False) as archive:
+        assert sorted(archive.files) == sorted([checkpoint.METADATA_KEY, "preprocessing/mean_image"] +
+                                               [f"params/{name}" for name in model.params()])
+        np.testing.assert_array_equal(archive["preprocessing/mean_image"], prep["mean_image"])
+    assert saved_metadata(path)["preprocessing"] == {"scale": 1 / 255}
+    assert_same_values(values(load_model(path)), values(model))  # load_model still returns the model
+
+
+def test_load_classifier_round_trip(saved_classifier):
+    model, prep, path = saved_classifier
+    classifier = checkpoint.load_classifier(path)
+    assert isinstance(classifier, checkpoint.Classifier) and isinstance(classifier.model, ConvNet)
+    assert_same_values(values(classifier.model), values(model))
+    assert set(classifier.preprocessing) == {"scale", "mean_image"}
+    assert classifier.preprocessing["scale"] == 1 / 255 and type(classifier.preprocessing["scale"]) is float
+    assert classifier.preprocessing["mean_image"].dtype == np.float32
+    np.testing.assert_array_equal(classifier.preprocessing["mean_image"], prep["mean_image"])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.float32, np.float64])
+def test_preprocess_scales_and_subtracts_in_the_model_dtype(saved_classifier, dtype):
+    model, prep, path = saved_classifier
+    classifier = checkpoint.load_classifier(path)
+    images = raw_images(dtype=dtype)
+    X = classifier.preprocess(images)
+    assert X.dtype == np.float32 and X.shape == images.shape
+    np.testing.assert_array_equal(X, np.multiply(images, np.float32(1 / 255), dtype=np.float32) - prep["mean_image"])
+    np.testing.assert_array_equal(classifier.predict(images), model.predict(X))
+    assert classifier.predict(images).dtype == np.int64
+
+
+def test_predict_a_single_image_and_any_batch_size(saved_classifier):
+    model, _, path = saved_classifier
+    classifier = checkpoint.load_classifier(path)
+    images = raw_images(n=7)
+    expected = classifier.predict(images)
+    np.testing.assert_array_equal(classifier.predict(images, batch_size=3), expected)
+    assert classifier.preprocess(images[2]).shape == (1, *SHAPE)
+    np.testing.assert_array_equal(classifier.predict(images[2]), expected[2:3])
+    assert classifier.predict(images[:0]).shape == (0,)
+
+
+def test_classifier_without_preprocessing_entries_only_casts(tmp_path):
+    model = make_model("float64")
+    save_model(model, tmp_path / "model.npz", preprocessing={})
+    classifier = checkpoint.load_classifier(tmp_path / "model.npz")
+    images = raw_images()
+    np.testing.assert_array_equal(classifier.preprocess(images), images.astype(np.float64))
+
+
+@pytest.mark.parametrize("images, error, match", [
+    (raw_images()[:, :, :8], ValueError, r"`images` must have shape \(n, 16, 16, 1\) or \(16, 16, 1\), "
+                                         r"got \(12, 16, 8, 1\)"),
+    (np.zeros((16, 16)), ValueError, r"`images` must have shape \(n, 16, 16, 1\) or \(16, 16, 1\), got \(16, 16\)"),
+    (np.zeros((2, 16, 16, 1), dtype=bool), TypeError, r"`images` must hold pixel values 0..255 as integers or "
+                                                      r"floats, got dtype bool"),
+    (np.full((2, 16, 16, 1), "a"), TypeError, r"`images` must hold pixel values 0..255 .*got dtype <U1"),
+    (np.zeros((2, 16, 16, 1), dtype=complex), TypeError, r"got dtype complex128"),
+    (np.full((2, 16, 16, 1), np.nan), ValueError, r"`images` must hold finite values only, got 512 NaN"),
+    (np.full((2, 16, 16, 1), -0.5), ValueError, r"`images` must hold raw pixel values in \[0, 255\], got values "
+                                                r"from -0.5 to -0.5; pass the images before any scaling or mean "
+                                                r"subtraction"),
+    (np.full((1, 16, 16, 1), 256, dtype=np.int64), ValueError, r"raw pixel values in \[0, 255\], got values from "
+                                                               r"256 to 256"),
+    ("not images", TypeError, r"`images` must hold pixel values 0..255 as integers or floats, got dtype <U10"),
+])
+def test_classifier_refuses_bad_images(saved_classifier, images, error, match):
+    classifier = checkpoint.load_classifier(saved_classifier[2])
+    with pytest.raises(error, match=match):
+        classifier.preprocess(images)
+    with pytest.raises(error, match=match):
+        classifier.predict(images)
+
+
+def test_classifier_refuses_a_bad_batch_size(saved_classifier):
+    classifier = checkpoint.load_classifier(saved_classifier[2])
+    with pytest.raises(ValueError, match="`batch_size` must be a positive integer, got 0"):
+        classifier.predict(raw_images(), batch_size=0)
+
+
+def test_load_classifier_of_a_file_without_preprocessing(saved):
+    _, path = saved
+    with pytest.raises(ValueError, match=r"model.npz holds no preprocessing \(it was saved without "
+                                         r"`preprocessing=`\); load it with load_model and preprocess the "
+                                         r"images yourself"):
+        checkpoint.load_classifier(path)
+
+
+@pytest.mark.parametrize("prep, error, match", [
+    ({"std": 0.5}, ValueError, r"preprocessing entry `std` is not one Classifier applies \(scale, mean_image\)"),
+    ({"scale": 0.0}, ValueError, r"`preprocessing\['scale'\]` must be a finite number > 0, got 0.0"),
+    ({"scale": "big"}, TypeError, r"`preprocessing\['scale'\]` must be a real number, got 'big'"),
+    ({"mean_image": np.zeros((8, 8, 1))}, ValueError, r"`preprocessing\['mean_image'\]` must broadcast to the "
+                                                      r"model's input shape \(16, 16, 1\), got shape \(8, 8, 1\)"),
+    ({"mean_image": np.full(SHAPE, np.inf)}, ValueError, r"`preprocessing\['mean_image'\]` must hold finite values"),
+])
+def test_classifier_refuses_preprocessing_it_cannot_apply(tmp_path, prep, error, match):
+    save_model(make_model(), tmp_path / "model.npz", preprocessing=prep)
+    with pytest.raises(error, match=match):
+        checkpoint.load_classifier(tmp_path / "model.npz")
+    with pytest.raises(error, match=match):
+        checkpoint.Classifier(make_model(), prep)
+
+
+def test_classifier_accepts_a_mean_per_channel(tmp_path):
+    model = make_model()
+    classifier = checkpoint.Classifier(model, {"mean_image": np.array([0.25])})
+    np.testing.assert_array_equal(classifier.preprocess(raw_images()), raw_images() - 0.25)
+
+
+@pytest.mark.parametrize("prep, error, match", [
+    ([("scale", 1.0)], TypeError, r"`preprocessing` must be None or a dict of scalars and arrays, got list"),
+    ({1: 2.0}, ValueError, r"`preprocessing` keys must be non-empty strings without '/', got 1"),
+    ({"a/b": 2.0}, ValueError, r"`preprocessing` keys must be non-empty strings without '/', got 'a/b'"),
+    ({"scale": [1, 2]}, TypeError, r"`preprocessing\['scale'\]` must be a number, str, bool, None or ndarray, "
+                                   r"got list"),
+    ({"scale": float("nan")}, ValueError, r"`preprocessing\['scale'\]` must be finite, got nan"),
+    ({"mean": np.array([None])}, TypeError, r"`preprocessing\['mean'\]` must be an array of numbers, got dtype "
+                                            r"object"),
+])
+def test_save_refuses_bad_preprocessing_before_writing(tmp_path, prep, error, match):
+    with pytest.raises(error, match=match):
+        save_model(make_model(), tmp_path / "model.npz", preprocessing=prep)
+    assert os.listdir(tmp_path) == []
+
+
+def test_preprocessing_scalars_keep_their_json_types(tmp_path):
+    prep = {"scale": np.float32(0.5), "steps": np.int64(3), "name": "svhn", "flag": True, "nothing": None,
+            "channels": np.arange(3)}
+    save_model(make_model(), tmp_path / "model.npz", preprocessing=prep)
+    loaded = checkpoint.read_preprocessing(tmp_path / "model.npz")
+    assert {key: value for key, value in loaded.items() if key != "channels"} == \
+           {"scale": 0.5, "steps": 3, "name": "svhn", "flag": True, "nothing": None}
+    assert type(loaded["steps"]) is int and type(loaded["scale"]) is float
+    np.testing.assert_array_equal(loaded["channels"], np.arange(3))
+
+
+def test_read_preprocessing_of_a_file_without_it(saved):
+    assert checkpoint.read_preprocessing(saved[1]) is None
+
+
+def test_broken_preprocessing_metadata(saved_classifier):
+    _, _, path = saved_classifier
+    rewrite(path, metadata={**saved_metadata(path), "preprocessing": [1, 2]})
+    with pytest.raises(ValueError, match=r"its `preprocessing` entry must be an object"):
+        checkpoint.load_classifier(path)
