@@ -4,11 +4,12 @@ The machines this project runs on cannot reach SVHN's host, so the notebook and 
 instead. Each image is a digit rendered from one of the fonts matplotlib ships, with parts of its neighbours cut
 at the left and right edges as in SVHN's crops, random colours, scale, shift, slight rotation and shear, uneven
 lighting, blur and noise. The files carry an extra variable `standin` so that `dataset.load_svhn` can warn that
-numbers measured on them are not SVHN results.
+numbers measured on them are not SVHN results. Files that standin.py did not make (the real SVHN files of
+`./download_data.sh`, or anything unreadable) are never replaced unless asked with `force=True` / `--force`.
 
 Usage::
 
-    python standin.py data [--train 12000] [--test 2000] [--seed 0]
+    python standin.py data [--train 12000] [--test 2000] [--seed 0] [--force]
 """
 import argparse
 import functools
@@ -40,7 +41,7 @@ GLYPH_POINTS = 64
 MIN_CONTRAST = 70.0
 
 
-def make_standin(folder, n_train=12000, n_test=2000, seed=0):
+def make_standin(folder, n_train=12000, n_test=2000, seed=0, *, force=False):
     """Write `train_32x32.mat` and `test_32x32.mat` of synthetic house-number crops into `folder`.
 
     The files have SVHN's variables, shapes and dtypes plus the marker variable `standin`. Each file is written
@@ -50,28 +51,37 @@ def make_standin(folder, n_train=12000, n_test=2000, seed=0):
     Parameters
     ----------
     folder : str or os.PathLike
-        Created when missing; files already there are replaced.
+        Created when missing.
     n_train, n_test : int
         Number of images in each file, at least 1.
     seed : int
         The same seed gives byte-identical arrays.
+    force : bool, keyword-only
+        Replace files in `folder` that standin.py did not make. Without it, stand-ins are replaced and any other
+        file (the real SVHN data, a damaged file) is refused before anything is written.
 
     Returns
     -------
     (train_path, test_path) : tuple of str
+
+    Raises
+    ------
+    FileExistsError
+        When a file to replace is not a stand-in and `force` is False.
+    NotADirectoryError, IsADirectoryError
+        When `folder` is a file, or a directory stands where a file goes.
     """
     n_train = check_int(n_train, "n_train", 1)
     n_test = check_int(n_test, "n_test", 1)
     seed = check_int(seed, "seed", 0)
+    paths = _paths(folder)
+    _check_replaceable(paths, force, advice="pass force=True to replace it anyway")
     train_seed, test_seed = np.random.SeedSequence(seed).spawn(2)
     os.makedirs(folder, exist_ok=True)
-    paths = []
-    for name, n, stream in ((TRAIN_FILE, n_train, train_seed), (TEST_FILE, n_test, test_seed)):
+    for path, n, stream in zip(paths, (n_train, n_test), (train_seed, test_seed)):
         X, y = synthesize(n, np.random.default_rng(stream))
-        path = os.path.join(folder, name)
         _save_mat_atomically(path, {"X": X, "y": y, STANDIN_KEY: STANDIN_NOTE})
-        paths.append(path)
-    return tuple(paths)
+    return paths
 
 
 def synthesize(n, seed=0):
@@ -220,6 +230,34 @@ def _lighting(rng, n):
     return 1.0 + strength[:, None, None] * ramp
 
 
+def _paths(folder):
+    """(train_path, test_path) in `folder`, after checking that `folder` is not a file."""
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"`folder` must be a str or os.PathLike, got {type(folder).__name__}")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"`folder` must be a folder, got the file {os.fspath(folder)}")
+    return os.path.join(folder, TRAIN_FILE), os.path.join(folder, TEST_FILE)
+
+
+def _check_replaceable(paths, force=False, advice="pass force=True to replace it anyway"):
+    """Raise unless every file in `paths` is missing or a stand-in (any file when `force`); `advice` ends the
+    message of a refusal."""
+    for path in paths:
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path} is a directory; move it away to write the stand-in file there")
+        if not force and os.path.lexists(path) and not _is_standin_file(path):
+            raise FileExistsError(f"{path} is not a stand-in made by standin.py (it may be the real SVHN file): "
+                                  f"refusing to replace it; {advice}")
+
+
+def _is_standin_file(path):
+    """Whether `path` is a readable `.mat` file with the stand-in marker; a damaged file is not one."""
+    try:
+        return STANDIN_KEY in (name for name, _, _ in scipy.io.whosmat(path))
+    except Exception:  # a damaged file makes scipy raise any of a dozen types; all mean "not ours"
+        return False
+
+
 def _save_mat_atomically(path, variables):
     """Write a MATLAB v5 file to a temporary name next to `path`, then move it into place."""
     with atomic_write(path) as file:
@@ -236,16 +274,29 @@ def _int_at_least(minimum):
 
 
 def main(argv=None):
-    """Command line entry: `python standin.py FOLDER [--train N] [--test N] [--seed S]`."""
+    """Command line entry: `python standin.py FOLDER [--train N] [--test N] [--seed S] [--force]`.
+
+    Returns 0; bad arguments, a FOLDER that is a file and files it did not make exit with code 2.
+    """
     parser = argparse.ArgumentParser(
+        prog="standin.py",
         description="Write a synthetic stand-in for SVHN (train_32x32.mat, test_32x32.mat) into FOLDER.")
     parser.add_argument("folder", help="where to write the two files, e.g. data")
     parser.add_argument("--train", type=_int_at_least(1), default=12000, help="training images (default 12000)")
     parser.add_argument("--test", type=_int_at_least(1), default=2000, help="test images (default 2000)")
     parser.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace files standin.py did not make, such as the real SVHN files")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    train_path, test_path = make_standin(args.folder, args.train, args.test, args.seed)
+    try:
+        if os.path.exists(args.folder) and not os.path.isdir(args.folder):
+            raise NotADirectoryError(f"{args.folder} is a file; give a folder to write {TRAIN_FILE} and "
+                                     f"{TEST_FILE} into")
+        _check_replaceable(_paths(args.folder), args.force, advice="add --force to replace it anyway")
+        train_path, test_path = make_standin(args.folder, args.train, args.test, args.seed, force=args.force)
+    except OSError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(f"wrote {train_path} ({args.train} images) and {test_path} ({args.test} images) "
           f"in {time.perf_counter() - start:.1f} s: a synthetic stand-in for SVHN, not real data")
     return 0

@@ -107,3 +107,95 @@ def test_command_line_bad_arguments(tmp_path, monkeypatch, capsys, argv, match):
     assert exit_info.value.code == 2
     assert match in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
+
+
+# Never replace data that standin.py did not make.
+
+def write_real_looking(path, n=3):
+    """An SVHN-like file without the stand-in marker, as download_data.sh would leave it."""
+    scipy.io.savemat(path, {"X": np.zeros((32, 32, 3, n), np.uint8), "y": np.ones((n, 1), np.uint8)})
+
+
+def broken_files():
+    marked = tmp_bytes({"X": np.zeros((32, 32, 3, 2), np.uint8), "standin": standin.STANDIN_NOTE})
+    return {"empty": b"", "100 bytes": marked[:100], "text": b"not a MATLAB file at all", "half": marked[:200]}
+
+
+def tmp_bytes(variables):
+    import io
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, variables)
+    return buffer.getvalue()
+
+
+def snapshot(folder):
+    return {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder))}
+
+
+@pytest.mark.parametrize("name", ["train_32x32.mat", "test_32x32.mat"])
+def test_refuses_to_replace_a_file_it_did_not_make(tmp_path, name):
+    write_real_looking(tmp_path / name)
+    before = snapshot(tmp_path)
+    with pytest.raises(FileExistsError, match=rf"{tmp_path / name} is not a stand-in made by standin.py \(it may "
+                                              rf"be the real SVHN file\): refusing to replace it; pass force=True "
+                                              rf"to replace it anyway"):
+        standin.make_standin(tmp_path, n_train=5, n_test=5)
+    assert snapshot(tmp_path) == before  # neither file written
+
+
+@pytest.mark.parametrize("kind", sorted(broken_files()))
+def test_a_broken_file_counts_as_not_a_standin(tmp_path, kind):
+    (tmp_path / "train_32x32.mat").write_bytes(broken_files()[kind])
+    before = snapshot(tmp_path)
+    with pytest.raises(FileExistsError, match="is not a stand-in made by standin.py"):
+        standin.make_standin(tmp_path, n_train=5, n_test=5)
+    assert snapshot(tmp_path) == before
+
+
+def test_force_replaces_real_files(tmp_path):
+    write_real_looking(tmp_path / "train_32x32.mat")
+    standin.make_standin(tmp_path, n_train=5, n_test=5, force=True)
+    assert "standin" in read(tmp_path, "train_32x32.mat")
+
+
+def test_replaces_its_own_files_without_force(standin_folder, tmp_path):
+    standin.make_standin(tmp_path, n_train=5, n_test=5, seed=0)
+    standin.make_standin(tmp_path, n_train=7, n_test=5, seed=0)
+    assert read(tmp_path, "train_32x32.mat")["X"].shape == (32, 32, 3, 7)
+
+
+def test_refuses_a_folder_that_is_a_file(tmp_path):
+    (tmp_path / "data").write_text("")
+    with pytest.raises(NotADirectoryError, match=rf"`folder` must be a folder, got the file {tmp_path / 'data'}"):
+        standin.make_standin(tmp_path / "data", n_train=5, n_test=5)
+
+
+def test_refuses_a_directory_where_a_file_goes(tmp_path):
+    (tmp_path / "test_32x32.mat").mkdir()
+    with pytest.raises(IsADirectoryError, match=rf"{tmp_path / 'test_32x32.mat'} is a directory; move it away"):
+        standin.make_standin(tmp_path, n_train=5, n_test=5, force=True)
+    assert os.listdir(tmp_path) == ["test_32x32.mat"]
+
+
+def test_command_line_refuses_real_data_in_one_line(tmp_path, capsys):
+    write_real_looking(tmp_path / "test_32x32.mat")
+    before = snapshot(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        standin.main([str(tmp_path), "--train", "5", "--test", "5"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (f"standin.py: error: {tmp_path / 'test_32x32.mat'} is not a stand-in made by standin.py (it may "
+                   f"be the real SVHN file): refusing to replace it; add --force to replace it anyway\n")
+    assert snapshot(tmp_path) == before
+    assert standin.main([str(tmp_path), "--train", "5", "--test", "5", "--force"]) == 0
+    assert "standin" in read(tmp_path, "test_32x32.mat")
+
+
+def test_command_line_folder_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "data").write_text("x")
+    with pytest.raises(SystemExit) as exit_info:
+        standin.main([str(tmp_path / "data"), "--train", "5", "--test", "5"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (f"standin.py: error: {tmp_path / 'data'} is a file; give a folder to write "
+                                       f"train_32x32.mat and test_32x32.mat into\n")
+    assert (tmp_path / "data").read_text() == "x"
