@@ -13,11 +13,13 @@ from tqdm.auto import tqdm
 
 from checkpoint import best_checkpoint_path, save_model
 from metrics import multiclass_accuracy
-from validation import check_int, check_number, check_rng, check_samples
+from validation import check_finite, check_int, check_number, check_output_file, check_rng, check_samples
+
+DIVERGENCE_THRESHOLD = 1e3
 
 
 class TrainingDivergedError(FloatingPointError):
-    """Training met a non-finite loss, or an update that made a parameter non-finite.
+    """Training met a non-finite or exploding loss, or an update that made a parameter non-finite.
 
     The step was not applied: the model and the optimizers keep their state from before it, so `fit()` can be
     called again after lowering `trainer.learning_rate`.
@@ -26,12 +28,15 @@ class TrainingDivergedError(FloatingPointError):
     ----------
     epoch, batch : int
         Where it happened, both counted from 1.
+    reason : str
+        What went wrong, without the advice of the message, e.g. "the loss is nan".
     """
 
-    def __init__(self, message, epoch, batch):
+    def __init__(self, message, epoch, batch, reason=None):
         super().__init__(message)
         self.epoch = epoch
         self.batch = batch
+        self.reason = message if reason is None else reason
 
 
 class Dataset:
@@ -40,14 +45,15 @@ class Dataset:
     Parameters
     ----------
     train_X : ndarray of shape (n_train, ...), e.g. (n_train, height, width, channels)
+        Float samples must be finite (no NaN, no infinity).
     train_y : ndarray of shape (n_train,), class indices
     val_X : ndarray of shape (n_val, ...)
     val_y : ndarray of shape (n_val,)
     """
 
     def __init__(self, train_X, train_y, val_X, val_y):
-        self.train_X, self.train_y = check_samples(train_X, train_y, "train_X", "train_y")
-        self.val_X, self.val_y = check_samples(val_X, val_y, "val_X", "val_y")
+        self.train_X, self.train_y = _check_split(train_X, train_y, "train_X", "train_y")
+        self.val_X, self.val_y = _check_split(val_X, val_y, "val_X", "val_y")
 
 
 class Trainer:
@@ -80,7 +86,14 @@ class Trainer:
     checkpoint_path : None, str or os.PathLike, keyword-only
         When given, `checkpoint.save_model` writes the model to this file after every epoch, and to its sibling
         `checkpoint.best_checkpoint_path(checkpoint_path)` (`model.npz` -> `model.best.npz`) after every epoch that
-        improves the validation accuracy. The directory must exist and the model must have `config()`.
+        improves the validation accuracy. The directory must exist, neither file may be a directory (both checked
+        here, before any epoch) and the model must have `config()`.
+    divergence_threshold : None or float > 1, keyword-only
+        Stop with `TrainingDivergedError` when a batch loss exceeds `divergence_threshold` times the reference
+        loss: the larger of the first batch's loss (of the first `fit`) and 1. A cross-entropy starts near
+        ln(n_classes), 2.3 for 10 classes, so the default 1000 stops above about 2,300: far above the rise of a
+        few times that a healthy run can show early, far below the 1e30 of an exploding one. None stops only on a
+        non-finite loss or parameter.
 
     Attributes
     ----------
@@ -93,13 +106,15 @@ class Trainer:
     learning_rate : float
         The rate the next epoch will use.
     best_val_accuracy, best_epoch : float and int, or None before the first epoch
+    reference_loss : float, or None before the first step
+        The larger of the first batch's loss and 1, which `divergence_threshold` multiplies.
     interrupted, stopped_early : bool
         How the last `fit` call ended.
     """
 
     def __init__(self, model, dataset, optim, num_epochs=20, batch_size=20, learning_rate=1e-3,
                  learning_rate_decay=1.0, *, seed=None, verbose=True, restore_best=False, patience=None,
-                 checkpoint_path=None):
+                 checkpoint_path=None, divergence_threshold=DIVERGENCE_THRESHOLD):
         self.model = _check_model(model)
         self.dataset = check_dataset(dataset)
         if isinstance(optim, type) or not callable(getattr(optim, "update", None)):
@@ -115,17 +130,17 @@ class Trainer:
         self.verbose = _check_flag(verbose, "verbose")
         self.restore_best = _check_flag(restore_best, "restore_best")
         self.patience = None if patience is None else check_int(patience, "patience", 1)
-        self.checkpoint_path = _check_checkpoint_path(checkpoint_path)
-        if checkpoint_path is not None and not callable(getattr(model, "config", None)):
-            raise TypeError(f"`checkpoint_path` needs a model with a config() method (to save its architecture); "
-                            f"{type(model).__name__} has none")
-        self.best_checkpoint_path = None if checkpoint_path is None else best_checkpoint_path(self.checkpoint_path)
+        self.checkpoint_path, self.best_checkpoint_path = _check_checkpoint_path(checkpoint_path, model)
+        self.divergence_threshold = (None if divergence_threshold is None else
+                                     check_number(divergence_threshold, "divergence_threshold", minimum=1,
+                                                  strict_minimum=True))
 
         self.optimizers = {name: copy.deepcopy(optim) for name in model.params()}
         self.history = []
         self.epoch = 0
         self.best_val_accuracy = None
         self.best_epoch = None
+        self.reference_loss = None
         self.interrupted = False
         self.stopped_early = False
         self._best_params = None
@@ -146,10 +161,14 @@ class Trainer:
         Raises
         ------
         TrainingDivergedError (a FloatingPointError)
-            On a non-finite loss or parameter; names the epoch and batch. The model keeps the parameters from
-            before the bad step.
+            On a non-finite loss or parameter, or a loss above the `divergence_threshold` rule; names the epoch and
+            batch. The model keeps the parameters from before the bad step.
+        ValueError
+            Before any step, when the dataset's samples are not finite (they may have been replaced since the
+            trainer was made).
         """
         num_epochs = self.num_epochs if num_epochs is None else check_int(num_epochs, "num_epochs", 1)
+        check_dataset(self.dataset)
         first_record = len(self.history)
         last_epoch = self.epoch + num_epochs
         self.interrupted = self.stopped_early = False
@@ -224,15 +243,21 @@ class Trainer:
         """
         loss = float(self.model.compute_loss_and_gradients(X, y))
         if not np.isfinite(loss):
-            raise TrainingDivergedError(self._diverged(epoch, batch, f"the loss is {loss}"), epoch, batch)
+            raise self._diverged(epoch, batch, f"the loss is {loss}")
+        if self.reference_loss is None:
+            self.reference_loss = max(loss, 1.0)
+        if self.divergence_threshold is not None and loss > self.divergence_threshold * self.reference_loss:
+            rule = (f"divergence_threshold {self.divergence_threshold:g} times the reference loss "
+                    f"{self.reference_loss:.4g} (the larger of the first batch's loss and 1)")
+            raise self._diverged(epoch, batch, f"the loss {loss:.4g} is above {rule}",
+                                 ", or raise trainer.divergence_threshold (None switches this check off)")
         params = self.model.params()
         optimizers = copy.deepcopy(self.optimizers)
         values = {name: optimizers[name].update(param.value, param.grad, self.learning_rate)
                   for name, param in params.items()}
         non_finite = [name for name, value in values.items() if not np.all(np.isfinite(value))]
         if non_finite:
-            raise TrainingDivergedError(self._diverged(epoch, batch, f"the update made {', '.join(non_finite)} "
-                                                                     f"non-finite (loss {loss:.4g})"), epoch, batch)
+            raise self._diverged(epoch, batch, f"the update made {', '.join(non_finite)} non-finite (loss {loss:.4g})")
         previous = {name: param.value for name, param in params.items()}
         try:
             for name, param in params.items():
@@ -260,10 +285,11 @@ class Trainer:
             self._say(f"Early stopping: no better val accuracy for {self.patience} epochs "
                       f"(best {self.best_val_accuracy:.4f} at epoch {self.best_epoch}).")
 
-    def _diverged(self, epoch, batch, what):
-        return (f"Training diverged at epoch {epoch}, batch {batch}: {what}. The model keeps its parameters from "
-                f"before this step; try a smaller learning rate than {self.learning_rate:g} (set "
-                f"trainer.learning_rate and call fit() again).")
+    def _diverged(self, epoch, batch, reason, other_way=""):
+        message = (f"Training diverged at epoch {epoch}, batch {batch}: {reason}. The model keeps its parameters "
+                   f"from before this step; try a smaller learning rate than {self.learning_rate:g} (set "
+                   f"trainer.learning_rate and call fit() again){other_way}.")
+        return TrainingDivergedError(message, epoch, batch, reason)
 
     def _say(self, message):
         if self.verbose:
@@ -286,9 +312,17 @@ def check_dataset(dataset):
     if missing:
         raise TypeError(f"`dataset` must have the attributes {', '.join(names)} (e.g. a Dataset); "
                         f"{type(dataset).__name__} lacks {', '.join(missing)}")
-    check_samples(dataset.train_X, dataset.train_y, "train_X", "train_y")
-    check_samples(dataset.val_X, dataset.val_y, "val_X", "val_y")
+    _check_split(dataset.train_X, dataset.train_y, "train_X", "train_y")
+    _check_split(dataset.val_X, dataset.val_y, "val_X", "val_y")
     return dataset
+
+
+def _check_split(X, y, x_name, y_name):
+    """`X` and `y` as arrays with the same, non-zero number of samples; float samples must be finite."""
+    X, y = check_samples(X, y, x_name, y_name)
+    if np.issubdtype(X.dtype, np.inexact):
+        check_finite(X, x_name)
+    return X, y
 
 
 def _check_flag(value, name):
@@ -297,13 +331,16 @@ def _check_flag(value, name):
     return bool(value)
 
 
-def _check_checkpoint_path(path):
+def _check_checkpoint_path(path, model):
+    """The checkpoint file and its best-epoch sibling, both writable files (None, None without a path)."""
     if path is None:
-        return None
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"`checkpoint_path` must be None, a str or os.PathLike, got {type(path).__name__}")
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"`checkpoint_path` {path!r}: directory {directory} does not exist; create it first")
-    return path
+        return None, None
+    path = check_output_file(path, "checkpoint_path")
+    best_path = best_checkpoint_path(path)
+    if os.path.isdir(best_path):
+        raise IsADirectoryError(f"`checkpoint_path` {path!r} would write the best epoch to {best_path!r}, which is "
+                                f"a directory; choose another checkpoint_path")
+    if not callable(getattr(model, "config", None)):
+        raise TypeError(f"`checkpoint_path` needs a model with a config() method (to save its architecture); "
+                        f"{type(model).__name__} has none")
+    return path, best_path

@@ -375,9 +375,12 @@ def test_notebook_cells_still_work(capsys):
     ({"seed": -1}, ValueError, r"`seed` must be a non-negative integer"),
     ({"verbose": "yes"}, TypeError, r"`verbose` must be True or False"),
     ({"restore_best": None}, TypeError, r"`restore_best` must be True or False"),
-    ({"checkpoint_path": 3}, TypeError, r"`checkpoint_path` must be None, a str or os.PathLike"),
+    ({"checkpoint_path": 3}, TypeError, r"`checkpoint_path` must be a str or os.PathLike, got int"),
     ({"checkpoint_path": "/nonexistent/dir/model.npz"}, FileNotFoundError, r"directory /nonexistent/dir does not"),
     ({"checkpoint_path": "model.npz"}, TypeError, r"`checkpoint_path` needs a model with a config\(\) method"),
+    ({"divergence_threshold": 1.0}, ValueError, r"`divergence_threshold` must be a finite number > 1, got 1.0"),
+    ({"divergence_threshold": np.inf}, ValueError, r"`divergence_threshold` must be a finite number > 1"),
+    ({"divergence_threshold": "1e3"}, TypeError, r"`divergence_threshold` must be a real number"),
     ({"optim": SGD}, TypeError, r"`optim` must be an optimizer instance"),
     ({"optim": "sgd"}, TypeError, r"`optim` must be an optimizer instance"),
     ({"model": object()}, TypeError, r"`model` must have the methods .* object lacks params, "),
@@ -414,3 +417,150 @@ def test_bad_fit_and_accuracy_arguments():
         trainer.fit(num_epochs=0)
     with pytest.raises(ValueError, match=r"`X` and `y` must have the same number of samples, got 2 and 3"):
         trainer.compute_accuracy(np.zeros((2, 1)), np.zeros(3))
+
+
+# ---------------------------------------------------------------------------------- a checkpoint path up front
+
+@pytest.mark.parametrize("folders, path, match", [
+    ([], ".", r"`checkpoint_path` must name a file, got the directory '\.'"),
+    (["model.npz"], "model.npz", r"`checkpoint_path` must name a file, got the directory '.*model\.npz'"),
+    (["model.best.npz"], "model.npz",
+     r"`checkpoint_path` '.*model\.npz' would write the best epoch to '.*model\.best\.npz', which is a directory"),
+], ids=["the folder", "a folder named like the file", "the best epoch's file is a folder"])
+def test_a_directory_as_checkpoint_path_is_refused_before_any_epoch(tmp_path, monkeypatch, folders, path, match):
+    monkeypatch.chdir(tmp_path)
+    for folder in folders:
+        (tmp_path / folder).mkdir()
+    model = conv_net()
+    before = values(model)
+    with pytest.raises(IsADirectoryError, match=match):
+        Trainer(model, blob_dataset(), SGD(), num_epochs=1, batch_size=8, verbose=False, checkpoint_path=path)
+    assert_same_values(values(model), before)
+    assert sorted(item.name for item in tmp_path.iterdir()) == folders
+
+
+# ------------------------------------------------------------------------------------------- non-finite data
+
+@pytest.mark.parametrize("position", range(4))
+def test_dataset_refuses_non_finite_samples_naming_the_array_and_the_count(position):
+    arrays = [np.zeros((3, 2)), np.zeros(3), np.zeros((2, 2)), np.zeros(2)]
+    x_index = 0 if position < 2 else 2
+    arrays[x_index] = arrays[x_index].copy()
+    arrays[x_index].flat[[0, -1]] = [np.nan, np.inf] if position % 2 else [-np.inf, np.nan]
+    name = "train_X" if x_index == 0 else "val_X"
+    with pytest.raises(ValueError, match=rf"`{name}` must hold finite values only, got 2 NaN or infinite values "
+                                         rf"out of {arrays[x_index].size}"):
+        Dataset(*arrays)
+
+
+def test_dataset_accepts_integer_samples():
+    Dataset(np.arange(6).reshape(3, 2), np.arange(3), np.arange(2).reshape(1, 2), np.arange(1))
+
+
+def test_trainer_refuses_a_dataset_like_object_with_non_finite_samples():
+    class Splits:
+        train_X, train_y = np.array([[0.0], [np.nan]]), np.array([0, 1])
+        val_X, val_y = np.array([[0.0]]), np.array([0])
+
+    with pytest.raises(ValueError, match=r"`train_X` must hold finite values only, got 1 NaN"):
+        fake_trainer(dataset=Splits())
+
+
+def test_data_made_non_finite_after_the_trainer_is_refused_by_fit_not_blamed_on_the_learning_rate():
+    model = FakeModel()
+    trainer = fake_trainer(model)
+    trainer.dataset.val_X = np.full_like(trainer.dataset.val_X, np.nan)
+    with pytest.raises(ValueError, match=r"`val_X` must hold finite values only, got 10 NaN") as caught:
+        trainer.fit()
+    assert "learning rate" not in str(caught.value)
+    assert model.calls == 0 and trainer.history == []
+
+
+# ------------------------------------------------------------------------------- divergence with a finite loss
+
+@pytest.mark.parametrize("first_loss, bad_loss, threshold", [
+    (1.0, 1001.0, 1e3), (2.3, 2301.0, 1e3), (0.01, 1001.0, 1e3),  # the reference is at least 1
+    (5.0, 51.0, 10), (-3.0, 11.0, 10)])
+def test_an_exploding_loss_stops_with_the_parameters_before_the_bad_step(first_loss, bad_loss, threshold):
+    losses = {1: first_loss, 5: bad_loss}  # epoch 2, batch 2
+    model = FakeModel(losses=losses)
+    trainer = fake_trainer(model, MomentumSGD(), num_epochs=3, divergence_threshold=threshold)
+    with pytest.raises(TrainingDivergedError, match=rf"epoch 2, batch 2: the loss {bad_loss:.4g} is above "
+                                                    rf"divergence_threshold {threshold:g} times the reference loss "
+                                                    rf"{max(first_loss, 1):.4g} \(the larger of the first batch's "
+                                                    r"loss and 1\)\. .*smaller learning rate than 1 .*raise "
+                                                    r"trainer\.divergence_threshold \(None switches this check off\)"
+                       ) as caught:
+        trainer.fit()
+    assert (caught.value.epoch, caught.value.batch) == (2, 2) and caught.value.reason.startswith("the loss")
+    assert len(trainer.history) == 1 and trainer.reference_loss == max(first_loss, 1)
+    four_steps = FakeModel(interrupt_on=5)
+    four_steps_trainer = fake_trainer(four_steps, MomentumSGD(), num_epochs=3)
+    four_steps_trainer.fit()
+    np.testing.assert_array_equal(model.w.value, four_steps.w.value)
+    np.testing.assert_array_equal(trainer.optimizers["w"].velocity, four_steps_trainer.optimizers["w"].velocity)
+
+
+@pytest.mark.parametrize("first_loss, loss, threshold", [
+    (1.0, 1000.0, 1e3), (2.3, 2299.0, 1e3), (0.01, 999.0, 1e3), (1.0, 1e300, None)])
+def test_a_loss_at_or_below_the_threshold_goes_on(first_loss, loss, threshold):
+    trainer = fake_trainer(FakeModel(losses={1: first_loss, 2: loss}), divergence_threshold=threshold)
+    assert len(trainer.fit()[0]) == 3
+
+
+def test_the_reference_loss_is_kept_by_fit_again():
+    model = FakeModel(losses={1: 1.0, 4: 3.0, 8: 1500.0})
+    trainer = fake_trainer(model, num_epochs=1)
+    trainer.fit()
+    trainer.fit()  # the loss 3 of its first batch does not replace the reference 1
+    with pytest.raises(TrainingDivergedError, match=r"epoch 3, batch 2: the loss 1500 is above"):
+        trainer.fit()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sgd_with_a_huge_learning_rate_on_a_conv_net_stops_at_once(dtype):
+    """The issue's case: SGD at 1e12 used to run every epoch with losses of 1e34 and parameters of 1e35."""
+
+    class RecordingConvNet(ConvNet):
+        before_last_batch = None
+
+        def compute_loss_and_gradients(self, X, y):
+            self.before_last_batch = values(self)
+            return super().compute_loss_and_gradients(X, y)
+
+    model = RecordingConvNet(SHAPE, 2, 4, 4, dtype=dtype, seed=0)
+    trainer = Trainer(model, blob_dataset(dtype), SGD(), num_epochs=5, batch_size=8, learning_rate=1e12, seed=0,
+                      verbose=False)
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, batch 2: the loss \S+ is above "
+                                                    r"divergence_threshold 1000 times") as caught:
+        trainer.fit()
+    assert caught.value.batch == 2 and trainer.history == []
+    assert_same_values(values(model), model.before_last_batch)
+
+
+class RecordingLosses(ConvNet):
+    """A ConvNet that keeps the loss of every batch."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.losses = []
+
+    def compute_loss_and_gradients(self, X, y):
+        self.losses.append(super().compute_loss_and_gradients(X, y))
+        return self.losses[-1]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("make_optim, learning_rate", [(Adam, 1e-2), (lambda: MomentumSGD(0.9), 0.1)],
+                         ids=["adam", "momentum"])
+def test_healthy_runs_on_random_data_stay_far_below_the_threshold(make_optim, learning_rate, seed):
+    """Random 10-class images and labels: nothing to learn, the loss wanders around ln 10 and never explodes."""
+    rng = np.random.default_rng(seed)
+    X, y = rng.random((96, 16, 16, 3)) - 0.5, rng.integers(0, 10, 96)
+    model = RecordingLosses((16, 16, 3), 10, 8, 16, seed=seed)
+    trainer = Trainer(model, Dataset(X[:80], y[:80], X[80:], y[80:]), make_optim(), num_epochs=4, batch_size=16,
+                      learning_rate=learning_rate, seed=seed, verbose=False)
+    assert len(trainer.fit()[0]) == 4
+    assert trainer.reference_loss == pytest.approx(np.log(10), rel=0.2)
+    assert max(model.losses) < 10 * trainer.reference_loss  # 100 times below the default threshold
