@@ -10,6 +10,7 @@ import reprlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import ConnectionPatch, Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from metrics import confusion_counts
 from validation import check_float_array, check_int, check_labels
@@ -58,7 +59,7 @@ def learning_curves(history, train_acc=None, val_acc=None):
     acc_ax.legend()
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xticks(_epoch_ticks(epochs[0], epochs[-1]))
     return fig
 
 
@@ -297,6 +298,12 @@ def _numbers(values, rule):
         return np.asarray(values, dtype=float)
     except (TypeError, ValueError):
         raise TypeError(f"{rule}, got {reprlib.repr(values)}") from None
+
+
+def _epoch_ticks(first, last):
+    """Whole-epoch ticks from `first` (labelled, as the log's "Epoch 1" is) to at most `last`, about six of them."""
+    ticks = MaxNLocator(nbins=6, integer=True, min_n_ticks=1).tick_values(first, last)
+    return [int(first), *(int(tick) for tick in ticks if first < tick <= last)]
 
 
 def _check_displayable(array, name, ndim, channel_axis=-1):

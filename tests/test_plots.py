@@ -38,14 +38,18 @@ def test_learning_curves_from_the_three_lists_of_fit():
     np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.1, 0.2])
 
 
-def test_learning_curves_epoch_axis_starts_at_one():
-    """The log says "Epoch 1" for the first epoch: so do the axes, whichever form the histories come in."""
-    for fig in (plots.learning_curves(HISTORY), plots.learning_curves([2.0, 1.0, 0.5], [0.1, 0.2, 0.3],
-                                                                      [0.1, 0.1, 0.2])):
-        for ax in fig.axes:
-            assert all(line.get_xdata()[0] == 1 for line in ax.lines)
-            visible = [tick for tick in ax.get_xticks() if ax.get_xlim()[0] <= tick <= ax.get_xlim()[1]]
-            assert min(visible) >= 1, visible
+@pytest.mark.parametrize("n_epochs", [1, 2, 3, 4, 7, 20, 50, 200])
+@pytest.mark.parametrize("form", ["history", "lists"])
+def test_learning_curves_epoch_axis_starts_at_one(n_epochs, form):
+    """The log says "Epoch 1" for the first epoch: so do the axes, whose first tick is 1 and all ticks whole."""
+    history = [{**HISTORY[0], "epoch": epoch} for epoch in range(1, n_epochs + 1)]
+    loss, accuracy = [1.0] * n_epochs, [0.5] * n_epochs
+    fig = plots.learning_curves(history) if form == "history" else plots.learning_curves(loss, accuracy, accuracy)
+    for ax in fig.axes:
+        assert all(line.get_xdata()[0] == 1 for line in ax.lines)
+        ticks = ax.get_xticks()
+        assert ticks[0] == 1 and ticks[-1] <= n_epochs and np.all(ticks == np.round(ticks)), ticks
+        assert len(ticks) <= 12
 
 
 @pytest.mark.parametrize("args, error, match", [
