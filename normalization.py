@@ -1,0 +1,277 @@
+"""Layers that behave differently in training and in evaluation: `BatchNormalization` and `Dropout`.
+
+Each has an attribute `training` (True when built); a model's `train()` / `eval()` set it. `backward` always follows
+the mode of the last `forward`, whatever `training` says by then. Same protocol as the layers of `layers.py`:
+`forward(X)`, `backward(d_out)` (returns the input gradient and *adds* into each `Param.grad`), `params()` and
+`output_shape(input_shape)`.
+"""
+import numbers
+
+import numpy as np
+
+from param import Param
+from validation import check_dtype, check_float_array, check_int, check_number, check_rng
+
+# The large arrays are walked this many bytes of rows at a time: the few operations on a chunk then run in cache
+# instead of each making a pass over the whole array, and the chunks' sums are added up in float64.
+_CHUNK_BYTES = 256 * 1024
+
+
+class BatchNormalization:
+    """Batch normalization over every axis but the last (the features, or the channels of NHWC images).
+
+    `out = gamma * (X - mean) / sqrt(var + eps) + beta`, per feature. In training, `mean` and `var` are the batch's
+    own (biased variance) and the running statistics move towards them: `running = (1 - momentum) * running +
+    momentum * batch_stat`, with the unbiased batch variance for `running_var` (PyTorch's rule). In evaluation,
+    `mean` and `var` are `running_mean` and `running_var`, which stay as they are.
+
+    Parameters
+    ----------
+    n_features : int
+        Size of the last axis of the input.
+    momentum : float in [0, 1], keyword-only
+        Weight of the new batch in the running statistics.
+    eps : float > 0, keyword-only
+        Added to the variance: a constant feature normalizes to 0 (then `beta`), never to NaN.
+    dtype : float32 or float64, keyword-only
+        Dtype of the parameters, the running statistics and the computation. Sums over the batch are made in
+        that dtype chunk by chunk (a chunk is 256 KiB of rows) and the chunks' sums added in float64.
+
+    Input shape: (batch, n_features) or (batch, height, width, n_features). Output shape: the same.
+    gamma, beta : Params of shape (n_features,), ones and zeros. running_mean, running_var : ndarrays of shape
+    (n_features,), zeros and ones, updated in place.
+
+    Training needs more than one value per feature (batch * height * width > 1): a single value has no variance,
+    and like PyTorch the layer raises ValueError rather than normalize it to zero. The forward pass keeps a
+    reference to its input (converted to the layer's dtype), not a copy.
+    """
+
+    def __init__(self, n_features, *, momentum=0.1, eps=1e-5, dtype=np.float64):
+        self.n_features = check_int(n_features, "n_features", 1)
+        self.momentum = check_number(momentum, "momentum", minimum=0, maximum=1)
+        self.eps = check_number(eps, "eps", minimum=0, strict_minimum=True)
+        dtype = check_dtype(dtype)
+        self.gamma = Param(np.ones(n_features, dtype=dtype))
+        self.beta = Param(np.zeros(n_features, dtype=dtype))
+        self.running_mean = np.zeros(n_features, dtype=dtype)
+        self.running_var = np.ones(n_features, dtype=dtype)
+        self.training = True
+        self._cache = None
+
+    def forward(self, X):
+        """Normalize `X` of shape (batch, n_features) or (batch, height, width, n_features); same shape out."""
+        X = self._check_input(X)
+        dtype = self.gamma.value.dtype
+        rows = X.astype(dtype, copy=False).reshape(-1, self.n_features)  # (batch [* height * width], n_features)
+        if self.training:
+            mean, var = _mean_and_variance(rows)
+            n = rows.shape[0]
+            self._update_running_statistics(mean, var * (n / (n - 1)))
+        else:
+            mean, var = self.running_mean.astype(np.float64), self.running_var.astype(np.float64)
+        inv_std = 1 / np.sqrt(var + self.eps)
+        mean = mean.astype(dtype)
+        self._cache = (self.training, X.shape, rows, mean, inv_std)
+        scale = self.gamma.value * inv_std
+        return _centered_affine(rows, mean, scale.astype(dtype), self.beta.value).reshape(X.shape)
+
+    def backward(self, d_out):
+        """Gradient with respect to the input of the last forward pass; adds into `gamma.grad` and `beta.grad`.
+
+        In training, the gradient goes through the batch statistics too:
+        `d_X = gamma / (sigma * n) * (n * d_out - sum(d_out) - xhat * sum(d_out * xhat))`, sums over the n rows,
+        `xhat = (X - mean) / sigma`. In evaluation the layer is affine: `d_X = d_out * gamma / sigma`.
+        """
+        if self._cache is None:
+            raise ValueError("BatchNormalization.backward() was called before forward(): run forward first")
+        training, input_shape, rows, mean, inv_std = self._cache
+        d_out = check_float_array(d_out, "d_out")
+        if d_out.shape != input_shape:
+            raise ValueError(f"`d_out` must have the shape of the last forward output {input_shape}, "
+                             f"got {d_out.shape}")
+        dtype = rows.dtype
+        d_rows = d_out.astype(dtype, copy=False).reshape(rows.shape)  # (n, n_features)
+        sum_d_out, sum_d_out_centered = _gradient_sums(d_rows, rows, mean)
+        sum_d_out_xhat = sum_d_out_centered * inv_std
+        self.gamma.grad += sum_d_out_xhat.astype(self.gamma.grad.dtype)
+        self.beta.grad += sum_d_out.astype(self.beta.grad.dtype)
+        scale = self.gamma.value * inv_std
+        if not training:
+            return np.multiply(d_rows, scale.astype(dtype)).reshape(input_shape)
+        n = rows.shape[0]
+        # The fused expression regrouped per feature: (X - mean) * a + c + d_out * scale.
+        a = -scale * inv_std * sum_d_out_xhat / n
+        c = -scale * sum_d_out / n
+        d_X = _centered_affine(rows, mean, a.astype(dtype), c.astype(dtype), d_rows, scale.astype(dtype))
+        return d_X.reshape(input_shape)
+
+    def params(self):
+        return {"gamma": self.gamma, "beta": self.beta}
+
+    def buffers(self):
+        """The running statistics, the arrays themselves: {"running_mean": ..., "running_var": ...}."""
+        return {"running_mean": self.running_mean, "running_var": self.running_var}
+
+    def output_shape(self, input_shape):
+        """(n_features,) -> (n_features,), (height, width, n_features) -> the same: one sample, without the batch
+        axis."""
+        return _check_shape(input_shape, "input_shape", (1, 3), self.n_features)
+
+    def _check_input(self, X):
+        """`X` checked against the layer: 2-D or 4-D, `n_features` last, enough values per feature in training."""
+        X = check_float_array(X, "X")
+        if X.ndim not in (2, 4) or X.shape[-1] != self.n_features or X.size == 0:
+            raise ValueError(f"`X` must have shape (batch, {self.n_features}) or (batch, height, width, "
+                             f"{self.n_features}) with at least one sample, got {X.shape}")
+        for name, array in (("gamma.value", self.gamma.value), ("beta.value", self.beta.value),
+                            ("running_mean", self.running_mean), ("running_var", self.running_var)):
+            array = check_float_array(array, name)
+            if array.shape != (self.n_features,):
+                raise ValueError(f"`{name}` must have shape ({self.n_features},), got {array.shape}")
+        if self.training and X.size == self.n_features:
+            raise ValueError("`X` must hold more than 1 value per feature in training (batch * height * width > 1),"
+                             f" got shape {X.shape}; set `training = False` to normalize single samples with the "
+                             "running statistics")
+        return X
+
+    def _update_running_statistics(self, mean, unbiased_var):
+        """running = (1 - momentum) * running + momentum * batch_stat, in place (buffers() hands out these arrays)."""
+        self.running_mean[...] = (1 - self.momentum) * self.running_mean + self.momentum * mean
+        self.running_var[...] = (1 - self.momentum) * self.running_var + self.momentum * unbiased_var
+
+
+class Dropout:
+    """Inverted dropout: in training, each element is kept with probability `1 - p` and scaled by `1 / (1 - p)`,
+    else set to 0; in evaluation, the identity.
+
+    Parameters
+    ----------
+    p : float in [0, 1]
+        Probability of dropping an element. `p = 1` drops everything (zeros out, zero gradient), as in PyTorch.
+    seed : None, int or numpy.random.Generator, keyword-only
+        Source of the masks: the layer draws from its own generator, never from the global one.
+
+    Input shape: any. Output shape: the same, dtype of the input (the mask is made in that dtype).
+    The identity cases (evaluation, or `p = 0`) return `X` itself and `d_out` itself, not copies, and draw nothing.
+    """
+
+    def __init__(self, p, *, seed=None):
+        self.p = check_number(p, "p", minimum=0, maximum=1)
+        self._rng = check_rng(seed)
+        self.training = True
+        self._mask = None
+        self._input_shape = None
+
+    def forward(self, X):
+        X = check_float_array(X, "X")
+        self._input_shape = X.shape
+        if not self.training or self.p == 0:
+            self._mask = None
+            return X
+        keep_scale = 1 / (1 - self.p) if self.p < 1 else 0.0
+        mask = self._rng.random(X.shape, dtype=X.dtype)  # uniform in [0, 1): kept when >= p, probability 1 - p
+        np.multiply(mask >= self.p, X.dtype.type(keep_scale), out=mask)
+        self._mask = mask
+        return X * mask
+
+    def backward(self, d_out):
+        if self._input_shape is None:
+            raise ValueError("Dropout.backward() was called before forward(): run forward first")
+        d_out = check_float_array(d_out, "d_out")
+        if d_out.shape != self._input_shape:
+            raise ValueError(f"`d_out` must have the shape of the last forward output {self._input_shape}, "
+                             f"got {d_out.shape}")
+        return d_out if self._mask is None else d_out * self._mask
+
+    def params(self):
+        return {}
+
+    def output_shape(self, input_shape):
+        """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
+        return _check_shape(input_shape, "input_shape")
+
+
+def _mean_and_variance(rows):
+    """Mean and biased variance of each column of `rows` (n, n_features), float64 arrays of shape (n_features,).
+
+    Two passes: a first mean, then sums of `rows - first_mean` and of its squares, which correct the mean and give
+    the variance (the corrected two-pass algorithm). Never `E[X^2] - mean^2`, which cancels when |mean| >> std; and
+    the second pass sums small numbers, so float32 chunk sums lose nothing to a large mean.
+    """
+    n, n_features = rows.shape
+    ones = np.ones(min(n, _chunk_rows(rows)), dtype=rows.dtype)
+    total = np.zeros(n_features)
+    for chunk in _chunks(rows):
+        total += ones[:rows[chunk].shape[0]] @ rows[chunk]  # a BLAS column sum
+    shift = (total / n).astype(rows.dtype)
+    centered = np.empty((ones.size, n_features), dtype=rows.dtype)
+    offset, squares = np.zeros(n_features), np.zeros(n_features)
+    for chunk in _chunks(rows):
+        part = centered[:rows[chunk].shape[0]]
+        np.subtract(rows[chunk], shift, out=part)
+        offset += ones[:part.shape[0]] @ part
+        squares += np.einsum("ij,ij->j", part, part)
+    offset /= n
+    return shift + offset, np.maximum(squares / n - offset * offset, 0)
+
+
+def _gradient_sums(d_rows, rows, mean):
+    """`sum(d_rows)` and `sum(d_rows * (rows - mean))` over the rows, float64 arrays of shape (n_features,)."""
+    n, n_features = rows.shape
+    ones = np.ones(min(n, _chunk_rows(rows)), dtype=rows.dtype)
+    centered = np.empty((ones.size, n_features), dtype=rows.dtype)
+    sum_d, sum_d_centered = np.zeros(n_features), np.zeros(n_features)
+    for chunk in _chunks(rows):
+        d_part, part = d_rows[chunk], centered[:rows[chunk].shape[0]]
+        sum_d += ones[:part.shape[0]] @ d_part
+        np.subtract(rows[chunk], mean, out=part)
+        sum_d_centered += np.einsum("ij,ij->j", d_part, part)
+    return sum_d, sum_d_centered
+
+
+def _centered_affine(A, center, a, c, B=None, b=None):
+    """`(A - center) * a + c`, plus `B * b` when B is given: A, B of shape (n, columns), the rest (columns,).
+
+    Returns a new array shaped like A. Each chunk of rows is finished while it is in cache.
+    """
+    out = np.empty_like(A)
+    term = None if B is None else np.empty((min(A.shape[0], _chunk_rows(A)), A.shape[1]), dtype=A.dtype)
+    for chunk in _chunks(A):
+        out_part = out[chunk]
+        np.subtract(A[chunk], center, out=out_part)
+        out_part *= a
+        out_part += c
+        if B is not None:
+            term_part = term[:out_part.shape[0]]
+            np.multiply(B[chunk], b, out=term_part)
+            out_part += term_part
+    return out
+
+
+def _chunk_rows(A):
+    """How many rows of the 2-D `A` make one chunk of about `_CHUNK_BYTES`."""
+    return max(1, _CHUNK_BYTES // (A.shape[1] * A.itemsize))
+
+
+def _chunks(A):
+    """Slices of consecutive rows of the 2-D `A`, one chunk each, covering all its rows."""
+    step = _chunk_rows(A)
+    return [slice(start, start + step) for start in range(0, A.shape[0], step)]
+
+
+def _check_shape(shape, name, ndims=None, last=None):
+    """Return `shape` (a tuple or list) as a tuple of ints >= 1, of one of the lengths `ndims` (any when None) and
+    ending with `last` when given."""
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"`{name}` must be a tuple of ints, got {type(shape).__name__}")
+    shape = tuple(shape)
+    if ndims is not None and len(shape) not in ndims:
+        raise ValueError(f"`{name}` must be the shape of one sample, (n_features,) or (height, width, n_features) "
+                         f"without the batch axis, got {shape}")
+    if any(isinstance(size, bool) or not isinstance(size, numbers.Integral) for size in shape):
+        raise TypeError(f"`{name}` must hold integers, got {shape}")
+    if any(size < 1 for size in shape):
+        raise ValueError(f"`{name}` must hold sizes >= 1, got {shape}")
+    if last is not None and shape[-1] != last:
+        raise ValueError(f"`{name}` must end with the layer's {last} features, got {shape[-1]} ({name} {shape})")
+    return tuple(int(size) for size in shape)
