@@ -1,8 +1,9 @@
-"""The convolutional network of the assignment."""
+"""The models: the assignment's `ConvNet`, and `Sequential`, `lenet`, `vgg` (defined in sequential.py)."""
 import numpy as np
 
 from layers import (ConvolutionalLayer, FullyConnectedLayer, Flattener, MaxPoolingLayer, ReLULayer,
                     l2_regularization, softmax_with_cross_entropy)
+from sequential import Sequential, lenet, vgg  # noqa: F401  (part of this module's public names)
 from validation import check_dtype, check_finite, check_images, check_int, check_labels, check_number, check_rng
 
 POOL = 4

@@ -1,7 +1,10 @@
 """Mini-batch training: `Dataset` holds the splits, `Trainer` runs the epochs.
 
 The trainer works with any model that has `params() -> {name: Param}`, `compute_loss_and_gradients(X, y) -> float`
-(which fills every `Param.grad`) and `predict(X) -> (batch,)` class indices, not only `ConvNet`.
+(which fills every `Param.grad`) and `predict(X) -> (batch,)` class indices, not only `ConvNet`. A model that also
+has `train()` / `eval()` (a `Sequential` with BatchNorm or Dropout) is put in training mode for the steps and in
+evaluation mode to measure accuracy; `fit` leaves it in evaluation mode. A model with `buffers()` gets them back as
+they were when a step fails or is interrupted, like its parameters.
 """
 import copy
 import numbers
@@ -216,6 +219,7 @@ class Trainer:
         order = self._rng.permutation(X.shape[0])
         batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         loss_sum = 0.0
+        self._set_mode("train")
         progress.set_description(f"Epoch {epoch}/{last_epoch}", refresh=False)
         progress.reset(total=len(batches))
         for batch, indices in enumerate(batches, start=1):
@@ -223,6 +227,7 @@ class Trainer:
             progress.set_postfix(loss=f"{loss_sum / batch:.4f}", refresh=False)
             progress.update()
 
+        self._set_mode("eval")
         record = {"epoch": epoch, "loss": loss_sum / len(batches), "train_acc": self.compute_accuracy(X, y),
                   "val_acc": self.compute_accuracy(self.dataset.val_X, self.dataset.val_y),
                   "lr": self.learning_rate, "seconds": time.perf_counter() - start_time}
@@ -239,25 +244,26 @@ class Trainer:
         """Loss and gradients on one batch, then the update of every parameter; returns the batch's loss.
 
         Nothing changes until every new value is known to be finite, so an error or an interrupt leaves the model
-        and the optimizers as they were before the step.
+        (its parameters and buffers such as BatchNorm's running statistics) and the optimizers as they were
+        before the step.
         """
-        loss = float(self.model.compute_loss_and_gradients(X, y))
-        if not np.isfinite(loss):
-            raise self._diverged(epoch, batch, f"the loss is {loss}")
-        if self.reference_loss is None:
-            self.reference_loss = max(loss, 1.0)
-        if self.divergence_threshold is not None and loss > self.divergence_threshold * self.reference_loss:
-            rule = (f"divergence_threshold {self.divergence_threshold:g} times the reference loss "
-                    f"{self.reference_loss:.4g} (the larger of the first batch's loss and 1)")
-            raise self._diverged(epoch, batch, f"the loss {loss:.4g} is above {rule}",
-                                 ", or raise trainer.divergence_threshold (None switches this check off)")
-        params = self.model.params()
-        optimizers = copy.deepcopy(self.optimizers)
-        values = {name: optimizers[name].update(param.value, param.grad, self.learning_rate)
-                  for name, param in params.items()}
-        non_finite = [name for name, value in values.items() if not np.all(np.isfinite(value))]
-        if non_finite:
-            raise self._diverged(epoch, batch, f"the update made {', '.join(non_finite)} non-finite (loss {loss:.4g})")
+        buffers = self._buffers()
+        saved_buffers = {name: buffer.copy() for name, buffer in buffers.items()}
+        try:
+            loss = float(self.model.compute_loss_and_gradients(X, y))
+            self._check_loss(loss, epoch, batch)
+            params = self.model.params()
+            optimizers = copy.deepcopy(self.optimizers)
+            values = {name: optimizers[name].update(param.value, param.grad, self.learning_rate)
+                      for name, param in params.items()}
+            non_finite = [name for name, value in values.items() if not np.all(np.isfinite(value))]
+            if non_finite:
+                raise self._diverged(epoch, batch,
+                                     f"the update made {', '.join(non_finite)} non-finite (loss {loss:.4g})")
+        except BaseException:
+            for name, buffer in buffers.items():
+                buffer[...] = saved_buffers[name]
+            raise
         previous = {name: param.value for name, param in params.items()}
         try:
             for name, param in params.items():
@@ -267,8 +273,33 @@ class Trainer:
             # An interrupt between two assignments would leave parameters from two different steps.
             for name, param in params.items():
                 param.value = previous[name]
+            for name, buffer in buffers.items():
+                buffer[...] = saved_buffers[name]
             raise
         return loss
+
+    def _check_loss(self, loss, epoch, batch):
+        """Raise TrainingDivergedError for a non-finite loss or one above the divergence rule."""
+        if not np.isfinite(loss):
+            raise self._diverged(epoch, batch, f"the loss is {loss}")
+        if self.reference_loss is None:
+            self.reference_loss = max(loss, 1.0)
+        if self.divergence_threshold is not None and loss > self.divergence_threshold * self.reference_loss:
+            rule = (f"divergence_threshold {self.divergence_threshold:g} times the reference loss "
+                    f"{self.reference_loss:.4g} (the larger of the first batch's loss and 1)")
+            raise self._diverged(epoch, batch, f"the loss {loss:.4g} is above {rule}",
+                                 ", or raise trainer.divergence_threshold (None switches this check off)")
+
+    def _buffers(self):
+        """The model's non-trainable state arrays (`model.buffers()`), or none."""
+        buffers = getattr(self.model, "buffers", None)
+        return buffers() if callable(buffers) else {}
+
+    def _set_mode(self, mode):
+        """Call `model.train()` or `model.eval()` when the model has it (BatchNorm and Dropout depend on it)."""
+        method = getattr(self.model, mode, None)
+        if callable(method):
+            method()
 
     def _track_best(self, record):
         if self.best_val_accuracy is None or record["val_acc"] > self.best_val_accuracy:
