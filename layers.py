@@ -1,22 +1,21 @@
-"""The layers of the network, numpy only.
+"""The layers of the network, numpy only; the array functions they run on are in kernels.py.
 
 Images are NHWC: (batch, height, width, channels). Every layer has `forward(X)`, which keeps what the backward pass
 needs, `backward(d_out)`, which returns the gradient with respect to the input and *adds* into each `Param.grad`,
 and `params()`, a dict of its `Param`s.
 
-Layers with parameters compute in the dtype of their parameters (float64 unless `dtype=` says otherwise); a float
-input of the other precision is converted to it. Parameter-free layers keep the dtype of their input.
+Inputs, gradients and parameter values are float32 or float64 arrays; any other dtype (float16, integers, ...) is a
+TypeError. Layers with parameters compute in the dtype of their parameters (float64 unless `dtype=` says
+otherwise); an input of the other precision is converted to it. Parameter-free layers keep the dtype of their input.
 """
-import functools
-
 import numpy as np
 
+# The array kernels live in kernels.py; the public ones are re-exported so that `from layers import im2col` works.
+from kernels import (CHANNELS_LAST_FROM, col2im, conv_output_shape, im2col, max_pool,  # noqa: F401
+                     max_pool_backward)
+from kernels import (_buffer, _col2im, _conv_output_shape, _im2col, _max_pool, _max_pool_backward,
+                     _pool_output_shape)
 from validation import check_dtype, check_float_array, check_images, check_int, check_labels, check_number, check_rng
-
-
-# im2col lays the patches out channels first below this many input channels, so that its copies run along image
-# rows (3 channels last would give runs of 3 numbers), and channels last from it on, where runs of channels are long.
-CHANNELS_LAST_FROM = 8
 
 
 class Param:
@@ -114,7 +113,7 @@ def softmax_with_cross_entropy(predictions, target_index):
 class ReLULayer:
     """Elementwise max(X, 0).
 
-    Input shape: any. Output shape: the same.
+    Input shape: any, float32 or float64. Output shape: the same.
     """
 
     def __init__(self):
@@ -133,6 +132,7 @@ class ReLULayer:
         return {}
 
 
+
 class FullyConnectedLayer:
     """Affine layer `X @ W + B`.
 
@@ -148,7 +148,7 @@ class FullyConnectedLayer:
         Weights are drawn from N(0, gain / n_input): 2 (He) suits a layer followed by ReLU, 1 (LeCun) an output
         layer.
 
-    Input shape: (batch, n_input). Output shape: (batch, n_output).
+    Input shape: (batch, n_input), float32 or float64. Output shape: (batch, n_output).
     W : (n_input, n_output), B : (1, n_output).
     """
 
@@ -183,6 +183,7 @@ class FullyConnectedLayer:
         return {"W": self.W, "B": self.B}
 
 
+
 class ConvolutionalLayer:
     """2-D convolution (cross-correlation, as in every framework) with zero padding.
 
@@ -202,7 +203,7 @@ class ConvolutionalLayer:
         When False, `backward` fills the parameter gradients and returns None: the first layer of a network does not
         need the gradient with respect to the images.
 
-    Input shape: (batch, height, width, in_channels).
+    Input shape: (batch, height, width, in_channels), float32 or float64.
     Output shape: (batch, out_height, out_width, out_channels), with
     `out_height = (height + 2 * padding - filter_size) // stride + 1` and likewise for the width.
     W : (filter_size, filter_size, in_channels, out_channels), B : (out_channels,).
@@ -231,10 +232,10 @@ class ConvolutionalLayer:
         k, C, F = self.filter_size, self.in_channels, self.out_channels
         _check_param(self.W, "W", 4, (k, k, C, F))
         _check_param(self.B, "B", 1, (F,))
-        out_height, out_width = conv_output_shape(X.shape[1:3], k, self.padding, self.stride)
+        out_height, out_width = _conv_output_shape(X.shape[1:3], k, self.padding, self.stride)
         X = X.astype(self.W.value.dtype, copy=False)
 
-        self._cols = im2col(X, k, self.padding, self.stride, self._workspace)
+        self._cols = _im2col(X, k, self.padding, self.stride, self._workspace)
         self._input_shape = X.shape
         out = self._cols.T @ self.W.value.reshape(k * k * C, F)  # (batch * out_h * out_w, F)
         # The bias added along whole output rows (out_w * F numbers) rather than F at a time: ~3x faster.
@@ -245,7 +246,7 @@ class ConvolutionalLayer:
     def backward(self, d_out):
         expected = None
         if self._input_shape is not None:
-            out_shape = conv_output_shape(self._input_shape[1:3], self.filter_size, self.padding, self.stride)
+            out_shape = _conv_output_shape(self._input_shape[1:3], self.filter_size, self.padding, self.stride)
             expected = (self._input_shape[0], *out_shape, self.out_channels)
         d_out = _check_d_out(d_out, self._cols, "ConvolutionalLayer", expected)
         k, C, F = self.filter_size, self.in_channels, self.out_channels
@@ -257,10 +258,11 @@ class ConvolutionalLayer:
             return None
         d_patches = _buffer(self._workspace, "d_patches", (d_out.shape[0], k * k * C), d_out.dtype)
         np.matmul(d_out, self.W.value.reshape(k * k * C, F).T, out=d_patches)  # (batch * out_h * out_w, k * k * C)
-        return col2im(d_patches.T, self._input_shape, k, self.padding, self.stride, self._workspace)
+        return _col2im(d_patches.T, self._input_shape, k, self.padding, self.stride, self._workspace)
 
     def params(self):
         return {"W": self.W, "B": self.B}
+
 
 
 class MaxPoolingLayer:
@@ -270,7 +272,7 @@ class MaxPoolingLayer:
     The backward pass gives each window's gradient to one element: its first maximum in row-major order.
     The forward pass keeps a reference to its input's window positions, not a copy of the input.
 
-    Input shape: (batch, height, width, channels).
+    Input shape: (batch, height, width, channels), float32 or float64.
     Output shape: (batch, (height - pool_size) // stride + 1, (width - pool_size) // stride + 1, channels).
     """
 
@@ -282,24 +284,26 @@ class MaxPoolingLayer:
 
     def forward(self, X):
         X = check_images(X, "X")
-        height, width = X.shape[1:3]
-        if self.pool_size > height or self.pool_size > width:
-            raise ValueError(f"`pool_size` {self.pool_size} is larger than the input "
-                             f"({height}x{width} height x width)")
-        out, self._argmax = max_pool(X, self.pool_size, self.stride)
+        _pool_output_shape(X.shape[1:3], self.pool_size, self.stride)
+        out, self._argmax = _max_pool(X, self.pool_size, self.stride)
         self._input_shape = X.shape
         return out
 
     def backward(self, d_out):
         d_out = _check_d_out(d_out, self._argmax, "MaxPoolingLayer")
-        return max_pool_backward(d_out, self._argmax, self._input_shape, self.pool_size, self.stride)
+        return _max_pool_backward(d_out, self._argmax, self._input_shape, self.pool_size, self.stride)
 
     def params(self):
         return {}
 
 
+
 class Flattener:
-    """Reshapes (batch, height, width, channels) to (batch, height * width * channels) and back."""
+    """Reshapes (batch, height, width, channels) to (batch, height * width * channels) and back.
+
+    Input shape: (batch, height, width, channels), float32 or float64.
+    Output shape: (batch, height * width * channels).
+    """
 
     def __init__(self):
         self._input_shape = None
@@ -319,216 +323,6 @@ class Flattener:
     def params(self):
         return {}
 
-
-def conv_output_shape(input_shape, filter_size, padding, stride):
-    """(out_height, out_width) = (size + 2 * padding - filter_size) // stride + 1 for each of (height, width).
-
-    Raises ValueError when the filter does not fit the padded input.
-    """
-    height, width = input_shape
-    if filter_size > height + 2 * padding or filter_size > width + 2 * padding:
-        raise ValueError(f"`filter_size` {filter_size} is larger than the padded input "
-                         f"({height + 2 * padding}x{width + 2 * padding} height x width, padding {padding})")
-    return (height + 2 * padding - filter_size) // stride + 1, (width + 2 * padding - filter_size) // stride + 1
-
-
-def im2col(X, filter_size, padding, stride, workspace=None):
-    """Every filter-sized patch of the zero-padded `X`, one patch per column.
-
-    Parameters
-    ----------
-    X : ndarray of shape (batch, height, width, channels)
-    workspace : dict, optional
-        Buffers kept from an earlier call of the same shapes and reused (the returned `cols` is one of them): large
-        arrays are then not handed back to the OS and faulted in again on every call.
-
-    Returns
-    -------
-    cols : ndarray of shape (filter_size * filter_size * channels, batch * out_height * out_width)
-        Rows ordered (i, j, channel) like `W.reshape(-1, out_channels)`; columns ordered (batch, out_y, out_x).
-        C-contiguous below `CHANNELS_LAST_FROM` channels, F-contiguous (each patch contiguous) from it on.
-    """
-    batch, height, width, channels = X.shape
-    k = filter_size
-    out_height, out_width = conv_output_shape((height, width), k, padding, stride)
-    if channels >= CHANNELS_LAST_FROM:
-        padded = _padded(X, padding, "nhwc", workspace)
-        patches = _buffer(workspace, "patches_nhwc", (batch, out_height, out_width, k, k, channels), X.dtype)
-        for i, j in np.ndindex(k, k):
-            patches[:, :, :, i, j] = _patch_offset(padded, i, j, 1, stride, out_height, out_width)
-        return patches.reshape(-1, k * k * channels).T
-    padded = _padded(X, padding, "cnhw", workspace)
-    patches = _buffer(workspace, "patches_cnhw", (k, k, channels, batch, out_height, out_width), X.dtype)
-    for i, j in np.ndindex(k, k):
-        patches[i, j] = _patch_offset(padded, i, j, 2, stride, out_height, out_width)
-    return patches.reshape(k * k * channels, -1)
-
-
-def col2im(cols, input_shape, filter_size, padding, stride, workspace=None):
-    """Adjoint of `im2col`: adds every column back onto the pixels of its patch.
-
-    Parameters
-    ----------
-    cols : ndarray of shape (filter_size * filter_size * channels, batch * out_height * out_width)
-        In either memory order; the one `im2col` gives for this many channels avoids a copy.
-    input_shape : (batch, height, width, channels), the shape given to `im2col`
-    workspace : dict, optional
-        Buffers reused between calls, as for `im2col`; the returned array is always a new one.
-
-    Returns
-    -------
-    ndarray of shape `input_shape`
-    """
-    batch, height, width, channels = input_shape
-    k = filter_size
-    out_height, out_width = conv_output_shape((height, width), k, padding, stride)
-    inside = slice(padding, padding + height), slice(padding, padding + width)
-    if channels >= CHANNELS_LAST_FROM:
-        patches = np.ascontiguousarray(cols.T).reshape(batch, out_height, out_width, k, k, channels)
-        padded = _zeroed(workspace, "d_padded_nhwc", (batch, height + 2 * padding, width + 2 * padding, channels),
-                         cols.dtype)
-        for i, j in np.ndindex(k, k):
-            window = _patch_offset(padded, i, j, 1, stride, out_height, out_width)
-            window += patches[:, :, :, i, j]
-        return padded[:, inside[0], inside[1]].copy()
-    patches = np.ascontiguousarray(cols).reshape(k, k, channels, batch, out_height, out_width)
-    padded = _zeroed(workspace, "d_padded_cnhw", (channels, batch, height + 2 * padding, width + 2 * padding),
-                     cols.dtype)
-    for i, j in np.ndindex(k, k):
-        window = _patch_offset(padded, i, j, 2, stride, out_height, out_width)
-        window += patches[i, j]
-    return np.ascontiguousarray(padded[:, :, inside[0], inside[1]].transpose(1, 2, 3, 0))  # CNHW -> NHWC
-
-
-def _padded(X, padding, layout, workspace):
-    """`X` (batch, height, width, channels) zero-padded, as "nhwc" or "cnhw" (channels first).
-
-    The buffer is reused between calls: only its inside is ever written, so its border stays zero.
-    """
-    batch, height, width, channels = X.shape
-    padded_height, padded_width = height + 2 * padding, width + 2 * padding
-    if layout == "nhwc":
-        padded = _buffer(workspace, "padded_nhwc", (batch, padded_height, padded_width, channels), X.dtype, zeros=True)
-        padded[:, padding:padding + height, padding:padding + width] = X
-    else:
-        padded = _buffer(workspace, "padded_cnhw", (channels, batch, padded_height, padded_width), X.dtype, zeros=True)
-        padded[:, :, padding:padding + height, padding:padding + width] = X.transpose(3, 0, 1, 2)
-    return padded
-
-
-def _patch_offset(padded, i, j, row_axis, stride, out_height, out_width):
-    """View of `padded` at filter offset (i, j) for every output pixel: rows on `row_axis`, columns after it."""
-    rows = _window_offset(padded, i, row_axis, stride, out_height)
-    return _window_offset(rows, j, row_axis + 1, stride, out_width)
-
-
-def max_pool(X, pool_size, stride):
-    """Window maxima of `X` and the position of each window's first maximum.
-
-    Parameters
-    ----------
-    X : ndarray of shape (batch, height, width, channels)
-
-    Returns
-    -------
-    out : ndarray of shape (batch, out_height, out_width, channels), the maxima
-    argmax : unsigned int ndarray shaped like `out`
-        Row-major offset `row * pool_size + col` of the first maximum inside each window.
-    """
-    p, s = pool_size, stride
-    out_height, out_width = (X.shape[1] - p) // s + 1, (X.shape[2] - p) // s + 1
-    index_dtype = np.min_scalar_type(p * p - 1)
-    # Two stages of running maxima over strided views, each step a few whole-array operations: first over the
-    # window's columns for every input row, then over its rows. A later offset replaces the running maximum only
-    # when strictly greater, so ties keep the first offset; offsets only grow, so np.maximum tracks the argmax.
-    X = X[:, :s * (out_height - 1) + p]
-    row_max = _window_offset(X, 0, 2, s, out_width).copy()
-    row_argmax = np.zeros(row_max.shape, dtype=index_dtype)
-    for col in range(1, p):
-        candidate = _window_offset(X, col, 2, s, out_width)
-        np.maximum(row_argmax, np.multiply(candidate > row_max, col, dtype=index_dtype), out=row_argmax)
-        np.maximum(row_max, candidate, out=row_max)
-
-    out = _window_offset(row_max, 0, 1, s, out_height).copy()
-    argmax = _window_offset(row_argmax, 0, 1, s, out_height).copy()
-    for row in range(1, p):
-        candidate = _window_offset(row_max, row, 1, s, out_height)
-        offset = _window_offset(row_argmax, row, 1, s, out_height) + index_dtype.type(row * p)
-        np.maximum(argmax, np.multiply(candidate > out, offset, dtype=index_dtype), out=argmax)
-        np.maximum(out, candidate, out=out)
-    return out, argmax
-
-
-def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
-    """Gradient of `max_pool` with respect to its input: each window's gradient goes to its first maximum.
-
-    Parameters
-    ----------
-    d_out, argmax : ndarrays of shape (batch, out_height, out_width, channels)
-    input_shape : (batch, height, width, channels)
-
-    Returns
-    -------
-    ndarray of shape `input_shape`, dtype of `d_out`
-    """
-    p, s = pool_size, stride
-    out_height, out_width = d_out.shape[1:3]
-    d_input = np.zeros(input_shape, dtype=d_out.dtype)
-    if s >= p:
-        # Disjoint windows: every maximum has its own input element, written straight to its flat position.
-        d_input.reshape(-1)[_argmax_positions(argmax, input_shape, p, s)] = d_out.reshape(-1)
-        return d_input
-    for offset in range(p * p):
-        row, col = divmod(offset, p)
-        rows = _window_offset(d_input, row, 1, s, out_height)
-        rows_cols = _window_offset(rows, col, 2, s, out_width)
-        rows_cols += (argmax == offset) * d_out  # += : overlapping windows may share a maximum
-    return d_input
-
-
-def _argmax_positions(argmax, input_shape, pool_size, stride):
-    """Flat index into an array of `input_shape` of each window's maximum, shape (batch * out_h * out_w * C,)."""
-    corners, offsets = _window_corners(input_shape, argmax.shape, pool_size, stride)
-    return (corners + offsets[argmax]).reshape(-1)
-
-
-@functools.lru_cache(maxsize=16)
-def _window_corners(input_shape, output_shape, pool_size, stride):
-    """Flat index of each window's top-left element, shaped like the output, and of each in-window offset."""
-    batch, height, width, channels = input_shape
-    out_height, out_width = output_shape[1:3]
-    row_step, col_step = width * channels, channels
-    corners = (np.arange(batch)[:, None, None, None] * (height * row_step)
-               + np.arange(out_height)[:, None, None] * (stride * row_step)
-               + np.arange(out_width)[:, None] * (stride * col_step) + np.arange(channels))
-    window_row, window_col = np.divmod(np.arange(pool_size * pool_size), pool_size)
-    offsets = window_row * row_step + window_col * col_step
-    corners.flags.writeable = offsets.flags.writeable = False  # shared by every call with these shapes
-    return corners, offsets
-
-
-def _window_offset(X, offset, axis, stride, count):
-    """View of `X` along `axis` at `offset + stride * i` for i in range(count)."""
-    index = [slice(None)] * X.ndim
-    index[axis] = slice(offset, offset + stride * (count - 1) + 1, stride)
-    return X[tuple(index)]
-
-
-def _buffer(workspace, name, shape, dtype, zeros=False):
-    """`workspace[name]` when it has this shape and dtype, else a new array (of zeros if asked) stored there."""
-    array = None if workspace is None else workspace.get(name)
-    if array is None or array.shape != shape or array.dtype != dtype:
-        array = np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
-        if workspace is not None:
-            workspace[name] = array
-    return array
-
-
-def _zeroed(workspace, name, shape, dtype):
-    """`_buffer` filled with zeros."""
-    array = _buffer(workspace, name, shape, dtype)
-    array.fill(0)
-    return array
 
 
 def _check_param(param, name, ndim, shape=None):

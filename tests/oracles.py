@@ -55,6 +55,29 @@ def conv2d_scipy(X, W, B, padding=0, stride=1):
     return np.stack(outputs)
 
 
+def im2col(X, filter_size, padding, stride):
+    """Every patch of the zero-padded X as one column: rows ordered (i, j, channel), columns (batch, out_y, out_x)."""
+    X = np.asarray(X, dtype=np.float64)
+    batch, height, width, channels = X.shape
+    k = filter_size
+    out_height = conv_output_size(height, k, padding, stride)
+    out_width = conv_output_size(width, k, padding, stride)
+    padded = pad(X, padding)
+    cols = np.zeros((k * k * channels, batch * out_height * out_width))
+    column = 0
+    for n in range(batch):
+        for y in range(out_height):
+            for x in range(out_width):
+                row = 0
+                for i in range(k):
+                    for j in range(k):
+                        for c in range(channels):
+                            cols[row, column] = padded[n, y * stride + i, x * stride + j, c]
+                            row += 1
+                column += 1
+    return cols
+
+
 def max_pool(X, pool_size, stride):
     """Max over every pool_size x pool_size window moved by stride; windows that do not fit are dropped."""
     X = np.asarray(X, dtype=np.float64)

@@ -25,6 +25,13 @@ def used(layer, X):
     return layer
 
 
+def cast_param(layer, name, dtype):
+    """`layer` with the value of its parameter `name` replaced by a copy in `dtype`, as the notebook replaces values."""
+    param = layer.params()[name]
+    param.value = param.value.astype(dtype)
+    return layer
+
+
 def conv(**kwargs):
     return ConvolutionalLayer(2, 3, 3, 1, seed=0, **kwargs)
 
@@ -178,6 +185,29 @@ def test_constructor_refuses(make, error, match):
                  r"\bX\b.*\(2, 5\)", id="fc-width"),
     pytest.param(lambda: used(fc(), ROWS), lambda layer: layer.forward(np.ones(3)), ValueError, r"\bX\b",
                  id="fc-1d"),
+    # float16 and the other float dtypes: only float32 and float64 are computed in (issue 9, item 12).
+    *[pytest.param(make, lambda layer, X=X: layer.forward(X.astype(np.float16)), TypeError,
+                   r"`X` must be an array of floats \(float32 or float64\), got dtype float16", id=f"{name}-float16")
+      for name, make, X in [("conv", lambda: used(conv(), IMAGES), IMAGES), ("relu", ReLULayer, IMAGES),
+                            ("relu-used", lambda: used(ReLULayer(), IMAGES), IMAGES),
+                            ("pool", lambda: used(MaxPoolingLayer(2, 2), IMAGES), IMAGES),
+                            ("flatten", lambda: used(Flattener(), IMAGES), IMAGES),
+                            ("fc", lambda: used(fc(), ROWS), ROWS)]],
+    *[pytest.param(make, lambda layer, shape=shape: layer.backward(np.ones(shape, dtype=np.float16)), TypeError,
+                   r"`d_out` must be an array of floats \(float32 or float64\), got dtype float16",
+                   id=f"{name}-d-out-float16")
+      for name, make, shape in [("conv", lambda: used(conv(), IMAGES), (2, 4, 4, 3)),
+                                ("relu", lambda: used(ReLULayer(), IMAGES), IMAGES.shape),
+                                ("pool", lambda: used(MaxPoolingLayer(2, 2), IMAGES), (2, 2, 2, 2)),
+                                ("flatten", lambda: used(Flattener(), IMAGES), (2, 32)),
+                                ("fc", lambda: used(fc(), ROWS), (2, 4))]],
+    pytest.param(lambda: cast_param(used(conv(), IMAGES), "W", np.float16), lambda layer: layer.forward(IMAGES),
+                 TypeError, r"`W\.value` must be an array of floats \(float32 or float64\), got dtype float16",
+                 id="conv-W-float16"),
+    pytest.param(lambda: cast_param(used(fc(), ROWS), "B", np.float16), lambda layer: layer.forward(ROWS), TypeError,
+                 r"`B\.value` must be an array of floats \(float32 or float64\), got dtype float16", id="fc-B-float16"),
+    pytest.param(lambda: used(ReLULayer(), IMAGES), lambda layer: layer.forward(IMAGES.astype(np.complex128)),
+                 TypeError, r"`X` .*complex128", id="relu-complex"),
 ])
 def test_refused_without_state_change(make, bad_call, error, match):
     assert_refused(make(), bad_call, error, match)
@@ -204,6 +234,11 @@ def test_refused_without_state_change(make, bad_call, error, match):
     pytest.param(lambda p: l2_regularization(np.ones((2, 2), dtype=int), 0.1), TypeError, r"\bW\b.*int",
                  id="l2-W-int"),
     pytest.param(lambda p: l2_regularization(p, -0.1), ValueError, r"reg_strength.*-0\.1", id="l2-negative"),
+    pytest.param(lambda p: l2_regularization(p.astype(np.float16), 0.1), TypeError,
+                 r"`W` must be an array of floats \(float32 or float64\), got dtype float16", id="l2-W-float16"),
+    pytest.param(lambda p: softmax_with_cross_entropy(p.astype(np.float16), np.array([0, 1])), TypeError,
+                 r"`predictions` must be an array of floats \(float32 or float64\), got dtype float16",
+                 id="predictions-float16"),
 ])
 def test_functions_refuse(call, error, match):
     predictions = np.random.default_rng(3).standard_normal((2, 3))

@@ -8,11 +8,11 @@ import pytest
 
 import oracles
 from gradient_check import check_gradient, check_layer_gradient, check_layer_param_gradient
-from layers import (ConvolutionalLayer, Flattener, FullyConnectedLayer, MaxPoolingLayer, Param, ReLULayer, col2im,
-                    im2col, l2_regularization, softmax_with_cross_entropy)
+from layers import (ConvolutionalLayer, Flattener, FullyConnectedLayer, MaxPoolingLayer, Param, ReLULayer,
+                    l2_regularization, softmax_with_cross_entropy)
 
 # (batch, height, width, in_channels, out_channels): batch sizes 1, 2, 3; odd and even; square and non-square.
-# The last shapes have enough input channels for im2col's channels-last layout (layers.CHANNELS_LAST_FROM).
+# The last shapes have enough input channels for im2col's channels-last layout (kernels.CHANNELS_LAST_FROM).
 CONV_SHAPES = [(1, 5, 5, 1, 1), (2, 6, 4, 2, 3), (3, 7, 6, 3, 2), (2, 4, 7, 1, 2), (2, 5, 6, 9, 3)]
 # Smaller inputs for the numeric checks, which run one forward pass per element and direction.
 CONV_GRAD_SHAPES = [(1, 5, 4, 1, 2), (2, 4, 5, 2, 1), (3, 3, 3, 1, 1), (1, 4, 3, 8, 2)]
@@ -136,29 +136,6 @@ def test_conv_notebook_single_channel_example():
     result = layer.forward(X)
     assert result.shape == (2, 1, 1, 1)
     assert np.all(result == X[:, :1, :1, :1] + 1)
-
-
-@pytest.mark.parametrize("shape, filter_size, padding, stride", [
-    ((2, 5, 5, 3, 1), 3, 1, 1),
-    ((1, 6, 4, 2, 1), 2, 0, 2),
-    ((3, 7, 6, 1, 1), 5, 2, 3),
-    ((2, 4, 7, 4, 1), 1, 2, 2),
-    ((1, 3, 3, 2, 1), 3, 0, 1),
-    ((2, 5, 6, 8, 1), 3, 1, 2),
-    ((1, 6, 5, 12, 1), 2, 2, 1),
-])
-def test_im2col_col2im_are_adjoint(shape, filter_size, padding, stride, rng):
-    """<im2col(x), c> == <x, col2im(c)> for random x and c: col2im is the exact transpose of im2col."""
-    batch, height, width, channels, _ = shape
-    X = rng.standard_normal((batch, height, width, channels))
-    cols = im2col(X, filter_size, padding, stride)
-    out_height = oracles.conv_output_size(height, filter_size, padding, stride)
-    out_width = oracles.conv_output_size(width, filter_size, padding, stride)
-    assert cols.shape == (filter_size * filter_size * channels, batch * out_height * out_width)
-    C = rng.standard_normal(cols.shape)
-    back = col2im(C, X.shape, filter_size, padding, stride)
-    assert back.shape == X.shape
-    np.testing.assert_allclose(np.sum(cols * C), np.sum(X * back), rtol=1e-12)
 
 
 # ------------------------------------------------------------------------------------------------------ max pooling
@@ -569,3 +546,4 @@ def test_conv_reused_buffers_never_leak_into_results(stride, padding):
     # a batch of another size between two of the same size
     layer.forward(rng.standard_normal((5, 7, 6, 3)))
     np.testing.assert_array_equal(layer.forward(second_X), fresh.forward(second_X))
+

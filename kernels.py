@@ -1,0 +1,355 @@
+"""The array functions behind the layers: patches for the convolution and window maxima for the pooling, numpy only.
+
+Images are NHWC: (batch, height, width, channels), float32 or float64. Each public function checks its arguments
+first (a TypeError or ValueError naming the argument; metadata only, never a pass over the data) and then calls
+its unchecked private twin, which the layers call directly once they have checked their own input.
+"""
+import functools
+import numbers
+
+import numpy as np
+
+from validation import check_float_array, check_images, check_int
+
+# im2col lays the patches out channels first below this many input channels, so that its copies run along image
+# rows (3 channels last would give runs of 3 numbers), and channels last from it on, where runs of channels are long.
+CHANNELS_LAST_FROM = 8
+
+
+def conv_output_shape(input_shape, filter_size, padding, stride):
+    """Height and width of a convolution's output.
+
+    Parameters
+    ----------
+    input_shape : (height, width)
+    filter_size : int >= 1
+    padding : int >= 0
+    stride : int >= 1
+
+    Returns
+    -------
+    (out_height, out_width) : tuple of ints
+        `out_height = (height + 2 * padding - filter_size) // stride + 1`, and likewise for the width.
+
+    Raises
+    ------
+    ValueError
+        When the filter is larger than the padded input.
+    """
+    input_shape = _check_shape(input_shape, "input_shape", ("height", "width"))
+    filter_size, padding, stride = _check_window(filter_size, padding, stride)
+    return _conv_output_shape(input_shape, filter_size, padding, stride)
+
+
+def im2col(X, filter_size, padding, stride, workspace=None):
+    """Every filter-sized patch of the zero-padded `X`, one patch per column.
+
+    Parameters
+    ----------
+    X : ndarray of shape (batch, height, width, channels), float32 or float64
+    filter_size : int >= 1
+    padding : int >= 0
+        Zeros added on each side of the height and width.
+    stride : int >= 1
+    workspace : dict, optional
+        Buffers kept from an earlier call of the same shapes and reused (the returned `cols` is one of them): large
+        arrays are then not handed back to the OS and faulted in again on every call.
+
+    Returns
+    -------
+    cols : ndarray of shape (filter_size * filter_size * channels, batch * out_height * out_width), dtype of X
+        Rows ordered (i, j, channel) like `W.reshape(-1, out_channels)`; columns ordered (batch, out_y, out_x);
+        `out_height` and `out_width` as `conv_output_shape` gives them.
+        C-contiguous below `CHANNELS_LAST_FROM` channels, F-contiguous (each patch contiguous) from it on.
+    """
+    X = check_images(X, "X")
+    filter_size, padding, stride = _check_window(filter_size, padding, stride)
+    _check_workspace(workspace)
+    return _im2col(X, filter_size, padding, stride, workspace)
+
+
+def col2im(cols, input_shape, filter_size, padding, stride, workspace=None):
+    """Adjoint of `im2col`: adds every column back onto the pixels of its patch.
+
+    Parameters
+    ----------
+    cols : ndarray of shape (filter_size * filter_size * channels, batch * out_height * out_width)
+        float32 or float64, in either memory order; the one `im2col` gives for this many channels avoids a copy.
+    input_shape : (batch, height, width, channels)
+        The shape of the `X` given to `im2col`.
+    filter_size, padding, stride : int
+        As given to `im2col`.
+    workspace : dict, optional
+        Buffers reused between calls, as for `im2col`; the returned array is always a new one.
+
+    Returns
+    -------
+    ndarray of shape `input_shape`, dtype of `cols`
+    """
+    cols = check_float_array(cols, "cols", ndim=2)
+    input_shape = _check_shape(input_shape, "input_shape", ("batch", "height", "width", "channels"), minimum=0)
+    filter_size, padding, stride = _check_window(filter_size, padding, stride)
+    _check_workspace(workspace)
+    batch, height, width, channels = input_shape
+    out_height, out_width = _conv_output_shape((height, width), filter_size, padding, stride)
+    expected = (filter_size * filter_size * channels, batch * out_height * out_width)
+    if cols.shape != expected:
+        raise ValueError(f"`cols` must have shape {expected} (filter_size * filter_size * channels, "
+                         f"batch * out_height * out_width), got {cols.shape}")
+    return _col2im(cols, input_shape, filter_size, padding, stride, workspace)
+
+
+def max_pool(X, pool_size, stride):
+    """Window maxima of `X` and the position of each window's first maximum.
+
+    Windows may overlap (stride < pool_size); windows that do not fit at the bottom or right edge are dropped.
+
+    Parameters
+    ----------
+    X : ndarray of shape (batch, height, width, channels), float32 or float64
+    pool_size : int >= 1, at most height and width
+    stride : int >= 1
+
+    Returns
+    -------
+    out : ndarray of shape (batch, out_height, out_width, channels), dtype of X
+        The maxima; `out_height = (height - pool_size) // stride + 1`, and likewise for the width.
+    argmax : unsigned int ndarray shaped like `out`
+        Row-major offset `row * pool_size + col` of the first maximum inside each window.
+    """
+    X = check_images(X, "X")
+    pool_size, stride = _check_pool(pool_size, stride)
+    _pool_output_shape(X.shape[1:3], pool_size, stride)
+    return _max_pool(X, pool_size, stride)
+
+
+def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
+    """Gradient of `max_pool` with respect to its input: each window's gradient goes to its first maximum.
+
+    Parameters
+    ----------
+    d_out : ndarray of shape (batch, out_height, out_width, channels), float32 or float64
+    argmax : unsigned int ndarray of shape (batch, out_height, out_width, channels)
+        As `max_pool` returned it; its values are trusted to lie in [0, pool_size**2).
+    input_shape : (batch, height, width, channels)
+        The shape of the `X` given to `max_pool`.
+    pool_size, stride : int
+        As given to `max_pool`.
+
+    Returns
+    -------
+    ndarray of shape `input_shape`, dtype of `d_out`
+    """
+    d_out = check_images(d_out, "d_out")
+    if not isinstance(argmax, np.ndarray) or argmax.dtype.kind != "u":
+        got = argmax.dtype if isinstance(argmax, np.ndarray) else type(argmax).__name__
+        raise TypeError(f"`argmax` must be the unsigned integer array that max_pool returns, got {got}")
+    if argmax.shape != d_out.shape:
+        raise ValueError(f"`argmax` must have the shape of `d_out` {d_out.shape}, got {argmax.shape}")
+    input_shape = _check_shape(input_shape, "input_shape", ("batch", "height", "width", "channels"), minimum=0)
+    pool_size, stride = _check_pool(pool_size, stride)
+    batch, height, width, channels = input_shape
+    expected = (batch, *_pool_output_shape((height, width), pool_size, stride), channels)
+    if d_out.shape != expected:
+        raise ValueError(f"`d_out` must have shape {expected}, the output of max_pool for `input_shape` "
+                         f"{input_shape}, pool_size {pool_size} and stride {stride}; got {d_out.shape}")
+    return _max_pool_backward(d_out, argmax, input_shape, pool_size, stride)
+
+
+def _conv_output_shape(input_shape, filter_size, padding, stride):
+    """`conv_output_shape` without the argument checks."""
+    height, width = input_shape
+    if filter_size > height + 2 * padding or filter_size > width + 2 * padding:
+        raise ValueError(f"`filter_size` {filter_size} is larger than the padded input "
+                         f"({height + 2 * padding}x{width + 2 * padding} height x width, padding {padding})")
+    return (height + 2 * padding - filter_size) // stride + 1, (width + 2 * padding - filter_size) // stride + 1
+
+
+def _pool_output_shape(input_shape, pool_size, stride):
+    """(out_height, out_width) of max pooling over an input of (height, width); ValueError when the window is
+    larger than the input."""
+    height, width = input_shape
+    if pool_size > height or pool_size > width:
+        raise ValueError(f"`pool_size` {pool_size} is larger than the input ({height}x{width} height x width)")
+    return (height - pool_size) // stride + 1, (width - pool_size) // stride + 1
+
+
+def _im2col(X, filter_size, padding, stride, workspace=None):
+    """`im2col` without the argument checks."""
+    batch, height, width, channels = X.shape
+    k = filter_size
+    out_height, out_width = _conv_output_shape((height, width), k, padding, stride)
+    if channels >= CHANNELS_LAST_FROM:
+        padded = _padded(X, padding, "nhwc", workspace)
+        patches = _buffer(workspace, "patches_nhwc", (batch, out_height, out_width, k, k, channels), X.dtype)
+        for i, j in np.ndindex(k, k):
+            patches[:, :, :, i, j] = _patch_offset(padded, i, j, 1, stride, out_height, out_width)
+        return patches.reshape(-1, k * k * channels).T
+    padded = _padded(X, padding, "cnhw", workspace)
+    patches = _buffer(workspace, "patches_cnhw", (k, k, channels, batch, out_height, out_width), X.dtype)
+    for i, j in np.ndindex(k, k):
+        patches[i, j] = _patch_offset(padded, i, j, 2, stride, out_height, out_width)
+    return patches.reshape(k * k * channels, -1)
+
+
+def _col2im(cols, input_shape, filter_size, padding, stride, workspace=None):
+    """`col2im` without the argument checks."""
+    batch, height, width, channels = input_shape
+    k = filter_size
+    out_height, out_width = _conv_output_shape((height, width), k, padding, stride)
+    inside = slice(padding, padding + height), slice(padding, padding + width)
+    if channels >= CHANNELS_LAST_FROM:
+        patches = np.ascontiguousarray(cols.T).reshape(batch, out_height, out_width, k, k, channels)
+        padded = _zeroed(workspace, "d_padded_nhwc", (batch, height + 2 * padding, width + 2 * padding, channels),
+                         cols.dtype)
+        for i, j in np.ndindex(k, k):
+            window = _patch_offset(padded, i, j, 1, stride, out_height, out_width)
+            window += patches[:, :, :, i, j]
+        return padded[:, inside[0], inside[1]].copy()
+    patches = np.ascontiguousarray(cols).reshape(k, k, channels, batch, out_height, out_width)
+    padded = _zeroed(workspace, "d_padded_cnhw", (channels, batch, height + 2 * padding, width + 2 * padding),
+                     cols.dtype)
+    for i, j in np.ndindex(k, k):
+        window = _patch_offset(padded, i, j, 2, stride, out_height, out_width)
+        window += patches[i, j]
+    return np.ascontiguousarray(padded[:, :, inside[0], inside[1]].transpose(1, 2, 3, 0))  # CNHW -> NHWC
+
+
+def _max_pool(X, pool_size, stride):
+    """`max_pool` without the argument checks."""
+    p, s = pool_size, stride
+    out_height, out_width = (X.shape[1] - p) // s + 1, (X.shape[2] - p) // s + 1
+    index_dtype = np.min_scalar_type(p * p - 1)
+    # Two stages of running maxima over strided views, each step a few whole-array operations: first over the
+    # window's columns for every input row, then over its rows. A later offset replaces the running maximum only
+    # when strictly greater, so ties keep the first offset; offsets only grow, so np.maximum tracks the argmax.
+    X = X[:, :s * (out_height - 1) + p]
+    row_max = _window_offset(X, 0, 2, s, out_width).copy()
+    row_argmax = np.zeros(row_max.shape, dtype=index_dtype)
+    for col in range(1, p):
+        candidate = _window_offset(X, col, 2, s, out_width)
+        np.maximum(row_argmax, np.multiply(candidate > row_max, col, dtype=index_dtype), out=row_argmax)
+        np.maximum(row_max, candidate, out=row_max)
+
+    out = _window_offset(row_max, 0, 1, s, out_height).copy()
+    argmax = _window_offset(row_argmax, 0, 1, s, out_height).copy()
+    for row in range(1, p):
+        candidate = _window_offset(row_max, row, 1, s, out_height)
+        offset = _window_offset(row_argmax, row, 1, s, out_height) + index_dtype.type(row * p)
+        np.maximum(argmax, np.multiply(candidate > out, offset, dtype=index_dtype), out=argmax)
+        np.maximum(out, candidate, out=out)
+    return out, argmax
+
+
+def _max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
+    """`max_pool_backward` without the argument checks."""
+    p, s = pool_size, stride
+    out_height, out_width = d_out.shape[1:3]
+    d_input = np.zeros(input_shape, dtype=d_out.dtype)
+    if s >= p:
+        # Disjoint windows: every maximum has its own input element, written straight to its flat position.
+        d_input.reshape(-1)[_argmax_positions(argmax, input_shape, p, s)] = d_out.reshape(-1)
+        return d_input
+    for offset in range(p * p):
+        row, col = divmod(offset, p)
+        rows = _window_offset(d_input, row, 1, s, out_height)
+        rows_cols = _window_offset(rows, col, 2, s, out_width)
+        rows_cols += (argmax == offset) * d_out  # += : overlapping windows may share a maximum
+    return d_input
+
+
+def _padded(X, padding, layout, workspace):
+    """`X` (batch, height, width, channels) zero-padded, as "nhwc" or "cnhw" (channels first).
+
+    The buffer is reused between calls: only its inside is ever written, so its border stays zero.
+    """
+    batch, height, width, channels = X.shape
+    padded_height, padded_width = height + 2 * padding, width + 2 * padding
+    if layout == "nhwc":
+        padded = _buffer(workspace, "padded_nhwc", (batch, padded_height, padded_width, channels), X.dtype, zeros=True)
+        padded[:, padding:padding + height, padding:padding + width] = X
+    else:
+        padded = _buffer(workspace, "padded_cnhw", (channels, batch, padded_height, padded_width), X.dtype, zeros=True)
+        padded[:, :, padding:padding + height, padding:padding + width] = X.transpose(3, 0, 1, 2)
+    return padded
+
+
+def _patch_offset(padded, i, j, row_axis, stride, out_height, out_width):
+    """View of `padded` at filter offset (i, j) for every output pixel: rows on `row_axis`, columns after it."""
+    rows = _window_offset(padded, i, row_axis, stride, out_height)
+    return _window_offset(rows, j, row_axis + 1, stride, out_width)
+
+
+def _argmax_positions(argmax, input_shape, pool_size, stride):
+    """Flat index into an array of `input_shape` of each window's maximum, shape (batch * out_h * out_w * C,)."""
+    corners, offsets = _window_corners(input_shape, argmax.shape, pool_size, stride)
+    return (corners + offsets[argmax]).reshape(-1)
+
+
+@functools.lru_cache(maxsize=16)
+def _window_corners(input_shape, output_shape, pool_size, stride):
+    """Flat index of each window's top-left element, shaped like the output, and of each in-window offset."""
+    batch, height, width, channels = input_shape
+    out_height, out_width = output_shape[1:3]
+    row_step, col_step = width * channels, channels
+    corners = (np.arange(batch)[:, None, None, None] * (height * row_step)
+               + np.arange(out_height)[:, None, None] * (stride * row_step)
+               + np.arange(out_width)[:, None] * (stride * col_step) + np.arange(channels))
+    window_row, window_col = np.divmod(np.arange(pool_size * pool_size), pool_size)
+    offsets = window_row * row_step + window_col * col_step
+    corners.flags.writeable = offsets.flags.writeable = False  # shared by every call with these shapes
+    return corners, offsets
+
+
+def _window_offset(X, offset, axis, stride, count):
+    """View of `X` along `axis` at `offset + stride * i` for i in range(count)."""
+    index = [slice(None)] * X.ndim
+    index[axis] = slice(offset, offset + stride * (count - 1) + 1, stride)
+    return X[tuple(index)]
+
+
+def _buffer(workspace, name, shape, dtype, zeros=False):
+    """`workspace[name]` when it has this shape and dtype, else a new array (of zeros if asked) stored there."""
+    array = None if workspace is None else workspace.get(name)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        array = np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
+        if workspace is not None:
+            workspace[name] = array
+    return array
+
+
+def _zeroed(workspace, name, shape, dtype):
+    """`_buffer` filled with zeros."""
+    array = _buffer(workspace, name, shape, dtype)
+    array.fill(0)
+    return array
+
+
+def _check_shape(shape, name, axes, minimum=1):
+    """Return `shape` (a tuple or list) as a tuple of ints >= `minimum`, one per name in `axes` (any number when
+    `axes` is None)."""
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"`{name}` must be a tuple of ints, got {type(shape).__name__}")
+    shape = tuple(shape)
+    if axes is not None and len(shape) != len(axes):
+        raise ValueError(f"`{name}` must have {len(axes)} entries ({', '.join(axes)}), got {shape}")
+    if any(isinstance(size, bool) or not isinstance(size, numbers.Integral) for size in shape):
+        raise TypeError(f"`{name}` must hold integers, got {shape}")
+    if any(size < minimum for size in shape):
+        raise ValueError(f"`{name}` must hold sizes >= {minimum}, got {shape}")
+    return tuple(int(size) for size in shape)
+
+
+def _check_window(filter_size, padding, stride):
+    """The filter size, padding and stride of a convolution as ints (>= 1, >= 0, >= 1)."""
+    return check_int(filter_size, "filter_size", 1), check_int(padding, "padding", 0), check_int(stride, "stride", 1)
+
+
+def _check_pool(pool_size, stride):
+    """The window size and stride of a pooling as ints >= 1."""
+    return check_int(pool_size, "pool_size", 1), check_int(stride, "stride", 1)
+
+
+def _check_workspace(workspace):
+    if workspace is not None and not isinstance(workspace, dict):
+        raise TypeError(f"`workspace` must be None or a dict, got {type(workspace).__name__}")
