@@ -2,7 +2,8 @@
 
 Images are NHWC: (batch, height, width, channels). Every layer has `forward(X)`, which keeps what the backward pass
 needs, `backward(d_out)`, which returns the gradient with respect to the input and *adds* into each `Param.grad`,
-and `params()`, a dict of its `Param`s.
+`params()`, a dict of its `Param`s, and `output_shape(input_shape)`, the shape of one output sample for one input
+sample, both without the batch axis: `forward(X).shape == (len(X), *layer.output_shape(X.shape[1:]))`.
 
 Inputs, gradients and parameter values are float32 or float64 arrays; any other dtype (float16, integers, ...) is a
 TypeError. Layers with parameters compute in the dtype of their parameters (float64 unless `dtype=` says
@@ -13,7 +14,7 @@ import numpy as np
 # The array kernels live in kernels.py; the public ones are re-exported so that `from layers import im2col` works.
 from kernels import (CHANNELS_LAST_FROM, col2im, conv_output_shape, im2col, max_pool,  # noqa: F401
                      max_pool_backward)
-from kernels import (_buffer, _col2im, _conv_output_shape, _im2col, _max_pool, _max_pool_backward,
+from kernels import (_buffer, _check_shape, _col2im, _conv_output_shape, _im2col, _max_pool, _max_pool_backward,
                      _pool_output_shape)
 from validation import check_dtype, check_float_array, check_images, check_int, check_labels, check_number, check_rng
 
@@ -131,6 +132,9 @@ class ReLULayer:
     def params(self):
         return {}
 
+    def output_shape(self, input_shape):
+        """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
+        return _check_sample_shape(input_shape, None)
 
 
 class FullyConnectedLayer:
@@ -182,6 +186,13 @@ class FullyConnectedLayer:
     def params(self):
         return {"W": self.W, "B": self.B}
 
+    def output_shape(self, input_shape):
+        """(n_input,) -> (n_output,): the shape of one sample, without the batch axis."""
+        shape = _check_sample_shape(input_shape, ("n_input",))
+        n_input, n_output = _check_param(self.W, "W", 2).shape
+        if shape != (n_input,):
+            raise ValueError(f"`input_shape` must be ({n_input},), the layer's n_input, got {shape}")
+        return (n_output,)
 
 
 class ConvolutionalLayer:
@@ -263,6 +274,15 @@ class ConvolutionalLayer:
     def params(self):
         return {"W": self.W, "B": self.B}
 
+    def output_shape(self, input_shape):
+        """(height, width, in_channels) -> (out_height, out_width, out_channels): the shape of one sample, without
+        the batch axis; ValueError when the filter is larger than the padded input."""
+        shape = _check_sample_shape(input_shape, ("height", "width", "in_channels"), self.in_channels)
+        try:
+            out_height, out_width = _conv_output_shape(shape[:2], self.filter_size, self.padding, self.stride)
+        except ValueError as error:
+            raise ValueError(f"`input_shape` {shape} is too small: {error}") from None
+        return out_height, out_width, self.out_channels
 
 
 class MaxPoolingLayer:
@@ -296,6 +316,15 @@ class MaxPoolingLayer:
     def params(self):
         return {}
 
+    def output_shape(self, input_shape):
+        """(height, width, channels) -> (out_height, out_width, channels): the shape of one sample, without the
+        batch axis; ValueError when the window is larger than the input."""
+        shape = _check_sample_shape(input_shape, ("height", "width", "channels"))
+        try:
+            out_height, out_width = _pool_output_shape(shape[:2], self.pool_size, self.stride)
+        except ValueError as error:
+            raise ValueError(f"`input_shape` {shape} is too small: {error}") from None
+        return out_height, out_width, shape[2]
 
 
 class Flattener:
@@ -323,6 +352,24 @@ class Flattener:
     def params(self):
         return {}
 
+    def output_shape(self, input_shape):
+        """(height, width, channels) -> (height * width * channels,): the shape of one sample, without the batch
+        axis."""
+        height, width, channels = _check_sample_shape(input_shape, ("height", "width", "channels"))
+        return (height * width * channels,)
+
+
+def _check_sample_shape(input_shape, axes, channels=None):
+    """`input_shape` as a tuple of ints >= 1, one per name in `axes` (any number when None): the shape of one
+    sample, without the batch axis; its last entry must be `channels` when given."""
+    if isinstance(input_shape, (tuple, list)) and axes is not None and len(input_shape) != len(axes):
+        raise ValueError(f"`input_shape` must be the shape of one sample, ({', '.join(axes)}{',' * (len(axes) == 1)}) "
+                         f"without the batch axis, got {tuple(input_shape)}")
+    shape = _check_shape(input_shape, "input_shape", axes)
+    if channels is not None and shape[-1] != channels:
+        raise ValueError(f"`input_shape` must end with the layer's {channels} input channels, got {shape[-1]} "
+                         f"(input_shape {shape})")
+    return shape
 
 
 def _check_param(param, name, ndim, shape=None):

@@ -3,6 +3,8 @@
 Backward passes are checked twice, independently: with the package's own `gradient_check` functions and with the
 central-difference helper `oracles.numeric_gradient` (float64, compared with `assert_allclose`).
 """
+import itertools
+
 import numpy as np
 import pytest
 
@@ -547,3 +549,55 @@ def test_conv_reused_buffers_never_leak_into_results(stride, padding):
     layer.forward(rng.standard_normal((5, 7, 6, 3)))
     np.testing.assert_array_equal(layer.forward(second_X), fresh.forward(second_X))
 
+
+# ---------------------------------------------------------------------------------------------------- output_shape
+
+def output_shape_cases():
+    """(layer, input X) pairs covering every layer class over many shapes, strides, paddings and window sizes."""
+    rng = np.random.default_rng(7)
+    cases = []
+    for (batch, height, width, in_channels, out_channels), k, padding, stride in itertools.product(
+            CONV_SHAPES, FILTER_SIZES, PADDINGS, STRIDES):
+        if k <= min(height, width) + 2 * padding:
+            cases.append((ConvolutionalLayer(in_channels, out_channels, k, padding, stride=stride, seed=0),
+                          rng.standard_normal((batch, height, width, in_channels))))
+    for shape, (pool_size, stride) in itertools.product(POOL_SHAPES, POOL_CONFIGS):
+        if pool_size <= min(shape[1:3]):
+            cases.append((MaxPoolingLayer(pool_size, stride), rng.standard_normal(shape)))
+    for batch, n_input, n_output in FC_SHAPES:
+        cases.append((FullyConnectedLayer(n_input, n_output, seed=0), rng.standard_normal((batch, n_input))))
+    for shape in [(3,), (2, 5), (1, 4, 5, 2), (3, 3, 2, 1, 2)]:
+        cases.append((ReLULayer(), rng.standard_normal(shape)))
+    for shape in [(1, 1, 1, 1), (2, 3, 4, 5), (3, 5, 2, 3)]:
+        cases.append((Flattener(), rng.standard_normal(shape)))
+    return cases
+
+
+@pytest.mark.parametrize("as_list", [False, True], ids=["tuple", "list"])
+@pytest.mark.parametrize("layer, X", output_shape_cases(), ids=lambda value: type(value).__name__)
+def test_output_shape_is_the_shape_of_one_forward_output_sample(layer, X, as_list):
+    """`forward(X).shape == (len(X), *layer.output_shape(X.shape[1:]))`: per sample, without the batch axis."""
+    input_shape = list(X.shape[1:]) if as_list else X.shape[1:]
+    shape = layer.output_shape(input_shape)
+    assert type(shape) is tuple and all(type(size) is int for size in shape)
+    assert shape == layer.forward(X).shape[1:]
+
+
+def test_output_shapes_size_a_hand_built_network():
+    """The README's use: chain output_shape through the layers to find the fully connected layer's width."""
+    body = [ConvolutionalLayer(3, 8, 5, 0, seed=0), ReLULayer(), MaxPoolingLayer(2, 2),
+            ConvolutionalLayer(8, 16, 3, 1, stride=2, seed=1), ReLULayer(), MaxPoolingLayer(3, 1), Flattener()]
+    shape = (32, 30, 3)
+    for layer in body:
+        shape = layer.output_shape(shape)
+    assert shape == (16 * 5 * 5,)
+    fc = FullyConnectedLayer(*shape, 10, seed=2)
+    out = np.random.default_rng(3).standard_normal((2, 32, 30, 3))
+    for layer in [*body, fc]:
+        out = layer.forward(out)
+    assert out.shape == (2, *fc.output_shape(shape)) == (2, 10)
+
+
+def test_output_shape_accepts_numpy_integers():
+    shape = ConvolutionalLayer(3, 8, 3, 1, stride=2).output_shape((np.int64(9), np.int32(7), np.int64(3)))
+    assert shape == (5, 4, 8) and all(type(size) is int for size in shape)
