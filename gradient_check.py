@@ -18,7 +18,7 @@ def check_gradient(f, x, delta=1e-5, tol=1e-4):
     ----------
     f : callable
         `f(x) -> (value, grad)`: a scalar and its gradient, an ndarray shaped like `x`.
-    x : ndarray of floats, any shape
+    x : ndarray of any shape, float32 or float64
         The point; perturbed in place one element at a time and restored.
     delta : float
         Step of the central difference `(f(x + delta) - f(x - delta)) / (2 * delta)`.
@@ -33,8 +33,7 @@ def check_gradient(f, x, delta=1e-5, tol=1e-4):
     bool
     """
     x = check_float_array(x, "x")
-    delta = check_number(delta, "delta", minimum=0, strict_minimum=True)
-    tol = check_number(tol, "tol", minimum=0, strict_minimum=True)
+    delta, tol = _check_steps(delta, tol)
     value, analytic = f(x)
     if not np.isscalar(value) and np.ndim(value) != 0:
         raise ValueError(f"`f` must return a scalar value, got shape {np.shape(value)}")
@@ -71,9 +70,10 @@ def check_layer_gradient(layer, x, delta=1e-5, tol=1e-4):
     """Check the gradient of `layer` with respect to its input `x`.
 
     The scalar checked is `sum(layer.forward(x) * weight)` for a fixed random `weight`, so that every output
-    element contributes with a different sign and size.
+    element contributes with a different sign and size. `x` is float32 or float64, like every layer input.
     """
     x = check_float_array(x, "x")
+    _check_steps(delta, tol)
     weight = _output_weight(layer.forward(x))
     saved_grads = _save_grads(layer.params())
 
@@ -88,8 +88,9 @@ def check_layer_gradient(layer, x, delta=1e-5, tol=1e-4):
 
 
 def check_layer_param_gradient(layer, x, param_name, delta=1e-5, tol=1e-4):
-    """Check the gradient of `layer` with respect to its parameter `param_name` at input `x`."""
+    """Check the gradient of `layer` with respect to its parameter `param_name` at input `x` (float32 or float64)."""
     x = check_float_array(x, "x")
+    _check_steps(delta, tol)
     params = layer.params()
     if param_name not in params:
         raise ValueError(f"`param_name` must be one of {sorted(params)}, got {param_name!r}")
@@ -114,6 +115,7 @@ def check_layer_param_gradient(layer, x, param_name, delta=1e-5, tol=1e-4):
 
 def check_model_gradient(model, X, y, delta=1e-5, tol=1e-4):
     """Check the gradient of `model.compute_loss_and_gradients(X, y)` for every parameter of the model."""
+    _check_steps(delta, tol)
     params = model.params()
     saved_grads = _save_grads(params)
     try:
@@ -135,6 +137,12 @@ def check_model_gradient(model, X, y, delta=1e-5, tol=1e-4):
         return True
     finally:
         _restore_grads(params, saved_grads)
+
+
+def _check_steps(delta, tol):
+    """`delta` and `tol` as floats > 0."""
+    return (check_number(delta, "delta", minimum=0, strict_minimum=True),
+            check_number(tol, "tol", minimum=0, strict_minimum=True))
 
 
 def _output_weight(output):

@@ -199,3 +199,49 @@ def test_model_check_leaves_X_and_params_as_they_were(model_class, rng):
     np.testing.assert_array_equal(X, X_before, strict=True)
     np.testing.assert_array_equal(y, y_before, strict=True)
     assert_same_params(model.params(), saved)
+
+
+# ------------------------------------------------------------------------------------------------- bad arguments
+
+@pytest.mark.parametrize("check, x, name", [
+    (lambda x: check_gradient(smooth_function(1.0), x), point(), "x"),
+    (lambda x: check_layer_gradient(ReLULayer(), x), point(), "x"),
+    (lambda x: check_layer_param_gradient(fc_layer()[0], x, "W"), fc_layer()[1], "x"),
+    (lambda X: check_model_gradient(ConvNet((16, 16, 3), 10, 2, 2, seed=0), X, model_batch()[1]), model_batch()[0],
+     "X"),
+], ids=["function", "layer", "layer-param", "model"])
+@pytest.mark.parametrize("dtype", [np.float16, np.int64, np.complex128])
+def test_only_float32_and_float64_points_are_checked(check, x, name, dtype):
+    """As everywhere in the package, float16 is refused like integers, with the same message (issue 9, item 12)."""
+    with pytest.raises(TypeError, match=rf"`{name}` must be an array of floats \(float32 or float64\), "
+                                        rf"got dtype {np.dtype(dtype)}"):
+        check(x.astype(dtype))
+
+
+@pytest.mark.parametrize("check", [
+    lambda layer, x, **steps: check_layer_gradient(layer, x, **steps),
+    lambda layer, x, **steps: check_layer_param_gradient(layer, x, "W", **steps),
+], ids=["input", "param"])
+@pytest.mark.parametrize("steps, error, match", [
+    (dict(delta=0), ValueError, r"`delta` must be a finite number > 0, got 0\.0"),
+    (dict(tol=-1e-4), ValueError, r"`tol` must be a finite number > 0, got -0\.0001"),
+    (dict(delta="1e-5"), TypeError, r"`delta` must be a real number"),
+])
+def test_bad_steps_are_refused_before_the_layer_runs(check, steps, error, match):
+    layer, x = fc_layer()
+    with pytest.raises(error, match=match):
+        check(layer, x, **steps)
+    with pytest.raises(ValueError, match=r"backward\(\) was called before forward\(\)"):
+        layer.backward(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("steps, error, match", [
+    (dict(delta=0), ValueError, r"`delta` must be a finite number > 0"),
+    (dict(tol=float("nan")), ValueError, r"`tol` must be a finite number > 0, got nan"),
+])
+def test_bad_steps_are_refused_before_the_model_runs(steps, error, match, capsys):
+    model = ConvNet((16, 16, 3), 10, 2, 2, seed=0)
+    with pytest.raises(error, match=match):
+        check_model_gradient(model, *model_batch(), **steps)
+    assert capsys.readouterr().out == ""
+    assert all(not param.grad.any() for param in model.params().values())
