@@ -1,9 +1,13 @@
 """train.py: preprocessing, train_model, the command line end to end on a tiny stand-in, and its bad arguments."""
+import csv
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +15,9 @@ import pytest
 import scipy.io
 
 import train
-from checkpoint import load_model
+from checkpoint import load_classifier, load_model
+from dataset import StandInDataWarning, load_svhn
+from metrics import confusion_counts, multiclass_accuracy
 from model import ConvNet
 from optim import Adam, MomentumSGD, RMSProp, SGD
 from standin import make_standin
@@ -20,8 +26,12 @@ from trainer import Dataset
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--max-train", "200", "--val", "50", "--max-test", "50", "--epochs", "1", "--conv1", "2", "--conv2", "2",
         "--quiet"]
-METRICS_KEYS = {"test_accuracy", "per_class_accuracy", "confusion_matrix", "best_val_accuracy", "best_epoch",
-                "epochs_run", "interrupted", "run_seconds", "train_seconds", "data", "arguments", "versions"}
+METRICS_KEYS = {"test_accuracy", "per_class_accuracy", "confusion_matrix", "confusion_matrix_rows",
+                "confusion_matrix_columns", "best_val_accuracy", "best_epoch", "epochs_run", "interrupted",
+                "run_seconds", "train_seconds", "data", "arguments", "versions"}
+# A run strong enough to predict more than one class: preprocessing mistakes change its predictions.
+TRAINED = ["--max-train", "300", "--val", "50", "--max-test", "100", "--epochs", "2", "--conv1", "4", "--conv2", "8",
+           "--lr", "0.01", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +39,27 @@ def standin(tmp_path_factory):
     folder = tmp_path_factory.mktemp("standin")
     make_standin(folder, n_train=300, n_test=100, seed=0)
     return str(folder)
+
+
+@pytest.fixture(scope="module")
+def finished_run(standin, tmp_path_factory):
+    """The folder of a completed train.py run with TRAINED settings (read only: copy it to change it)."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert train.main(["--data", standin, "--out", str(out), *TRAINED]) == 0
+    return out
+
+
+def raw_test_images(standin, max_test):
+    """The raw test images and labels a run with `--max-test max_test` evaluates on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StandInDataWarning)
+        _, _, test_X, test_y = load_svhn(standin, 1, max_test)
+    return test_X, test_y
+
+
+def snapshot(folder):
+    """{file name: bytes} of every file in `folder`."""
+    return {name: (Path(folder) / name).read_bytes() for name in sorted(os.listdir(folder))}
 
 
 def run_main(argv, capsys):
@@ -119,6 +150,8 @@ def test_cli_end_to_end_writes_every_file(standin, tmp_path, capsys):
     assert metrics["epochs_run"] == metrics["best_epoch"] == 1 and metrics["interrupted"] is False
     counts = np.array(metrics["confusion_matrix"])
     assert counts.shape == (10, 10) and counts.sum() == 50
+    assert (metrics["confusion_matrix_rows"], metrics["confusion_matrix_columns"]) == ("true label", "predicted label")
+    np.testing.assert_array_equal(counts.sum(axis=1), np.bincount(raw_test_images(standin, 50)[1], minlength=10))
     assert metrics["test_accuracy"] == pytest.approx(np.trace(counts) / 50)
     assert set(metrics["per_class_accuracy"]) == {str(k) for k in range(10)}
     assert metrics["arguments"]["conv1"] == 2 and metrics["arguments"]["optim"] == train.OPTIMIZER
@@ -129,6 +162,7 @@ def test_cli_end_to_end_writes_every_file(standin, tmp_path, capsys):
     assert history[0] == "epoch,loss,train_acc,val_acc,lr,seconds" and len(history) == 2
     assert load_model(out / "model.npz").config()["conv1_channels"] == 2
     assert (out / "learning_curves.png").read_bytes().startswith(b"\x89PNG")
+    assert os.listdir(tmp_path) == ["run"]  # no temporary folder left beside it
 
 
 def test_cli_records_the_standin_after_the_warning_was_spent(standin, tmp_path, capsys):
@@ -159,7 +193,7 @@ def test_is_standin_is_false_for_files_without_the_marker(tmp_path):
     (["--dtype", "float16"], "argument --dtype: invalid choice"),
     (["--colour"], "unrecognized arguments: --colour"),
     (["--val", "200", "--max-train", "200"], "--val must be smaller than --max-train"),
-    (["--max-train", "1000", "--val", "10"], "`max_train` must be at most the number of images"),
+    (["--max-train", "1000", "--val", "10"], "--max-train 1000 is more than the 300 images in"),
     (["--data", "no/such/folder"], "SVHN file not found: no/such/folder/train_32x32.mat"),
 ])
 def test_cli_bad_arguments_exit_2_with_one_line(standin, tmp_path, capsys, argv, match):
@@ -178,21 +212,85 @@ def test_cli_refuses_an_out_that_is_a_file(standin, tmp_path, capsys):
     assert code == 2 and "--out" in stderr and "is a file" in stderr and stderr.count("\n") == 1
 
 
-def test_cli_diverging_training_exits_1_with_one_line(standin, tmp_path, capsys):
-    code, _, stderr = run_main(["--data", standin, "--out", str(tmp_path / "run"), *TINY, "--optim", "sgd",
-                                "--lr", "1e30"], capsys)
+def test_cli_refuses_an_out_inside_a_file(standin, tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    out = tmp_path / "taken" / "runs" / "first"
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY], capsys)
+    assert code == 2
+    assert stderr == f"train.py: error: --out {out} cannot be created: {tmp_path / 'taken'} is not a folder (see --help)\n"
+
+
+def test_cli_diverging_training_exits_1_with_command_line_advice(standin, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--optim", "sgd", "--lr", "1e30"],
+                               capsys)
     assert code == 1
-    assert stderr.startswith("train.py: training diverged: Training diverged at epoch 1")
-    assert stderr.count("\n") == 1  # no overflow warnings before it
+    assert re.fullmatch(rf"train\.py: training diverged at epoch 1, batch \d+: [^\n]+; nothing was written to "
+                        rf"{re.escape(str(out))}\. Rerun with a smaller --lr \(this run used --lr 1e\+30\)\.\n",
+                        stderr), stderr
+    assert "trainer." not in stderr and "fit()" not in stderr and "divergence_threshold" not in stderr
+    assert os.listdir(tmp_path) == []
 
 
-def test_cli_interrupted_in_the_first_epoch_exits_1(standin, tmp_path, capsys, monkeypatch):
-    def interrupt(self, X, y):
+def test_cli_exploding_loss_is_said_without_the_trainer_keyword(standin, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--optim", "sgd", "--lr", "1e3"],
+                               capsys)
+    assert code == 1
+    assert re.fullmatch(rf"train\.py: training diverged at epoch 1, batch \d+: the loss \S+ is above 1000 times the "
+                        rf"reference loss \S+ \(the larger of the first batch's loss and 1\); nothing was written "
+                        rf"to {re.escape(str(out))}\. Rerun with a smaller --lr \(this run used --lr 1000\)\.\n",
+                        stderr), stderr
+
+
+def interrupt_at_step(monkeypatch, step):
+    """Make the `step`-th training step (counted from 1) raise KeyboardInterrupt, as Ctrl-C there would."""
+    train_step, calls = ConvNet.compute_loss_and_gradients, []
+
+    def interrupted_step(self, X, y):
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt
+        return train_step(self, X, y)
+
+    monkeypatch.setattr(ConvNet, "compute_loss_and_gradients", interrupted_step)
+
+
+def test_cli_interrupted_in_the_first_epoch_exits_130_and_leaves_nothing(standin, tmp_path, capsys, monkeypatch):
+    interrupt_at_step(monkeypatch, 2)
+    out = tmp_path / "runs" / "first"
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY], capsys)
+    assert code == 130
+    assert stderr == f"train.py: interrupted before the first epoch ended; nothing was written to {out}\n"
+    assert os.listdir(tmp_path) == []  # neither --out, its temporary folder, nor the runs/ folder made for them
+
+
+@pytest.mark.parametrize("where", ["train.load_svhn", "train.plots.learning_curves"])
+def test_cli_interrupted_outside_training_exits_130_and_leaves_nothing(standin, tmp_path, capsys, monkeypatch,
+                                                                       where):
+    def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ConvNet, "compute_loss_and_gradients", interrupt)
-    code, _, stderr = run_main(["--data", standin, "--out", str(tmp_path / "run"), *TINY], capsys)
-    assert code == 1 and "interrupted before the first epoch ended" in stderr
+    monkeypatch.setattr(where, interrupt)
+    out = tmp_path / "run"
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY], capsys)
+    assert code == 130
+    stage = "before the first epoch ended" if "load" in where else "while writing the results"
+    assert stderr == f"train.py: interrupted {stage}; nothing was written to {out}\n"
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_interrupted_after_an_epoch_saves_everything_and_exits_130(standin, tmp_path, capsys, monkeypatch):
+    interrupt_at_step(monkeypatch, 4)  # TINY: 3 steps per epoch, so the first step of epoch 2
+    out = tmp_path / "run"
+    code, stdout, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--epochs", "3"], capsys)
+    assert code == 130
+    assert sorted(os.listdir(out)) == sorted(train.OUTPUT_FILES)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and metrics["epochs_run"] == 1
+    assert f"files in {out}:" in stdout
+    assert stderr.splitlines()[-1] == (f"train.py: interrupted after epoch 1 of 3; the files in {out} hold the "
+                                       f"model of epoch 1, the best of those")
 
 
 def test_sizes_accept_all():
@@ -214,3 +312,274 @@ def test_cli_as_a_subprocess_missing_data_exits_2_without_traceback(tmp_path):
     assert result.stderr.startswith("train.py: error: SVHN file not found")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+# --out: never mix two runs, never replace one without --overwrite, never leave half a run.
+
+def test_cli_refuses_an_out_holding_a_previous_run(standin, finished_run, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    before = snapshot(out)
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY], capsys)
+    assert code == 2
+    assert stderr == (f"train.py: error: --out {out} is not empty (confusion_matrix.png, filters.png, history.csv "
+                      f"and 5 more): give a new folder, or add --overwrite to replace it at the end of this run "
+                      f"(see --help)\n")
+    assert snapshot(out) == before and os.listdir(tmp_path) == ["run"]
+
+
+def test_cli_writes_into_an_empty_existing_out(standin, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    code, _, stderr = run_main(["--data", standin, "--out", str(tmp_path / "run"), *TINY], capsys)
+    assert code == 0, stderr
+    assert sorted(os.listdir(tmp_path / "run")) == sorted(train.OUTPUT_FILES)
+
+
+def spy_on_training(monkeypatch, after_training):
+    """Run `after_training(checkpoint_path)` when train.main's training ends, before it writes its results."""
+    real = train.train_model
+
+    def train_model(dataset, **kwargs):
+        result = real(dataset, **kwargs)
+        after_training(kwargs["checkpoint_path"])
+        return result
+
+    monkeypatch.setattr(train, "train_model", train_model)
+
+
+def test_cli_writes_into_a_hidden_folder_beside_out_until_the_end(standin, tmp_path, capsys, monkeypatch):
+    out, seen = tmp_path / "run", {}
+
+    def look(checkpoint_path):
+        seen["folder"] = Path(checkpoint_path).parent
+        seen["files"] = sorted(os.listdir(seen["folder"]))
+        seen["out exists"] = out.exists()
+
+    spy_on_training(monkeypatch, look)
+    code, stdout, stderr = run_main(["--data", standin, "--out", str(out), *TINY], capsys)
+    assert code == 0, stderr
+    assert seen["folder"].parent == tmp_path and seen["folder"].name.startswith(".run.")
+    assert seen["files"] == ["model.best.npz", "model.npz"] and seen["out exists"] is False
+    assert os.listdir(tmp_path) == ["run"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # a usual folder, not mkdtemp's 0700
+
+
+def test_cli_overwrite_replaces_the_previous_run_only_at_the_end(standin, finished_run, tmp_path, capsys,
+                                                                 monkeypatch):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    before, during = snapshot(out), {}
+    spy_on_training(monkeypatch, lambda _: during.update(snapshot(out)))
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--conv1", "3", "--overwrite"], capsys)
+    assert code == 0, stderr
+    assert during == before
+    assert json.loads((out / "metrics.json").read_text())["arguments"]["conv1"] == 3
+    assert load_model(out / "model.best.npz").config()["conv1_channels"] == 3
+    assert sorted(os.listdir(out)) == sorted(train.OUTPUT_FILES) and os.listdir(tmp_path) == ["run"]
+
+
+def test_cli_overwrite_refuses_a_folder_that_is_not_a_run(standin, finished_run, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    (out / "notes.txt").write_text("mine")
+    before = snapshot(out)
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--overwrite"], capsys)
+    assert code == 2
+    assert stderr == (f"train.py: error: --out {out} holds files train.py does not write (notes.txt): --overwrite "
+                      f"replaces only the folder of an earlier run; move them away or give another --out "
+                      f"(see --help)\n")
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("failure", ["diverged", "interrupted"])
+def test_cli_overwrite_keeps_the_previous_run_when_the_new_one_fails(standin, finished_run, tmp_path, capsys,
+                                                                     monkeypatch, failure):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    before = snapshot(out)
+    argv = ["--data", standin, "--out", str(out), *TINY, "--overwrite"]
+    if failure == "diverged":
+        argv += ["--optim", "sgd", "--lr", "1e30"]
+    else:
+        interrupt_at_step(monkeypatch, 1)
+    code, _, stderr = run_main(argv, capsys)
+    assert code == (1 if failure == "diverged" else 130)
+    assert f"nothing was written to {out}" in stderr
+    assert snapshot(out) == before and os.listdir(tmp_path) == ["run"]
+
+
+def test_cli_out_filled_by_another_run_meanwhile_goes_to_a_sibling(standin, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+
+    def other_run_finishes_first(_):
+        out.mkdir()
+        (out / "metrics.json").write_text("{}")
+
+    spy_on_training(monkeypatch, other_run_finishes_first)
+    code, stdout, stderr = run_main(["--data", standin, "--out", str(out), *TINY], capsys)
+    assert code == 0, stderr
+    assert snapshot(out) == {"metrics.json": b"{}"}
+    assert sorted(os.listdir(tmp_path / "run-2")) == sorted(train.OUTPUT_FILES)
+    assert stderr == (f"train.py: note: {out} was filled by another run while this one trained; this run's files "
+                      f"are in {out}-2 instead\n")
+    assert f"files in {out}-2:" in stdout.splitlines()[-1]
+    assert sorted(os.listdir(tmp_path)) == ["run", "run-2"]
+
+
+def assert_one_complete_run(folder, standin):
+    """Every file of `folder` comes from the same run: same architecture, same history, same predictions."""
+    assert sorted(os.listdir(folder)) == sorted(train.OUTPUT_FILES)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    conv1 = metrics["arguments"]["conv1"]
+    for name in ("model.npz", "model.best.npz"):
+        assert load_model(folder / name).config()["conv1_channels"] == conv1
+    with open(folder / "history.csv", newline="") as file:
+        assert float(list(csv.DictReader(file))[-1]["val_acc"]) == metrics["best_val_accuracy"]
+    test_X, test_y = raw_test_images(standin, metrics["data"]["n_test"])
+    predictions = load_classifier(folder / "model.npz").predict(test_X)
+    np.testing.assert_array_equal(confusion_counts(test_y, predictions), metrics["confusion_matrix"])
+    return conv1
+
+
+def test_two_concurrent_runs_into_one_out_never_mix(standin, tmp_path):
+    out = tmp_path / "run"
+    processes = [subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--data", standin, "--out", str(out),
+                                   *TINY, "--conv1", str(conv1)], cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for conv1 in (3, 4)]
+    results = [(process.communicate(timeout=180), process.returncode) for process in processes]
+    codes = sorted(code for _, code in results)
+    errors = "".join(stderr for (_, stderr), _ in results)
+    folders = sorted(os.listdir(tmp_path))
+    if codes == [0, 0]:  # both trained at once: the one that finished second went to a sibling
+        assert folders == ["run", "run-2"]
+        assert errors == (f"train.py: note: {out} was filled by another run while this one trained; this run's "
+                          f"files are in {out}-2 instead\n")
+        assert {assert_one_complete_run(tmp_path / name, standin) for name in folders} == {3, 4}
+    else:  # one had finished before the other started
+        assert codes == [0, 2] and folders == ["run"] and f"--out {out} is not empty" in errors
+        assert_one_complete_run(out, standin)
+
+
+INTERRUPTIBLE = """
+import sys, time
+from model import ConvNet
+
+train_step, calls = ConvNet.compute_loss_and_gradients, []
+
+def wait_for_sigint_at_one_step(self, X, y):
+    calls.append(1)
+    if len(calls) == int(sys.argv[1]):
+        print("waiting for SIGINT", flush=True)
+        time.sleep(120)
+    return train_step(self, X, y)
+
+ConvNet.compute_loss_and_gradients = wait_for_sigint_at_one_step
+import train
+sys.exit(train.main(sys.argv[2:]))
+"""
+
+
+def run_until_sigint(step, argv, cwd):
+    """Run train.py in a subprocess, send SIGINT during training step `step`; return (code, stdout, stderr)."""
+    process = subprocess.Popen([sys.executable, "-c", INTERRUPTIBLE, str(step), *argv], cwd=cwd, text=True,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    lines = []
+    while not lines or lines[-1] != "waiting for SIGINT\n":
+        lines.append(process.stdout.readline())
+        assert lines[-1], f"train.py ended before step {step}: {process.communicate()}"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    return process.returncode, "".join(lines) + stdout, stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a subprocess is POSIX")
+def test_sigint_after_an_epoch_saves_the_run_and_exits_130(standin, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, stderr = run_until_sigint(4, ["--data", standin, "--out", str(out), *TINY, "--epochs", "3"],
+                                            tmp_path)
+    assert code == 130, stderr
+    assert stderr.splitlines()[-1] == (f"train.py: interrupted after epoch 1 of 3; the files in {out} hold the "
+                                       f"model of epoch 1, the best of those")
+    assert "Traceback" not in stderr
+    assert_one_complete_run(out, standin)
+    assert json.loads((out / "metrics.json").read_text())["interrupted"] is True
+    assert os.listdir(tmp_path) == ["run"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a subprocess is POSIX")
+def test_sigint_in_the_first_epoch_leaves_no_folder(standin, tmp_path):
+    out = tmp_path / "runs" / "first"
+    code, _, stderr = run_until_sigint(2, ["--data", standin, "--out", str(out), *TINY], tmp_path)
+    assert code == 130, stderr
+    assert stderr.splitlines()[-1] == f"train.py: interrupted before the first epoch ended; nothing was written to {out}"
+    assert "Traceback" not in stderr
+    assert os.listdir(tmp_path) == []
+
+
+# What train.py saves is enough to predict on raw images.
+
+def test_cli_model_predicts_raw_images_exactly_as_reported(standin, finished_run):
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    test_X, test_y = raw_test_images(standin, 100)
+    classifier = load_classifier(finished_run / "model.npz")
+    predictions = classifier.predict(test_X)
+    assert multiclass_accuracy(predictions, test_y) == metrics["test_accuracy"]
+    np.testing.assert_array_equal(confusion_counts(test_y, predictions), metrics["confusion_matrix"])
+    np.testing.assert_array_equal(classifier.predict(test_X.astype(np.uint8)), predictions)
+    np.testing.assert_array_equal(load_classifier(finished_run / "model.best.npz").predict(test_X), predictions)
+    assert classifier.preprocessing["scale"] == 1 / 255 and classifier.preprocessing["mean_image"].shape == (32, 32, 3)
+    # The saved mean matters: without it the same model predicts otherwise.
+    assert np.any(classifier.model.predict(test_X / 255) != predictions)
+
+
+# Command-line wording for errors raised by the library.
+
+@pytest.mark.parametrize("argv, message", [
+    (["--max-train", "1000", "--val", "10"], "--max-train 1000 is more than the 300 images in {data}/train_32x32.mat: "
+                                             "give at most 300, or --max-train all"),
+    (["--max-train", "200", "--val", "50", "--max-test", "500"], "--max-test 500 is more than the 100 images in {data}/test_32x32.mat: give at most 100, or "
+                            "--max-test all"),
+    (["--max-train", "all", "--val", "300", "--max-test", "50"], "--val must be smaller than the 300 images in {data}/train_32x32.mat so "
+                                             "that images are left for training, got --val 300 and --max-train all"),
+])
+def test_cli_errors_speak_of_flags_not_of_python(standin, tmp_path, capsys, argv, message):
+    code, _, stderr = run_main(["--data", standin, "--out", str(tmp_path / "run"), "--quiet", *argv], capsys)
+    assert code == 2
+    assert stderr == f"train.py: error: {message.format(data=standin)} (see --help)\n"
+    assert "None" not in stderr and "`" not in stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_data_that_is_a_file(standin, tmp_path, capsys):
+    (tmp_path / "data").write_text("")
+    code, _, stderr = run_main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and stderr.count("\n") == 1 and "`" not in stderr and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("which, index", [("training", 0), ("test", 2)])
+def test_cli_refuses_non_finite_images_in_one_line(standin, tmp_path, capsys, monkeypatch, which, index):
+    def load_with_nan(folder, max_train, max_test, seed=42):
+        arrays = list(load_svhn(folder, max_train, max_test, seed))
+        arrays[index][:, 0, 0, :2] = [np.nan, np.inf]  # in every image, so in the training part of the split
+        return tuple(arrays)
+
+    monkeypatch.setattr(train, "load_svhn", load_with_nan)
+    code, _, stderr = run_main(["--data", standin, "--out", str(tmp_path / "run"), *TINY], capsys)
+    assert code == 2
+    n = 150 if which == "training" else 50
+    assert stderr == (f"train.py: error: the {which} images read from --data {standin} hold {2 * n} NaN or "
+                      f"infinite values out of {n * 32 * 32 * 3}: re-create or re-download the data files "
+                      f"(see --help)\n")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prepare_refuses_non_finite_pixels(dtype):
+    images = np.zeros((2, 4, 4, 3), dtype=dtype)
+    images[1, 2, 3, 0] = np.nan
+    with pytest.raises(ValueError, match=r"`others\[0\]` must hold finite values only, got 1 NaN or infinite value "
+                                         r"out of 96"):
+        train.prepare_for_neural_network(np.zeros((2, 4, 4, 3)), images)
