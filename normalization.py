@@ -15,6 +15,8 @@ from validation import check_dtype, check_float_array, check_int, check_number, 
 # The large arrays are walked this many bytes of rows at a time: the few operations on a chunk then run in cache
 # instead of each making a pass over the whole array, and the chunks' sums are added up in float64.
 _CHUNK_BYTES = 256 * 1024
+# Rows averaged for the shift that the batch statistics are summed around.
+_SHIFT_SAMPLES = 1024
 
 
 class BatchNormalization:
@@ -194,22 +196,21 @@ class Dropout:
 def _mean_and_variance(rows):
     """Mean and biased variance of each column of `rows` (n, n_features), float64 arrays of shape (n_features,).
 
-    Two passes: a first mean, then sums of `rows - first_mean` and of its squares, which correct the mean and give
-    the variance (the corrected two-pass algorithm). Never `E[X^2] - mean^2`, which cancels when |mean| >> std; and
-    the second pass sums small numbers, so float32 chunk sums lose nothing to a large mean.
+    One pass over `rows - shift`, summing it and its squares, with `shift` the mean of about `_SHIFT_SAMPLES` rows
+    spread over the batch: the sums then hold small numbers (float32 chunk sums lose nothing to a large mean), and
+    `var = E[(X - shift)^2] - (mean - shift)^2` does not cancel, `mean - shift` being a small fraction of the std
+    (the shifted-data algorithm; `E[X^2] - mean^2` would cancel when |mean| >> std).
     """
     n, n_features = rows.shape
+    sample = rows[::max(1, n // _SHIFT_SAMPLES)]
+    shift = (sample.sum(axis=0, dtype=np.float64) / sample.shape[0]).astype(rows.dtype)
     ones = np.ones(min(n, _chunk_rows(rows)), dtype=rows.dtype)
-    total = np.zeros(n_features)
-    for chunk in _chunks(rows):
-        total += ones[:rows[chunk].shape[0]] @ rows[chunk]  # a BLAS column sum
-    shift = (total / n).astype(rows.dtype)
     centered = np.empty((ones.size, n_features), dtype=rows.dtype)
     offset, squares = np.zeros(n_features), np.zeros(n_features)
     for chunk in _chunks(rows):
         part = centered[:rows[chunk].shape[0]]
         np.subtract(rows[chunk], shift, out=part)
-        offset += ones[:part.shape[0]] @ part
+        offset += ones[:part.shape[0]] @ part  # a BLAS column sum
         squares += np.einsum("ij,ij->j", part, part)
     offset /= n
     return shift + offset, np.maximum(squares / n - offset * offset, 0)

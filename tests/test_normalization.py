@@ -279,10 +279,17 @@ def test_bn_single_value_per_feature_in_training_is_refused_like_pytorch(shape):
     assert np.all(np.isfinite(layer.forward(random_input(shape))))
 
 
-def test_bn_float32_statistics_of_a_large_batch_with_a_large_mean():
-    """Two passes and float64 sums: no E[X^2] - mean^2 cancellation, no float32 accumulation drift."""
+@pytest.mark.parametrize("layout", ["large mean", "halves apart", "sorted"])
+def test_bn_float32_statistics_of_a_large_batch(layout):
+    """Float32 sums of 16,384 rows: no E[X^2] - mean^2 cancellation, no drift from float32 accumulation, whatever
+    the order of the rows."""
     rng = np.random.default_rng(4)
-    X = (rng.standard_normal((64, 16, 16, 8)) * rng.uniform(0.01, 1, 8) + 1000).astype(np.float32)
+    X = rng.standard_normal((64, 16, 16, 8)) * rng.uniform(0.01, 1, 8) + 1000
+    if layout == "halves apart":
+        X[32:] += 50
+    elif layout == "sorted":
+        X = np.sort(X.reshape(-1, 8), axis=0).reshape(X.shape)
+    X = X.astype(np.float32)
     layer = BatchNormalization(8, momentum=1.0, dtype=np.float32)
     out = layer.forward(X)
     X64 = X.astype(np.float64).reshape(-1, 8)
