@@ -6,6 +6,9 @@ A checkpoint is an uncompressed `.npz` archive holding
   "config": model.config()}`, the marker that tells our files from other archives and the arguments that rebuild
   the architecture;
 - `params/<name>`: one array per entry of `model.params()`, e.g. `params/conv1_W`;
+- `buffers/<name>`: one array per entry of `model.buffers()` when the model has them, e.g.
+  `buffers/bn1_running_mean` (BatchNorm's running statistics), so that a loaded model predicts exactly as the saved
+  one did;
 - optionally, what turns raw images into the model's input (`save_model(..., preprocessing=...)`): its scalars
   under the key `"preprocessing"` of the JSON string, its arrays as `preprocessing/<name>`, e.g.
   `preprocessing/mean_image`. Files without it (older ones too) load as before; `load_classifier` needs it.
@@ -22,13 +25,16 @@ import zipfile
 import numpy as np
 
 from atomic import atomic_write
-from model import ConvNet
+from model import ConvNet, Sequential
 from validation import check_finite, check_float_array, check_number, check_output_file
 
 FORMAT = "numpy-cnn-checkpoint"
 VERSION = 1
 METADATA_KEY = "__checkpoint__"
 PARAM_PREFIX = "params/"
+BUFFER_PREFIX = "buffers/"
+# The model classes load_model rebuilds, each from its saved config().
+MODEL_BUILDERS = {"ConvNet": lambda config: ConvNet(**config), "Sequential": Sequential.from_config}
 PREPROCESSING_KEY = "preprocessing"
 PREPROCESSING_PREFIX = "preprocessing/"
 # Config entries that change neither the parameters' layout nor what they compute: a checkpoint saved in float32
@@ -72,13 +78,14 @@ def save_model(model, path, *, preprocessing=None):
     except TypeError as error:
         raise TypeError(f"`model.config()` must be JSON-serializable: {error}") from None
     arrays.update({PARAM_PREFIX + name: np.asarray(param.value) for name, param in model.params().items()})
+    arrays.update({BUFFER_PREFIX + name: np.asarray(buffer) for name, buffer in _buffers(model).items()})
     arrays[METADATA_KEY] = np.array(metadata)
     with atomic_write(path) as file:
         np.savez(file, **arrays)
 
 
 def load_model(path):
-    """Rebuild the ConvNet saved in `path`, with its parameters.
+    """Rebuild the ConvNet or Sequential saved in `path`, with its parameters and buffers.
 
     Parameters
     ----------
@@ -87,12 +94,13 @@ def load_model(path):
 
     Returns
     -------
-    ConvNet, of the saved architecture and dtype
+    ConvNet or Sequential, of the saved architecture and dtype (a Sequential comes back in training mode, as
+    built; its predict() switches to evaluation mode by itself)
 
     Raises
     ------
     ValueError
-        When the file is not a readable checkpoint of a ConvNet (see `load_params`).
+        When the file is not a readable checkpoint of a ConvNet or Sequential (see `load_params`).
     """
     return _load(path)[0]
 
@@ -285,13 +293,14 @@ def _load(path):
     """(ConvNet with the saved parameters, preprocessing dict or None) from the checkpoint `path`."""
     path = _check_path(path)
     metadata, arrays, preprocessing = _read_checkpoint(path)
-    if metadata.get("model") != ConvNet.__name__:
-        raise ValueError(f"{path} holds a {metadata.get('model')!r} model; load_model rebuilds only ConvNet "
-                         f"(use load_params with a model you build)")
+    kind = metadata.get("model")
+    if kind not in MODEL_BUILDERS:
+        raise ValueError(f"{path} holds a {kind!r} model; load_model rebuilds only "
+                         f"{' and '.join(MODEL_BUILDERS)} (use load_params with a model you build)")
     try:
-        model = ConvNet(**metadata["config"])
+        model = MODEL_BUILDERS[kind](metadata["config"])
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{path} holds an architecture ConvNet cannot build ({metadata['config']}): "
+        raise ValueError(f"{path} holds an architecture {kind} cannot build ({metadata['config']}): "
                          f"{error}") from None
     _assign(model, arrays, path)
     return model, preprocessing
@@ -359,7 +368,8 @@ def _read_archive(path):
             if METADATA_KEY not in archive.files:
                 raise ValueError(f"it has no `{METADATA_KEY}` entry (entries: {', '.join(archive.files[:8])})")
             metadata = json.loads(str(archive[METADATA_KEY]))
-            params = _entries(archive, PARAM_PREFIX)
+            params = {**_entries(archive, PARAM_PREFIX),
+                      **{BUFFER_PREFIX + name: array for name, array in _entries(archive, BUFFER_PREFIX).items()}}
             preprocessing = _entries(archive, PREPROCESSING_PREFIX)
     return metadata, params, preprocessing
 
@@ -370,29 +380,58 @@ def _entries(archive, prefix):
 
 
 def _check_architecture(model_config, saved_config, path):
+    model_config, saved_config = _architecture(model_config), _architecture(saved_config)
     for key in sorted(set(model_config) | set(saved_config)):
-        if key in _NOT_ARCHITECTURE:
-            continue
         if model_config.get(key) != saved_config.get(key):
             raise ValueError(f"{path} was saved from another architecture: {key}={saved_config.get(key)!r} in the "
                              f"file, {key}={model_config.get(key)!r} in the model")
 
 
+def _architecture(config):
+    """`config` without the entries that change neither the layout nor what is computed (in each layer too)."""
+    kept = {key: value for key, value in config.items() if key not in _NOT_ARCHITECTURE}
+    if isinstance(kept.get("layers"), list):
+        kept["layers"] = [[name, kind, {key: value for key, value in arguments.items() if key != "dtype"}]
+                          if isinstance(arguments, dict) else [name, kind, arguments]
+                          for name, kind, arguments in kept["layers"]]
+    return kept
+
+
+def _kind_and_name(key):
+    """('buffer', name) for a key `buffers/<name>`, else ('parameter', key)."""
+    return ("buffer", key[len(BUFFER_PREFIX):]) if key.startswith(BUFFER_PREFIX) else ("parameter", key)
+
+
+def _buffers(model):
+    buffers = getattr(model, "buffers", None)
+    return buffers() if callable(buffers) else {}
+
+
 def _assign(model, arrays, path):
-    """Check every saved array against the model's parameters, then assign them all."""
+    """Check every saved array against the model's parameters and buffers, then assign them all.
+
+    `arrays` holds parameters under their names and buffers under `buffers/<name>`.
+    """
     params = model.params()
-    for name, param in params.items():
+    expected = {**{name: param.value for name, param in params.items()},
+                **{BUFFER_PREFIX + name: buffer for name, buffer in _buffers(model).items()}}
+    for name, value in expected.items():
+        kind, short = _kind_and_name(name)
         if name not in arrays:
-            raise ValueError(f"{path} has no parameter `{name}` (it holds {', '.join(sorted(arrays)) or 'none'})")
+            held = ", ".join(sorted(arrays)) or "none"
+            raise ValueError(f"{path} has no {kind} `{short}` (it holds {held})")
         array = arrays[name]
-        if array.shape != np.shape(param.value):
-            raise ValueError(f"parameter `{name}` in {path} has shape {array.shape}, the model's has "
-                             f"{np.shape(param.value)}")
+        if array.shape != np.shape(value):
+            raise ValueError(f"{kind} `{short}` in {path} has shape {array.shape}, the model's has "
+                             f"{np.shape(value)}")
         if not np.issubdtype(array.dtype, np.floating):
-            raise ValueError(f"parameter `{name}` in {path} has dtype {array.dtype}, expected floats")
-    extra = sorted(set(arrays) - set(params))
+            raise ValueError(f"{kind} `{short}` in {path} has dtype {array.dtype}, expected floats")
+    extra = sorted(set(arrays) - set(expected))
     if extra:
-        raise ValueError(f"{path} has parameter `{extra[0]}` that the model lacks: it was saved from another "
+        kind, short = _kind_and_name(extra[0])
+        raise ValueError(f"{path} has {kind} `{short}` that the model lacks: it was saved from another "
                          f"architecture")
     for name, param in params.items():
         param.value = arrays[name].astype(param.value.dtype)
+    for name, buffer in _buffers(model).items():
+        buffer[...] = arrays[BUFFER_PREFIX + name]
