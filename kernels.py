@@ -1,4 +1,5 @@
-"""The array functions behind the layers: patches for the convolution and window maxima for the pooling, numpy only.
+"""The array functions behind the layers: patches for the convolution, window maxima and means for the pooling, numpy
+only.
 
 Images are NHWC: (batch, height, width, channels), float32 or float64. Each public function checks its arguments
 first (a TypeError or ValueError naming the argument; metadata only, never a pass over the data) and then calls
@@ -156,6 +157,55 @@ def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
     return _max_pool_backward(d_out, argmax, input_shape, pool_size, stride)
 
 
+def avg_pool(X, pool_size, stride):
+    """Window means of `X`, per channel.
+
+    Windows may overlap (stride < pool_size); windows that do not fit at the bottom or right edge are dropped.
+
+    Parameters
+    ----------
+    X : ndarray of shape (batch, height, width, channels), float32 or float64
+    pool_size : int >= 1, at most height and width
+    stride : int >= 1
+
+    Returns
+    -------
+    ndarray of shape (batch, out_height, out_width, channels), dtype of X
+        `out_height = (height - pool_size) // stride + 1`, and likewise for the width.
+    """
+    X = check_images(X, "X")
+    pool_size, stride = _check_pool(pool_size, stride)
+    _pool_output_shape(X.shape[1:3], pool_size, stride)
+    return _avg_pool(X, pool_size, stride)
+
+
+def avg_pool_backward(d_out, input_shape, pool_size, stride):
+    """Gradient of `avg_pool` with respect to its input: each window's gradient shared equally by its pixels.
+
+    Parameters
+    ----------
+    d_out : ndarray of shape (batch, out_height, out_width, channels), float32 or float64
+    input_shape : (batch, height, width, channels)
+        The shape of the `X` given to `avg_pool`.
+    pool_size, stride : int
+        As given to `avg_pool`.
+
+    Returns
+    -------
+    ndarray of shape `input_shape`, dtype of `d_out`
+        A pixel in several windows (stride < pool_size) gets the sum of their shares; one in none gets 0.
+    """
+    d_out = check_images(d_out, "d_out")
+    input_shape = _check_shape(input_shape, "input_shape", ("batch", "height", "width", "channels"), minimum=0)
+    pool_size, stride = _check_pool(pool_size, stride)
+    batch, height, width, channels = input_shape
+    expected = (batch, *_pool_output_shape((height, width), pool_size, stride), channels)
+    if d_out.shape != expected:
+        raise ValueError(f"`d_out` must have shape {expected}, the output of avg_pool for `input_shape` "
+                         f"{input_shape}, pool_size {pool_size} and stride {stride}; got {d_out.shape}")
+    return _avg_pool_backward(d_out, input_shape, pool_size, stride)
+
+
 def _conv_output_shape(input_shape, filter_size, padding, stride):
     """`conv_output_shape` without the argument checks."""
     height, width = input_shape
@@ -166,8 +216,8 @@ def _conv_output_shape(input_shape, filter_size, padding, stride):
 
 
 def _pool_output_shape(input_shape, pool_size, stride):
-    """(out_height, out_width) of max pooling over an input of (height, width); ValueError when the window is
-    larger than the input."""
+    """(out_height, out_width) of a max or average pooling over an input of (height, width); ValueError when the
+    window is larger than the input."""
     height, width = input_shape
     if pool_size > height or pool_size > width:
         raise ValueError(f"`pool_size` {pool_size} is larger than the input ({height}x{width} height x width)")
@@ -255,6 +305,40 @@ def _max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
         rows = _window_offset(d_input, row, 1, s, out_height)
         rows_cols = _window_offset(rows, col, 2, s, out_width)
         rows_cols += (argmax == offset) * d_out  # += : overlapping windows may share a maximum
+    return d_input
+
+
+def _avg_pool(X, pool_size, stride):
+    """`avg_pool` without the argument checks."""
+    p, s = pool_size, stride
+    out_height, out_width = (X.shape[1] - p) // s + 1, (X.shape[2] - p) // s + 1
+    # Separable window sums over strided views, 2 * pool_size whole-array additions: first over the window's
+    # columns for every input row, then over its rows.
+    X = X[:, :s * (out_height - 1) + p]
+    row_sums = _window_offset(X, 0, 2, s, out_width).copy()
+    for col in range(1, p):
+        row_sums += _window_offset(X, col, 2, s, out_width)
+    out = _window_offset(row_sums, 0, 1, s, out_height).copy()
+    for row in range(1, p):
+        out += _window_offset(row_sums, row, 1, s, out_height)
+    out /= p * p
+    return out
+
+
+def _avg_pool_backward(d_out, input_shape, pool_size, stride):
+    """`avg_pool_backward` without the argument checks."""
+    p, s = pool_size, stride
+    batch, height, width, channels = input_shape
+    out_height, out_width = d_out.shape[1:3]
+    share = d_out / (p * p)
+    # The forward's two stages transposed: spread each window's share over its rows, then over its columns. Within
+    # one offset the strided view hits distinct pixels; += across offsets sums where windows overlap.
+    d_rows = np.zeros((batch, height, out_width, channels), dtype=d_out.dtype)
+    for row in range(p):
+        _window_offset(d_rows, row, 1, s, out_height)[...] += share
+    d_input = np.zeros(input_shape, dtype=d_out.dtype)
+    for col in range(p):
+        _window_offset(d_input, col, 2, s, out_width)[...] += d_rows
     return d_input
 
 

@@ -12,35 +12,12 @@ otherwise); an input of the other precision is converted to it. Parameter-free l
 import numpy as np
 
 # The array kernels live in kernels.py; the public ones are re-exported so that `from layers import im2col` works.
-from kernels import (CHANNELS_LAST_FROM, col2im, conv_output_shape, im2col, max_pool,  # noqa: F401
-                     max_pool_backward)
-from kernels import (_buffer, _check_shape, _col2im, _conv_output_shape, _im2col, _max_pool, _max_pool_backward,
-                     _pool_output_shape)
+from kernels import (CHANNELS_LAST_FROM, avg_pool, avg_pool_backward, col2im, conv_output_shape, im2col,  # noqa: F401
+                     max_pool, max_pool_backward)
+from kernels import (_avg_pool, _avg_pool_backward, _buffer, _check_shape, _col2im, _conv_output_shape, _im2col,
+                     _max_pool, _max_pool_backward, _pool_output_shape)
+from param import Param
 from validation import check_dtype, check_float_array, check_images, check_int, check_labels, check_number, check_rng
-
-
-class Param:
-    """A trainable parameter: its `value` and the gradient `grad` that backward passes add into.
-
-    Parameters
-    ----------
-    value : ndarray
-        The initial value; `grad` starts as zeros of the same shape and dtype.
-    """
-
-    def __init__(self, value):
-        self.value = value
-        self.grad = np.zeros_like(value)
-
-    def zero_grad(self):
-        """Reset `grad` to zeros shaped like `value` (which may have been replaced since)."""
-        if self.grad.shape == self.value.shape and self.grad.dtype == self.value.dtype:
-            self.grad.fill(0)
-        else:
-            self.grad = np.zeros_like(self.value)
-
-    def __repr__(self):
-        return f"Param(shape={self.value.shape}, dtype={self.value.dtype})"
 
 
 def l2_regularization(W, reg_strength):
@@ -128,6 +105,33 @@ class ReLULayer:
     def backward(self, d_out):
         d_out = _check_d_out(d_out, self._positive, "ReLULayer")
         return d_out * self._positive
+
+    def params(self):
+        return {}
+
+    def output_shape(self, input_shape):
+        """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
+        return _check_sample_shape(input_shape, None)
+
+
+class TanhLayer:
+    """Elementwise tanh (LeNet's original activation); the forward pass keeps its output for the backward one.
+
+    Input shape: any, float32 or float64. Output shape: the same.
+    """
+
+    def __init__(self):
+        self._out = None
+
+    def forward(self, X):
+        X = check_float_array(X, "X")
+        self._out = np.tanh(X)
+        return self._out
+
+    def backward(self, d_out):
+        d_out = _check_d_out(d_out, self._out, "TanhLayer")
+        out = self._out
+        return d_out * (1 - out * out)  # tanh' = 1 - tanh^2
 
     def params(self):
         return {}
@@ -327,6 +331,80 @@ class MaxPoolingLayer:
         return out_height, out_width, shape[2]
 
 
+class AveragePoolingLayer:
+    """Mean over `pool_size x pool_size` windows moved by `stride`, per channel.
+
+    Same windows as `MaxPoolingLayer`: they may overlap (stride < pool_size), and those that do not fit at the
+    bottom or right edge are dropped. The backward pass shares each window's gradient equally among its pixels,
+    summing the shares where windows overlap.
+
+    Input shape: (batch, height, width, channels), float32 or float64.
+    Output shape: (batch, (height - pool_size) // stride + 1, (width - pool_size) // stride + 1, channels).
+    """
+
+    def __init__(self, pool_size, stride):
+        self.pool_size = check_int(pool_size, "pool_size", 1)
+        self.stride = check_int(stride, "stride", 1)
+        self._input_shape = None
+
+    def forward(self, X):
+        X = check_images(X, "X")
+        _pool_output_shape(X.shape[1:3], self.pool_size, self.stride)
+        self._input_shape = X.shape
+        return _avg_pool(X, self.pool_size, self.stride)
+
+    def backward(self, d_out):
+        expected = None
+        if self._input_shape is not None:
+            batch, height, width, channels = self._input_shape
+            expected = (batch, *_pool_output_shape((height, width), self.pool_size, self.stride), channels)
+        d_out = _check_d_out(d_out, self._input_shape, "AveragePoolingLayer", expected)
+        return _avg_pool_backward(d_out, self._input_shape, self.pool_size, self.stride)
+
+    def params(self):
+        return {}
+
+    def output_shape(self, input_shape):
+        """(height, width, channels) -> (out_height, out_width, channels): the shape of one sample, without the
+        batch axis; ValueError when the window is larger than the input."""
+        shape = _check_sample_shape(input_shape, ("height", "width", "channels"))
+        try:
+            out_height, out_width = _pool_output_shape(shape[:2], self.pool_size, self.stride)
+        except ValueError as error:
+            raise ValueError(f"`input_shape` {shape} is too small: {error}") from None
+        return out_height, out_width, shape[2]
+
+
+class GlobalAveragePooling:
+    """Mean over the whole height and width, per channel.
+
+    Input shape: (batch, height, width, channels), float32 or float64. Output shape: (batch, channels).
+    """
+
+    def __init__(self):
+        self._input_shape = None
+
+    def forward(self, X):
+        X = check_images(X, "X")
+        self._input_shape = X.shape
+        batch, height, width, channels = X.shape
+        return X.reshape(batch, height * width, channels).mean(axis=1)
+
+    def backward(self, d_out):
+        expected = None if self._input_shape is None else (self._input_shape[0], self._input_shape[3])
+        d_out = _check_d_out(d_out, self._input_shape, "GlobalAveragePooling", expected)
+        batch, height, width, channels = self._input_shape
+        share = d_out / (height * width)  # every pixel of a channel had the same weight in its mean
+        return np.broadcast_to(share[:, None, None, :], self._input_shape).copy()
+
+    def params(self):
+        return {}
+
+    def output_shape(self, input_shape):
+        """(height, width, channels) -> (channels,): the shape of one sample, without the batch axis."""
+        return _check_sample_shape(input_shape, ("height", "width", "channels"))[2:]
+
+
 class Flattener:
     """Reshapes (batch, height, width, channels) to (batch, height * width * channels) and back.
 
@@ -390,3 +468,8 @@ def _check_d_out(d_out, cache, layer_name, expected_shape=None):
         raise ValueError(f"`d_out` must have the shape of the last forward output {expected_shape}, "
                          f"got {d_out.shape}")
     return d_out
+
+
+# The layers whose behaviour depends on `training` live in normalization.py, importable from here as well. Imported
+# last: normalization.py does not import this module, so either can be imported first.
+from normalization import BatchNormalization, Dropout  # noqa: E402, F401

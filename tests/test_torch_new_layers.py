@@ -1,4 +1,5 @@
-"""PyTorch (CPU) as an independent reference for the layers added for real models: BatchNormalization.
+"""PyTorch (CPU) as an independent reference for the layers added for real models: BatchNormalization,
+AveragePoolingLayer, GlobalAveragePooling and TanhLayer.
 
 Our arrays are NHWC, torch's NCHW: images go through transpose(0, 3, 1, 2). Training-mode batch norm is compared over
 several steps (outputs, input and parameter gradients, running statistics after every step), then in evaluation
@@ -9,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from layers import AveragePoolingLayer, GlobalAveragePooling, TanhLayer  # noqa: E402
 from normalization import BatchNormalization  # noqa: E402
 
 torch.set_num_threads(1)  # the suite may run under pytest-xdist; one thread per worker
@@ -109,3 +111,49 @@ def test_batch_norm_constant_channel_matches_torch(dtype):
         scale = max(1.0, float(np.abs(b).max()))  # d_X of the constant channel is of size 1 / sqrt(eps)
         np.testing.assert_allclose(a, b, rtol=TOLERANCE[dtype]["rtol"], atol=TOLERANCE[dtype]["atol"] * scale,
                                    err_msg=name)
+
+
+def forward_backward(layer, function, X):
+    """Our layer and a torch function on the same X and upstream gradient: (out, d_X) for each side."""
+    rng = np.random.default_rng(2)
+    out = layer.forward(X)
+    d_out = rng.standard_normal(out.shape).astype(X.dtype)
+    d_X = layer.backward(d_out)
+    x = torch.tensor(to_nchw(X), requires_grad=True)
+    out_t = function(x)
+    out_t.backward(torch.from_numpy(np.ascontiguousarray(to_nchw(d_out))))
+    return (out, d_X), (from_nchw(out_t), from_nchw(x.grad))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("pool_size, stride", [(1, 1), (2, 2), (2, 1), (3, 1), (3, 2), (2, 3), (4, 4), (4, 2)])
+@pytest.mark.parametrize("shape", [(1, 5, 5, 1), (2, 6, 4, 2), (3, 7, 9, 3), (2, 8, 8, 4)])
+def test_average_pooling_matches_torch(shape, pool_size, stride, dtype):
+    """Including overlapping windows (stride < pool) and windows dropped at the edges (torch's default floor)."""
+    if pool_size > min(shape[1:3]):
+        pytest.skip("pool window larger than the input")
+    X = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    ours, theirs = forward_backward(AveragePoolingLayer(pool_size, stride), lambda x: torch.nn.functional.avg_pool2d(
+        x, kernel_size=pool_size, stride=stride), X)
+    for name, a, b in zip(["out", "d_X"], ours, theirs):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, b, **TOLERANCE[dtype], err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 2), (2, 3, 5, 4), (3, 8, 8, 3)])
+def test_global_average_pooling_matches_torch(shape, dtype):
+    X = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    ours, theirs = forward_backward(GlobalAveragePooling(), lambda x: torch.nn.functional.adaptive_avg_pool2d(
+        x, 1).flatten(1), X)
+    for name, a, b in zip(["out", "d_X"], ours, theirs):
+        np.testing.assert_allclose(a, b, **TOLERANCE[dtype], err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(4, 7), (2, 3, 5, 4)])
+def test_tanh_matches_torch(shape, dtype):
+    X = (np.random.default_rng(1).standard_normal(shape) * 3).astype(dtype)
+    ours, theirs = forward_backward(TanhLayer(), torch.tanh, X)
+    for name, a, b in zip(["out", "d_X"], ours, theirs):
+        np.testing.assert_allclose(a, b, **TOLERANCE[dtype], err_msg=name)
