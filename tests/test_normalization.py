@@ -6,6 +6,9 @@ layer uses). Numeric gradients come from gradient_check (float64): its functions
 perturbation, so in training the batch statistics are recomputed inside the numeric function, as they must be.
 """
 import math
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -95,6 +98,17 @@ def random_input(shape, dtype=np.float64, seed=1):
 
 
 # ---------------------------------------------------------------------------------------------- BatchNormalization
+
+@pytest.mark.parametrize("first", ["normalization", "layers"])
+def test_both_modules_import_first_in_a_fresh_interpreter(first):
+    """layers.py re-exports these classes from normalization.py, which must not import layers.py back."""
+    code = (f"import {first}\nimport layers, normalization, param\n"
+            "assert layers.BatchNormalization is normalization.BatchNormalization\n"
+            "assert layers.Dropout is normalization.Dropout and layers.Param is param.Param\n")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
 
 def test_bn_starts_as_documented():
     layer = BatchNormalization(3)
