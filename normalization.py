@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from kernels import _buffer
 from param import Param
 from validation import check_dtype, check_float_array, check_int, check_number, check_rng
 
@@ -44,8 +45,8 @@ class BatchNormalization:
     (n_features,), zeros and ones, updated in place.
 
     Training needs more than one value per feature (batch * height * width > 1): a single value has no variance,
-    and like PyTorch the layer raises ValueError rather than normalize it to zero. The forward pass keeps a
-    reference to its input (converted to the layer's dtype), not a copy.
+    and like PyTorch the layer raises ValueError rather than normalize it to zero. The forward pass keeps `X` minus
+    about its mean in a buffer of the input's size, reused by the next call.
     """
 
     def __init__(self, n_features, *, momentum=0.1, eps=1e-5, dtype=np.float64):
@@ -59,23 +60,29 @@ class BatchNormalization:
         self.running_var = np.ones(n_features, dtype=dtype)
         self.training = True
         self._cache = None
+        self._workspace = {}
 
     def forward(self, X):
         """Normalize `X` of shape (batch, n_features) or (batch, height, width, n_features); same shape out."""
         X = self._check_input(X)
         dtype = self.gamma.value.dtype
-        rows = X.astype(dtype, copy=False).reshape(-1, self.n_features)  # (batch [* height * width], n_features)
+        rows = X.reshape(-1, self.n_features)  # (n, n_features), n = batch [* height * width]
+        # X - shift, kept for backward in a buffer reused from call to call (converted to the layer's dtype as it is
+        # written); shift is close to the mean, the small rest `offset` is carried separately.
+        centered = _buffer(self._workspace, "centered", rows.shape, dtype)
         if self.training:
-            mean, var = _mean_and_variance(rows)
+            shift = _sample_mean(rows).astype(dtype)
+            offset, var = _centered_statistics(rows, shift, centered)
             n = rows.shape[0]
-            self._update_running_statistics(mean, var * (n / (n - 1)))
+            self._update_running_statistics(shift + offset, var * (n / (n - 1)))
         else:
-            mean, var = self.running_mean.astype(np.float64), self.running_var.astype(np.float64)
+            np.subtract(rows, self.running_mean.astype(dtype), out=centered)
+            offset, var = np.zeros(self.n_features), self.running_var.astype(np.float64)
         inv_std = 1 / np.sqrt(var + self.eps)
-        mean = mean.astype(dtype)
-        self._cache = (self.training, X.shape, rows, mean, inv_std)
+        self._cache = (self.training, X.shape, centered, offset, inv_std)
         scale = self.gamma.value * inv_std
-        return _centered_affine(rows, mean, scale.astype(dtype), self.beta.value).reshape(X.shape)
+        out = _affine(centered, scale.astype(dtype), (self.beta.value - offset * scale).astype(dtype))
+        return out.reshape(X.shape)
 
     def backward(self, d_out):
         """Gradient with respect to the input of the last forward pass; adds into `gamma.grad` and `beta.grad`.
@@ -86,25 +93,25 @@ class BatchNormalization:
         """
         if self._cache is None:
             raise ValueError("BatchNormalization.backward() was called before forward(): run forward first")
-        training, input_shape, rows, mean, inv_std = self._cache
+        training, input_shape, centered, offset, inv_std = self._cache
         d_out = check_float_array(d_out, "d_out")
         if d_out.shape != input_shape:
             raise ValueError(f"`d_out` must have the shape of the last forward output {input_shape}, "
                              f"got {d_out.shape}")
-        dtype = rows.dtype
-        d_rows = d_out.astype(dtype, copy=False).reshape(rows.shape)  # (n, n_features)
-        sum_d_out, sum_d_out_centered = _gradient_sums(d_rows, rows, mean)
-        sum_d_out_xhat = sum_d_out_centered * inv_std
+        dtype = centered.dtype
+        d_rows = d_out.astype(dtype, copy=False).reshape(centered.shape)  # (n, n_features)
+        sum_d_out, sum_d_out_centered = _gradient_sums(d_rows, centered)
+        sum_d_out_xhat = (sum_d_out_centered - offset * sum_d_out) * inv_std  # X - mean = centered - offset
         self.gamma.grad += sum_d_out_xhat.astype(self.gamma.grad.dtype)
         self.beta.grad += sum_d_out.astype(self.beta.grad.dtype)
         scale = self.gamma.value * inv_std
         if not training:
             return np.multiply(d_rows, scale.astype(dtype)).reshape(input_shape)
-        n = rows.shape[0]
-        # The fused expression regrouped per feature: (X - mean) * a + c + d_out * scale.
+        n = centered.shape[0]
+        # The fused expression regrouped per feature: d_out * scale + (X - mean) * a + c.
         a = -scale * inv_std * sum_d_out_xhat / n
-        c = -scale * sum_d_out / n
-        d_X = _centered_affine(rows, mean, a.astype(dtype), c.astype(dtype), d_rows, scale.astype(dtype))
+        c = -scale * sum_d_out / n - offset * a
+        d_X = _affine(centered, a.astype(dtype), c.astype(dtype), d_rows, scale.astype(dtype))
         return d_X.reshape(input_shape)
 
     def params(self):
@@ -193,58 +200,56 @@ class Dropout:
         return _check_shape(input_shape, "input_shape")
 
 
-def _mean_and_variance(rows):
-    """Mean and biased variance of each column of `rows` (n, n_features), float64 arrays of shape (n_features,).
+def _sample_mean(rows):
+    """Mean of about `_SHIFT_SAMPLES` rows of `rows` (n, n_features) spread over all of them, float64."""
+    sample = rows[::max(1, rows.shape[0] // _SHIFT_SAMPLES)]
+    return sample.sum(axis=0, dtype=np.float64) / sample.shape[0]
 
-    One pass over `rows - shift`, summing it and its squares, with `shift` the mean of about `_SHIFT_SAMPLES` rows
-    spread over the batch: the sums then hold small numbers (float32 chunk sums lose nothing to a large mean), and
-    `var = E[(X - shift)^2] - (mean - shift)^2` does not cancel, `mean - shift` being a small fraction of the std
-    (the shifted-data algorithm; `E[X^2] - mean^2` would cancel when |mean| >> std).
+
+def _centered_statistics(rows, shift, centered):
+    """Write `rows - shift` into `centered` (both (n, n_features)); return the mean's offset from `shift` and the
+    biased variance, float64 arrays of shape (n_features,).
+
+    One pass, summing `rows - shift` and its squares: with `shift` near the mean, the sums hold small numbers (float32
+    chunk sums lose nothing to a large mean) and `var = E[(X - shift)^2] - offset^2` does not cancel, `offset` being
+    a small fraction of the std (the shifted-data algorithm; `E[X^2] - mean^2` would cancel when |mean| >> std).
     """
     n, n_features = rows.shape
-    sample = rows[::max(1, n // _SHIFT_SAMPLES)]
-    shift = (sample.sum(axis=0, dtype=np.float64) / sample.shape[0]).astype(rows.dtype)
-    ones = np.ones(min(n, _chunk_rows(rows)), dtype=rows.dtype)
-    centered = np.empty((ones.size, n_features), dtype=rows.dtype)
+    ones = np.ones(min(n, _chunk_rows(centered)), dtype=centered.dtype)
     offset, squares = np.zeros(n_features), np.zeros(n_features)
-    for chunk in _chunks(rows):
-        part = centered[:rows[chunk].shape[0]]
+    for chunk in _chunks(centered):
+        part = centered[chunk]
         np.subtract(rows[chunk], shift, out=part)
         offset += ones[:part.shape[0]] @ part  # a BLAS column sum
         squares += np.einsum("ij,ij->j", part, part)
     offset /= n
-    return shift + offset, np.maximum(squares / n - offset * offset, 0)
+    return offset, np.maximum(squares / n - offset * offset, 0)
 
 
-def _gradient_sums(d_rows, rows, mean):
-    """`sum(d_rows)` and `sum(d_rows * (rows - mean))` over the rows, float64 arrays of shape (n_features,)."""
-    n, n_features = rows.shape
-    ones = np.ones(min(n, _chunk_rows(rows)), dtype=rows.dtype)
-    centered = np.empty((ones.size, n_features), dtype=rows.dtype)
+def _gradient_sums(d_rows, centered):
+    """`sum(d_rows)` and `sum(d_rows * centered)` over the rows, float64 arrays of shape (n_features,)."""
+    n, n_features = centered.shape
+    ones = np.ones(min(n, _chunk_rows(centered)), dtype=centered.dtype)
     sum_d, sum_d_centered = np.zeros(n_features), np.zeros(n_features)
-    for chunk in _chunks(rows):
-        d_part, part = d_rows[chunk], centered[:rows[chunk].shape[0]]
-        sum_d += ones[:part.shape[0]] @ d_part
-        np.subtract(rows[chunk], mean, out=part)
-        sum_d_centered += np.einsum("ij,ij->j", d_part, part)
+    for chunk in _chunks(centered):
+        d_part = d_rows[chunk]
+        sum_d += ones[:d_part.shape[0]] @ d_part
+        sum_d_centered += np.einsum("ij,ij->j", d_part, centered[chunk])
     return sum_d, sum_d_centered
 
 
-def _centered_affine(A, center, a, c, B=None, b=None):
-    """`(A - center) * a + c`, plus `B * b` when B is given: A, B of shape (n, columns), the rest (columns,).
+def _affine(A, a, c, B=None, b=None):
+    """`A * a + c`, plus `B * b` when B is given: A, B of shape (n, columns), the rest (columns,); a new array.
 
-    Returns a new array shaped like A. Each chunk of rows is finished while it is in cache.
+    Each chunk of rows is finished while it is in cache.
     """
     out = np.empty_like(A)
     term = None if B is None else np.empty((min(A.shape[0], _chunk_rows(A)), A.shape[1]), dtype=A.dtype)
     for chunk in _chunks(A):
-        out_part = out[chunk]
-        np.subtract(A[chunk], center, out=out_part)
-        out_part *= a
+        out_part = np.multiply(A[chunk], a, out=out[chunk])
         out_part += c
         if B is not None:
-            term_part = term[:out_part.shape[0]]
-            np.multiply(B[chunk], b, out=term_part)
+            term_part = np.multiply(B[chunk], b, out=term[:out_part.shape[0]])
             out_part += term_part
     return out
 
