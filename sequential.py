@@ -334,4 +334,4 @@ def _check_input_shape(input_shape, minimum):
 
 
 # activation name -> (layer class, weight gain for the layers it follows)
-ACTIVATIONS = {"relu": (layer_module.ReLULayer, 2.0), "tanh": (None, 1.0)}
+ACTIVATIONS = {"relu": (layer_module.ReLULayer, 2.0), "tanh": (layer_module.TanhLayer, 1.0)}

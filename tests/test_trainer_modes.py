@@ -32,8 +32,8 @@ def test_steps_run_in_training_mode_and_accuracy_in_evaluation_mode(rng):
     model = Sequential([recorder, BatchNormalization(32), FullyConnectedLayer(32, 2, seed=0)]).eval()
     trainer = Trainer(model, dataset(rng), MomentumSGD(), num_epochs=2, batch_size=10, verbose=False)
     trainer.fit()
-    # per epoch: 3 training batches, then accuracy on the 30 training and 10 validation samples (one batch each)
-    assert recorder.modes == [True, True, True, False, False] * 2
+    # per epoch: 3 training batches, then accuracy in batches of 10: 3 over the training set, 1 over validation
+    assert recorder.modes == [True] * 3 + [False] * 4 + [True] * 3 + [False] * 4
     assert not model.training
 
 
@@ -60,7 +60,7 @@ def test_a_failed_step_puts_the_running_statistics_back(rng):
 def test_dropout_is_off_when_measuring_accuracy(rng):
     data = dataset(rng)
     model = Sequential([Flattener(), Dropout(0.9, seed=0), FullyConnectedLayer(32, 2, seed=0)])
-    trainer = Trainer(model, data, SGD(), num_epochs=1, batch_size=10, learning_rate=0.0, verbose=False)
+    trainer = Trainer(model, data, SGD(), num_epochs=1, batch_size=10, learning_rate=1e-2, verbose=False)
     trainer.fit()
     expected = np.mean(Sequential([Flattener(), model.layers["fc1"]]).predict(data.val_X) == data.val_y)
     assert trainer.history[-1]["val_acc"] == pytest.approx(expected)
