@@ -136,6 +136,10 @@ class TanhLayer:
     def params(self):
         return {}
 
+    def config(self):
+        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
+        return {}
+
     def output_shape(self, input_shape):
         """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
         return _check_sample_shape(input_shape, None)
@@ -364,6 +368,10 @@ class AveragePoolingLayer:
     def params(self):
         return {}
 
+    def config(self):
+        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
+        return {"pool_size": self.pool_size, "stride": self.stride}
+
     def output_shape(self, input_shape):
         """(height, width, channels) -> (out_height, out_width, channels): the shape of one sample, without the
         batch axis; ValueError when the window is larger than the input."""
@@ -398,6 +406,10 @@ class GlobalAveragePooling:
         return np.broadcast_to(share[:, None, None, :], self._input_shape).copy()
 
     def params(self):
+        return {}
+
+    def config(self):
+        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
         return {}
 
     def output_shape(self, input_shape):

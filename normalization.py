@@ -117,6 +117,11 @@ class BatchNormalization:
     def params(self):
         return {"gamma": self.gamma, "beta": self.beta}
 
+    def config(self):
+        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
+        return {"n_features": self.n_features, "momentum": self.momentum, "eps": self.eps,
+                "dtype": self.gamma.value.dtype.name}
+
     def buffers(self):
         """The running statistics, the arrays themselves: {"running_mean": ..., "running_var": ...}."""
         return {"running_mean": self.running_mean, "running_var": self.running_var}
@@ -194,6 +199,10 @@ class Dropout:
 
     def params(self):
         return {}
+
+    def config(self):
+        """The constructor arguments that rebuild this layer, without the seed: a rebuilt layer draws new masks."""
+        return {"p": self.p}
 
     def output_shape(self, input_shape):
         """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""

@@ -5,6 +5,7 @@ backward oracle is the textbook chain rule through mean and variance, step by st
 layer uses). Numeric gradients come from gradient_check (float64): its functions call `forward` for every
 perturbation, so in training the batch statistics are recomputed inside the numeric function, as they must be.
 """
+import json
 import math
 import pathlib
 import subprocess
@@ -549,3 +550,21 @@ def test_dropout_refuses_bad_input_and_early_backward():
                                          r"got \(3, 2\)"):
         layer.backward(np.ones((3, 2)))
     np.testing.assert_array_equal(layer.backward(np.ones((2, 3))), out)
+
+
+# ------------------------------------------------------------------------------------------------------------ config
+
+@pytest.mark.parametrize("make", [
+    lambda: BatchNormalization(5, momentum=0.25, eps=1e-3, dtype=np.float32),
+    lambda: BatchNormalization(2),
+    lambda: Dropout(0.3, seed=4),
+    lambda: Dropout(0.0),
+])
+def test_config_rebuilds_the_layer(make):
+    """config() is JSON-serializable and rebuilds a layer of the same arguments (what Sequential.config stores)."""
+    layer = make()
+    config = json.loads(json.dumps(layer.config()))
+    rebuilt = type(layer)(**config)
+    assert rebuilt.config() == layer.config()
+    if isinstance(layer, BatchNormalization):
+        assert rebuilt.gamma.value.dtype == layer.gamma.value.dtype

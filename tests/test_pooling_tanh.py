@@ -4,6 +4,7 @@ Forward passes against plain loops (one window, one element at a time, float64);
 gradients (gradient_check, float64) and against a loop that adds each window's share onto its pixels, so that
 overlapping windows are covered by an oracle that cannot forget to accumulate.
 """
+import json
 import math
 
 import numpy as np
@@ -239,3 +240,12 @@ def test_tanh_output_shape_and_refusals():
     with pytest.raises(ValueError, match=r"`d_out` must have the shape of the last forward output \(2, 3\), "
                                          r"got \(3,\)"):
         layer.backward(np.ones(3))
+
+
+@pytest.mark.parametrize("layer", [TanhLayer(), AveragePoolingLayer(3, 2), GlobalAveragePooling()],
+                         ids=lambda layer: type(layer).__name__)
+def test_config_rebuilds_the_layer(layer):
+    """config() is JSON-serializable and rebuilds a layer that computes the same thing."""
+    rebuilt = type(layer)(**json.loads(json.dumps(layer.config())))
+    X = np.random.default_rng(6).standard_normal((2, 5, 7, 3))
+    np.testing.assert_array_equal(rebuilt.forward(X), layer.forward(X))
