@@ -109,6 +109,10 @@ class ReLULayer:
     def params(self):
         return {}
 
+    def config(self):
+        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
+        return {}
+
     def output_shape(self, input_shape):
         """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
         return _check_sample_shape(input_shape, None)
@@ -194,6 +198,11 @@ class FullyConnectedLayer:
     def params(self):
         return {"W": self.W, "B": self.B}
 
+    def config(self):
+        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
+        n_input, n_output = self.W.value.shape
+        return {"n_input": n_input, "n_output": n_output, "dtype": self.W.value.dtype.name}
+
     def output_shape(self, input_shape):
         """(n_input,) -> (n_output,): the shape of one sample, without the batch axis."""
         shape = _check_sample_shape(input_shape, ("n_input",))
@@ -217,7 +226,9 @@ class ConvolutionalLayer:
         Step of the filter in both directions.
     dtype : float32 or float64, keyword-only
     seed : None, int or numpy.random.Generator, keyword-only
-        Source of the initial weights, He-scaled: N(0, 2 / (filter_size**2 * in_channels)).
+        Source of the initial weights, drawn from N(0, gain / (filter_size**2 * in_channels)).
+    gain : float, keyword-only
+        2 (He, the default) suits a layer followed by ReLU, 1 (LeCun) one followed by tanh.
     compute_input_grad : bool, keyword-only
         When False, `backward` fills the parameter gradients and returns None: the first layer of a network does not
         need the gradient with respect to the images.
@@ -229,7 +240,7 @@ class ConvolutionalLayer:
     """
 
     def __init__(self, in_channels, out_channels, filter_size, padding=0, *, stride=1, dtype=np.float64,
-                 seed=None, compute_input_grad=True):
+                 seed=None, gain=2.0, compute_input_grad=True):
         self.in_channels = check_int(in_channels, "in_channels", 1)
         self.out_channels = check_int(out_channels, "out_channels", 1)
         self.filter_size = check_int(filter_size, "filter_size", 1)
@@ -237,9 +248,10 @@ class ConvolutionalLayer:
         self.stride = check_int(stride, "stride", 1)
         self.compute_input_grad = bool(compute_input_grad)
         dtype = check_dtype(dtype)
+        gain = check_number(gain, "gain", minimum=0, strict_minimum=True)
         shape = (filter_size, filter_size, in_channels, out_channels)
         fan_in = filter_size * filter_size * in_channels
-        W = check_rng(seed).standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        W = check_rng(seed).standard_normal(shape) * np.sqrt(gain / fan_in)
         self.W = Param(W.astype(dtype))
         self.B = Param(np.zeros(out_channels, dtype=dtype))
         self._cols = None
@@ -282,6 +294,11 @@ class ConvolutionalLayer:
     def params(self):
         return {"W": self.W, "B": self.B}
 
+    def config(self):
+        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels, "filter_size": self.filter_size,
+                "padding": self.padding, "stride": self.stride, "dtype": self.W.value.dtype.name}
+
     def output_shape(self, input_shape):
         """(height, width, in_channels) -> (out_height, out_width, out_channels): the shape of one sample, without
         the batch axis; ValueError when the filter is larger than the padded input."""
@@ -323,6 +340,10 @@ class MaxPoolingLayer:
 
     def params(self):
         return {}
+
+    def config(self):
+        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
+        return {"pool_size": self.pool_size, "stride": self.stride}
 
     def output_shape(self, input_shape):
         """(height, width, channels) -> (out_height, out_width, channels): the shape of one sample, without the
@@ -440,6 +461,10 @@ class Flattener:
         return d_out.reshape(self._input_shape)
 
     def params(self):
+        return {}
+
+    def config(self):
+        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
         return {}
 
     def output_shape(self, input_shape):
