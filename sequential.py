@@ -32,21 +32,34 @@ class Sequential:
         Names must be unique, non-empty and free of '/' (they become keys of checkpoint files).
     reg : float, keyword-only
         Strength of the L2 penalty `reg * sum(W**2)` over every parameter whose name ends in `_W`.
+    input_shape : None or tuple, keyword-only
+        The shape of one input sample, e.g. (32, 32, 3). When given, the layers are checked to fit it at once (a
+        wrongly sized fully connected layer is a ValueError naming it) and inputs of another shape are refused.
 
     Attributes
     ----------
     layers : dict of name -> layer, in order
     training : bool
         The mode last set by `train()` / `eval()`; layers with a `training` attribute follow it.
+    input_shape : tuple or None
+    dtype : numpy dtype of the first parameter (None without parameters)
     """
 
-    def __init__(self, layers, *, reg=0.0):
+    def __init__(self, layers, *, reg=0.0, input_shape=None):
         self.layers = _name_layers(layers)
         self.reg = check_number(reg, "reg", minimum=0)
+        self.input_shape = None if input_shape is None else _check_sample_shape(input_shape)
+        if self.input_shape is not None:
+            _n_classes(self.output_shape(self.input_shape))
         self.training = True
         first = next(iter(self.layers.values()))
         if hasattr(first, "compute_input_grad"):
             first.compute_input_grad = False    # nothing before the first layer needs its input gradient
+
+    @property
+    def dtype(self):
+        first = next(iter(self.params().values()), None)
+        return None if first is None else first.value.dtype
 
     def train(self):
         """Training mode (batch statistics, dropout on) for every layer that has one; returns the model."""
@@ -162,7 +175,8 @@ class Sequential:
                 raise TypeError(f"layer `{name}` ({type(layer).__name__}) cannot be described for a checkpoint: "
                                 f"only the layers of layers.py can; save it with load_params instead")
             specs.append([name, type(layer).__name__, layer_config()])
-        return {"layers": specs, "reg": self.reg}
+        return {"layers": specs, "reg": self.reg,
+                "input_shape": None if self.input_shape is None else list(self.input_shape)}
 
     @classmethod
     def from_config(cls, config):
@@ -178,7 +192,7 @@ class Sequential:
             if layer_class is None:
                 raise ValueError(f"`config` names an unknown layer type {type_name!r}")
             built.append((name, layer_class(**arguments)))
-        return cls(built, reg=config.get("reg", 0.0))
+        return cls(built, reg=config.get("reg", 0.0), input_shape=config.get("input_shape"))
 
     def _set_mode(self, training):
         self.training = bool(training)
@@ -191,6 +205,8 @@ class Sequential:
         X = check_float_array(X, "X")
         if X.ndim < 2 or X.shape[0] == 0:
             raise ValueError(f"`X` must be a batch of at least one sample, (batch, ...), got shape {X.shape}")
+        if self.input_shape is not None and X.shape[1:] != self.input_shape:
+            raise ValueError(f"`X` must have shape (batch, {', '.join(map(str, self.input_shape))}), got {X.shape}")
         return check_finite(X, "X")
 
 
@@ -219,6 +235,12 @@ def _name_layers(layers):
             raise ValueError(f"`layers[{index}]` name {name!r} is already taken by another layer; names must be unique")
         named[name] = layer
     return named
+
+
+def _check_sample_shape(input_shape):
+    if not isinstance(input_shape, (tuple, list)) or not input_shape:
+        raise ValueError(f"`input_shape` must be the shape of one sample, e.g. (32, 32, 3), got {input_shape!r}")
+    return tuple(check_int(size, "input_shape", 1) for size in input_shape)
 
 
 def _prefix(type_name):
@@ -265,7 +287,7 @@ def lenet(input_shape=(32, 32, 3), n_output_classes=10, *, activation="relu", dt
     rng = check_rng(seed)
     act, gain = ACTIVATIONS[activation]
     flat = ((height - 4) // 2 - 4) // 2 * (((width - 4) // 2 - 4) // 2) * 16
-    return Sequential([
+    stack = [
         layer_module.ConvolutionalLayer(channels, 6, 5, 0, dtype=dtype, seed=rng, gain=gain), act(),
         layer_module.MaxPoolingLayer(2, 2),
         layer_module.ConvolutionalLayer(6, 16, 5, 0, dtype=dtype, seed=rng, gain=gain), act(),
@@ -274,7 +296,8 @@ def lenet(input_shape=(32, 32, 3), n_output_classes=10, *, activation="relu", dt
         layer_module.FullyConnectedLayer(flat, 120, dtype=dtype, seed=rng, gain=gain), act(),
         layer_module.FullyConnectedLayer(120, 84, dtype=dtype, seed=rng, gain=gain), act(),
         layer_module.FullyConnectedLayer(84, n_output_classes, dtype=dtype, seed=rng, gain=OUTPUT_GAIN),
-    ])
+    ]
+    return Sequential(stack, input_shape=(height, width, channels))
 
 
 def vgg(input_shape=(32, 32, 3), n_output_classes=10, widths=(32, 64, 128), *, dropout=0.0, dtype=np.float64,
@@ -308,6 +331,7 @@ def vgg(input_shape=(32, 32, 3), n_output_classes=10, widths=(32, 64, 128), *, d
     if dropout >= 1:
         raise ValueError(f"`dropout` must be a probability in [0, 1), got {dropout}")
     rng = check_rng(seed)
+    input_shape = (height, width, channels)
     stack = []
     for out_channels in widths:
         for _ in range(2):
@@ -320,7 +344,7 @@ def vgg(input_shape=(32, 32, 3), n_output_classes=10, widths=(32, 64, 128), *, d
     stack += [layer_module.Flattener(), layer_module.Dropout(dropout, seed=rng),
               layer_module.FullyConnectedLayer(height * width * channels, n_output_classes, dtype=dtype, seed=rng,
                                                gain=OUTPUT_GAIN)]
-    return Sequential(stack)
+    return Sequential(stack, input_shape=input_shape)
 
 
 def _check_input_shape(input_shape, minimum):

@@ -222,3 +222,23 @@ def test_convolution_weights_have_variance_gain_over_fan_in(gain):
 def test_convolution_gain_is_checked():
     with pytest.raises(ValueError, match="`gain` must be a finite number > 0, got 0.0"):
         ConvolutionalLayer(1, 1, 3, gain=0)
+
+
+def test_input_shape_checks_the_layers_at_once_and_the_inputs_later(rng):
+    with pytest.raises(ValueError, match="layer `fc1` cannot take input of shape"):
+        Sequential([Flattener(), FullyConnectedLayer(10, 2)], input_shape=(2, 2, 3))
+    model = Sequential([Flattener(), FullyConnectedLayer(12, 2)], input_shape=(2, 2, 3))
+    with pytest.raises(ValueError, match=r"`X` must have shape \(batch, 2, 2, 3\), got \(1, 2, 3, 2\)"):
+        model.predict(rng.standard_normal((1, 2, 3, 2)))
+
+
+def test_a_saved_lenet_with_its_preprocessing_classifies_raw_images(tmp_path, rng):
+    from checkpoint import load_classifier
+    model = lenet(dtype=np.float32, seed=0)
+    raw = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    mean = (raw / 255).mean(axis=0)
+    save_model(model, tmp_path / "lenet.npz", preprocessing={"scale": 1 / 255, "mean_image": mean})
+    classifier = load_classifier(tmp_path / "lenet.npz")
+    assert classifier.model.dtype == np.float32
+    np.testing.assert_array_equal(classifier.predict(raw),
+                                  model.predict((raw * np.float32(1 / 255) - mean).astype(np.float32)))
