@@ -1,0 +1,191 @@
+"""Stride-1 convolution as k * k matrix products over shifted row slices of the padded input: no im2col patch copy.
+
+The input is copied once into a zero-padded NHWC buffer flattened to rows, `padded` of shape
+(batch * padded_height * padded_width, in_channels), `padded_height = height + 2 * padding` (likewise the width).
+The output pixel whose filter window starts at padded position (n, y, x) is row
+`r = (n * padded_height + y) * padded_width + x`, and the input it takes at filter offset (i, j) is row
+`r + i * padded_width + j`. For one offset, the inputs of every output pixel of the batch are thus one contiguous
+row slice, and
+
+    out[r] = sum over (i, j) of padded[r + i * padded_width + j] @ W[i, j],   for r < n_rows
+    n_rows = batch * padded_height * padded_width - (k - 1) * (padded_width + 1)
+
+is k * k BLAS products accumulated in place (gemm with beta = 1), where im2col first copies the input k * k times.
+Rows with y > padded_height - k or x > padded_width - k mix pixels of the next row or image: they are computed and
+dropped. The backward passes are the same slices transposed.
+
+BLAS is Fortran-ordered: a C-contiguous (rows, cols) array is a Fortran (cols, rows) array, so every product is
+computed transposed (`out.T = W[i, j].T @ slice.T`) and no operand is copied.
+"""
+from typing import NamedTuple
+
+import numpy as np
+from scipy.linalg import blas
+
+from validation import check_float_array, check_images, check_int
+
+_GEMM = {np.dtype(np.float32): blas.sgemm, np.dtype(np.float64): blas.dgemm}
+_GEMV = {np.dtype(np.float32): blas.sgemv, np.dtype(np.float64): blas.dgemv}
+
+
+class ConvCache(NamedTuple):
+    """What `conv_backward` needs from `conv_forward`.
+
+    `padded` is a buffer of the workspace: the next `conv_forward` with the same workspace overwrites it.
+    """
+
+    padded: np.ndarray  # (batch * padded_height * padded_width, in_channels), the zero-padded input rows
+    input_shape: tuple  # (batch, height, width, in_channels)
+    W: np.ndarray  # (k, k, in_channels, out_channels), C-contiguous, in the computing dtype
+    padding: int
+    workspace: dict
+
+
+def conv_forward(X, W, B, padding, workspace=None):
+    """Stride-1 cross-correlation of `X` with `W` plus `B`, with zero padding.
+
+    Parameters
+    ----------
+    X : ndarray of shape (batch, height, width, in_channels)
+        Converted to the dtype of `W` (float32 or float64), which the computation uses.
+    W : ndarray of shape (k, k, in_channels, out_channels)
+    B : ndarray of shape (out_channels,)
+    padding : int >= 0
+        Zeros added on each side of the height and width.
+    workspace : dict, optional
+        Buffers kept from an earlier call and reused when their shape and dtype fit (any dict; give each layer its
+        own): large arrays are then not faulted in again on every call.
+
+    Returns
+    -------
+    Y : ndarray of shape (batch, out_height, out_width, out_channels), a new array
+        `out_height = height + 2 * padding - k + 1`, likewise `out_width`.
+    cache : ConvCache
+        For `conv_backward`; valid until the next `conv_forward` with the same workspace.
+    """
+    X, W, B, padding = _check_forward(X, W, B, padding)
+    batch, height, width, in_channels = X.shape
+    k, out_channels = W.shape[0], W.shape[3]
+    padded_height, padded_width = height + 2 * padding, width + 2 * padding
+    out_height, out_width = padded_height - k + 1, padded_width - k + 1
+    workspace = {} if workspace is None else workspace
+
+    padded = _buffer(workspace, "padded", (batch, padded_height, padded_width, in_channels), W.dtype)
+    _zero_outside(padded, (padding, padding + height), (padding, padding + width))
+    padded[:, padding:padding + height, padding:padding + width] = X
+    padded = padded.reshape(-1, in_channels)  # (batch * padded_h * padded_w, C)
+
+    n_rows = _n_rows(padded.shape[0], k, padded_width)
+    out = _buffer(workspace, "out", (padded.shape[0], out_channels), W.dtype)
+    gemm = _GEMM[W.dtype]
+    for index, (i, j) in enumerate(np.ndindex(k, k)):
+        start = i * padded_width + j
+        # (F, n_rows) = (F, C) @ (C, n_rows), i.e. out[:n_rows] (+)= padded[start:start + n_rows] @ W[i, j]
+        gemm(1.0, W[i, j].T, padded[start:start + n_rows].T, beta=float(index > 0), c=out[:n_rows].T,
+             overwrite_c=True)
+
+    # The valid outputs, one run of out_w * F numbers per output row; the bias added along those runs in the copy.
+    rows = out.reshape(batch, padded_height, padded_width * out_channels)[:, :out_height, :out_width * out_channels]
+    Y = np.add(rows, np.tile(B, out_width))
+    return Y.reshape(batch, out_height, out_width, out_channels), ConvCache(padded, X.shape, W, padding, workspace)
+
+
+def conv_backward(d_out, cache, compute_input_grad=True):
+    """Gradients of `conv_forward`'s output with respect to its input, weights and bias.
+
+    Parameters
+    ----------
+    d_out : ndarray of shape (batch, out_height, out_width, out_channels)
+        Gradient of the loss with respect to `Y`; converted to the computing dtype.
+    cache : ConvCache
+        From the `conv_forward` call that gave `Y`.
+    compute_input_grad : bool
+        When False, `d_X` is not computed (None): the first layer of a network does not need it.
+
+    Returns
+    -------
+    d_X : ndarray of shape (batch, height, width, in_channels), or None
+    d_W : ndarray of shape (k, k, in_channels, out_channels)
+    d_B : ndarray of shape (out_channels,)
+        New arrays, in the computing dtype.
+    """
+    if not isinstance(cache, ConvCache):
+        raise TypeError(f"`cache` must be the ConvCache returned by conv_forward, got {type(cache).__name__}")
+    padded, (batch, height, width, in_channels), W, padding, workspace = cache
+    k, out_channels = W.shape[0], W.shape[3]
+    padded_height, padded_width = height + 2 * padding, width + 2 * padding
+    out_height, out_width = padded_height - k + 1, padded_width - k + 1
+    d_out = check_float_array(d_out, "d_out")
+    if d_out.shape != (batch, out_height, out_width, out_channels):
+        raise ValueError(f"`d_out` must have the shape of the forward output "
+                         f"{(batch, out_height, out_width, out_channels)}, got {d_out.shape}")
+
+    # d_out laid out like the forward's `out` rows, zero on the dropped rows so that they add nothing below.
+    d_rows = _buffer(workspace, "d_rows", (batch, padded_height, padded_width, out_channels), W.dtype)
+    _zero_outside(d_rows, (0, out_height), (0, out_width))
+    d_rows[:, :out_height, :out_width] = d_out
+    d_rows = d_rows.reshape(-1, out_channels)  # (batch * padded_h * padded_w, F)
+
+    n_rows = _n_rows(d_rows.shape[0], k, padded_width)
+    gemm = _GEMM[W.dtype]
+    d_W = np.empty_like(W)
+    for i, j in np.ndindex(k, k):
+        start = i * padded_width + j
+        # (F, C) = (F, n_rows) @ (n_rows, C), i.e. d_W[i, j] = padded[start:start + n_rows].T @ d_rows[:n_rows]
+        gemm(1.0, d_rows[:n_rows].T, padded[start:start + n_rows].T, trans_b=True, c=d_W[i, j].T, overwrite_c=True)
+    # A column sum as (F, n_rows) @ ones: BLAS beats .sum(axis=0) 4x, and scipy's BLAS rather than numpy's (a
+    # separate OpenBLAS whose idle workers spin for a while) keeps the two thread pools from taking turns.
+    d_B = _GEMV[W.dtype](1.0, d_rows[:n_rows].T, np.ones(n_rows, dtype=W.dtype))
+    if not compute_input_grad:
+        return None, d_W, d_B
+
+    d_padded = _buffer(workspace, "d_padded", (batch * padded_height * padded_width, in_channels), W.dtype)
+    d_padded[n_rows:] = 0  # the first product (beta = 0) writes the rows before these
+    for index, (i, j) in enumerate(np.ndindex(k, k)):
+        start = i * padded_width + j
+        # (C, n_rows) = (C, F) @ (F, n_rows), i.e. d_padded[start:start + n_rows] (+)= d_rows[:n_rows] @ W[i, j].T
+        gemm(1.0, W[i, j].T, d_rows[:n_rows].T, trans_a=True, beta=float(index > 0),
+             c=d_padded[start:start + n_rows].T, overwrite_c=True)
+    d_padded = d_padded.reshape(batch, padded_height, padded_width, in_channels)
+    return d_padded[:, padding:padding + height, padding:padding + width].copy(), d_W, d_B
+
+
+def _check_forward(X, W, B, padding):
+    """The arguments of `conv_forward`, checked; W C-contiguous and X, B in W's dtype."""
+    W = check_float_array(W, "W", ndim=4)
+    k, k_width, in_channels, out_channels = W.shape
+    if k != k_width or min(W.shape) == 0:
+        raise ValueError(f"`W` must have shape (k, k, in_channels, out_channels) with square, non-empty filters, "
+                         f"got {W.shape}")
+    X = check_images(X, "X", in_channels)
+    B = check_float_array(B, "B", ndim=1)
+    if B.shape != (out_channels,):
+        raise ValueError(f"`B` must have shape ({out_channels},) (one bias per output channel), got {B.shape}")
+    padding = check_int(padding, "padding", 0)
+    height, width = X.shape[1:3]
+    if k > height + 2 * padding or k > width + 2 * padding:
+        raise ValueError(f"`W`'s filter size {k} is larger than the padded input "
+                         f"({height + 2 * padding}x{width + 2 * padding} height x width, padding {padding})")
+    W = np.ascontiguousarray(W)
+    return X, W, B.astype(W.dtype, copy=False), padding
+
+
+def _n_rows(total_rows, k, padded_width):
+    """Rows of `out` computed: every row whose k * k shifted inputs stay inside the `total_rows` padded rows."""
+    return total_rows - (k - 1) * (padded_width + 1)
+
+
+def _zero_outside(array, rows, cols):
+    """Zero `array` (batch, height, width, channels) outside rows[0]:rows[1], cols[0]:cols[1] of height, width."""
+    array[:, :rows[0]] = 0
+    array[:, rows[1]:] = 0
+    array[:, rows[0]:rows[1], :cols[0]] = 0
+    array[:, rows[0]:rows[1], cols[1]:] = 0
+
+
+def _buffer(workspace, name, shape, dtype):
+    """`workspace[name]` when it has this shape and dtype, else a new uninitialised array stored there."""
+    array = workspace.get(name)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        array = workspace[name] = np.empty(shape, dtype)
+    return array
