@@ -1,21 +1,30 @@
-"""Speed and memory of the numpy ConvNet, side by side with PyTorch CPU (issue 4).
+"""Speed and memory of the numpy models, side by side with PyTorch CPU.
 
-Run `python bench.py` (`--help` for the options). For each channel pair and dtype it times, on a batch of 32x32x3
-images:
+Run `python bench.py` (`--help` for the options). On batches of 32x32x3 images it times:
 
-- the training step: `compute_loss_and_gradients` plus an SGD update of every parameter, against
-  forward + cross-entropy + backward + `torch.optim.SGD.step` of an equivalent `nn.Sequential` (NCHW, our weights
-  copied, the images not requiring grad, as our first convolution computes no input gradient);
-- each layer's forward and backward on its own (ReLUs timed separately; the Flattener, a reshape, is left out);
-- the convolutions against `conv_forward_loop` / `conv_backward_loop`, the textbook version kept below, which
-  loops over images and output pixels;
-- the peak memory of a training step (tracemalloc, which sees every numpy allocation);
-- the step time per image at batch / 4, batch and 4 * batch for (16, 32) float32.
+- the assignment's ConvNet, for each channel pair and dtype:
+  - the training step: `compute_loss_and_gradients` plus an SGD update of every parameter, against
+    forward + cross-entropy + backward + `torch.optim.SGD.step` of an equivalent `nn.Sequential` (NCHW, our
+    weights copied, the images not requiring grad, as our first convolution computes no input gradient);
+  - each layer's forward and backward on its own (ReLUs timed separately; the Flattener, a reshape, is left out);
+  - the convolutions against `conv_forward_loop` / `conv_backward_loop`, the textbook version kept below, which
+    loops over images and output pixels;
+  - the peak memory of a training step (tracemalloc, which sees every numpy allocation);
+  - the step time per image at batch / 4, batch and 4 * batch for (16, 32) float32;
+- `lenet()` and `vgg()` of model.py, for each dtype, against the same networks built layer for layer as a
+  `torch.nn.Sequential` by `torch_sequential` (our weights and running statistics copied):
+  - the training step with SGD with momentum;
+  - each layer of `vgg()`, forward and backward, and its BatchNorm layers against torch's on NCHW tensors (the
+    default) and on channels_last ones (the memory layout of our NHWC arrays);
+  - the peak memory of a training step;
+  - one epoch over 73,257 images (SVHN's training set), extrapolated from a few steps or, with --full-epoch,
+    run whole.
 
 Ours and torch run in turn, one of each per round (with a pause and an untimed call at each switch, see
-`time_interleaved`), after warm-up rounds; every figure is a median. Before any timing, the torch model is checked
-to give our loss and gradients on the same batch in float64. The footer says how much of the cores other
-processes took meanwhile.
+`time_interleaved`), after warm-up rounds; every figure is a median, except the epoch, which is the wall time of
+one run of each. Before any timing, each torch model is checked to give our loss and gradients on the same batch
+in float64 (and, for `lenet()` and `vgg()`, our losses and running statistics over a few momentum steps). The
+footer says how much of the cores other processes took meanwhile.
 """
 import argparse
 import os
@@ -30,8 +39,10 @@ from collections import OrderedDict
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from model import ConvNet
-from optim import SGD
+from layers import (AveragePoolingLayer, BatchNormalization, ConvolutionalLayer, Dropout, Flattener,
+                    FullyConnectedLayer, GlobalAveragePooling, MaxPoolingLayer, ReLULayer, TanhLayer)
+from model import ConvNet, lenet, vgg
+from optim import SGD, MomentumSGD
 from validation import parse_argument
 
 try:
@@ -51,11 +62,28 @@ LAYERS = ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc")
 SCALING_CONFIG, SCALING_DTYPE = (16, 32), "float32"
 EQUIVALENCE_TOL = 1e-5
 
-# The targets of issue 4, stated for batch 64.
+MODELS = {"lenet": lenet, "vgg": vgg}
+LAYER_TABLE_MODELS = ("vgg",)  # the models given a per-layer and a BatchNorm table
+MOMENTUM = 0.9
+EPOCH_IMAGES = 73257  # SVHN's training set
+MODEL_EQUIVALENCE_RTOL = 1e-6
+# Plus this absolute error: the bias of a convolution followed by BatchNorm has a gradient of exactly zero,
+# which both compute as rounding noise.
+MODEL_EQUIVALENCE_ATOL = 1e-12
+EQUIVALENCE_STEPS = 3
+
+# Targets, judged at batch 64 only. ConvNet: training step at most this many times torch's, per channel pair;
+# convolution forward + backward at least this many times faster than the per-pixel loop; peak memory of a
+# (16, 32) float32 step.
 TARGET_BATCH = 64
-STEP_RATIO_TARGETS = {(2, 2): 4.0, (16, 32): 2.0, (32, 64): 2.0}  # at most ours / torch
-LOOP_SPEEDUP_TARGET = 30.0  # at least, convolution forward + backward
-MEMORY_TARGET_MB, MEMORY_TARGET_CASE = 32.0, ((16, 32), "float32")  # at most
+STEP_RATIO_TARGETS = {(2, 2): 4.0, (16, 32): 2.0, (32, 64): 2.0}
+LOOP_SPEEDUP_TARGET = 30.0
+MEMORY_TARGET_MB, MEMORY_TARGET_CASE = 32.0, ((16, 32), "float32")
+# lenet() and vgg(): training step at most this many times torch's; each BatchNorm layer's forward + backward at
+# most this many times torch's NCHW one; peak memory of a vgg() float32 step.
+MODEL_STEP_TARGETS = {("lenet", "float32"): 2.0, ("lenet", "float64"): 2.0, ("vgg", "float32"): 1.5}
+BATCHNORM_TARGET = 1.5
+MODEL_MEMORY_TARGET_MB, MODEL_MEMORY_TARGET_CASE = 200.0, ("vgg", "float32")
 
 
 def main(argv=None):
@@ -74,16 +102,25 @@ def main(argv=None):
 
 def _run(args):
     start = _cpu_snapshot()
-    tables = {"step": [], "layers": [], "loop": [], "memory": []}
+    tables = {key: [] for key in ("step", "layers", "loop", "memory",
+                                  "model step", "model layers", "batchnorm", "model memory", "epoch")}
     for config in args.configs:
         if torch is not None:
             check_equivalence(config, batch=min(args.batch, 16))
         for dtype in args.dtypes:
             _progress(f"timing {config} {dtype}")
             _measure(config, dtype, args, tables)
-    _progress(f"timing the scaling of {SCALING_CONFIG} {SCALING_DTYPE}")
-    scaling = [(batch, *time_step(SCALING_CONFIG, SCALING_DTYPE, batch, args.repeats, args.warmup))
-               for batch in (max(args.batch // 4, 1), args.batch, 4 * args.batch)]
+    scaling = None
+    if args.configs:
+        _progress(f"timing the scaling of {SCALING_CONFIG} {SCALING_DTYPE}")
+        scaling = [(batch, *time_step(SCALING_CONFIG, SCALING_DTYPE, batch, args.repeats, args.warmup))
+                   for batch in (max(args.batch // 4, 1), args.batch, 4 * args.batch)]
+    for name in args.models:
+        if torch is not None:
+            check_model_equivalence(name, batch=min(args.batch, 16))
+        for dtype in args.dtypes:
+            _progress(f"timing {name}() {dtype}")
+            _measure_model(name, dtype, args, tables)
     print(report(tables, scaling, args, _others_share(start)))
     _progress(f"done in {time.perf_counter() - start[0]:.0f} s")
 
@@ -119,6 +156,56 @@ def _measure(config, dtype, args, tables):
     target = MEMORY_TARGET_MB if (config, dtype) == MEMORY_TARGET_CASE and args.batch == TARGET_BATCH else None
     tables["memory"].append([_config_name(config), dtype, f"{peak_mb:.1f}", _target("<=", target, " MB"),
                              _status(peak_mb, target, at_most=True)])
+
+
+def _measure_model(name, dtype, args, tables):
+    """Time one (model name, dtype) and append its rows to `tables`."""
+    at_target = args.batch == TARGET_BATCH
+    ours, theirs = time_model_step(name, dtype, args.batch, args.repeats, args.warmup)
+    target = MODEL_STEP_TARGETS.get((name, dtype)) if at_target else None
+    ratio = _divide(ours, theirs)
+    tables["model step"].append([f"{name}()", dtype, _ms(ours), _ms(theirs), _ratio(ratio),
+                                 _target("<=", target, "x"), _status(ratio, target, at_most=True)])
+
+    if name in LAYER_TABLE_MODELS:
+        model = make_sequential(name, dtype)
+        layer_times = time_model_layers(model, args.batch, args.repeats, args.warmup)
+        _add_layer_rows(f"{name}()", dtype, model, layer_times, tables, at_target)
+
+    peak_mb = peak_model_memory(name, dtype, args.batch) / 1e6
+    target = MODEL_MEMORY_TARGET_MB if (name, dtype) == MODEL_MEMORY_TARGET_CASE and at_target else None
+    tables["model memory"].append([f"{name}()", dtype, f"{peak_mb:.1f}", _target("<=", target, " MB"),
+                                   _status(peak_mb, target, at_most=True)])
+
+    steps = None if args.full_epoch else args.epoch_steps
+    ours, theirs, timed, n_steps = time_epoch(name, dtype, args.batch, args.epoch_images, steps)
+    how = (f"full epoch of {args.epoch_images} images, {n_steps} steps" if timed == n_steps else
+           f"extrapolated from {timed} step{'s' if timed > 1 else ''} to {n_steps}")
+    tables["epoch"].append([f"{name}()", dtype, how, _seconds(ours), _seconds(theirs),
+                            _ratio(_divide(ours, theirs))])
+
+
+def _add_layer_rows(label, dtype, model, times, tables, at_target):
+    """Rows of the layer table (each timed layer, then their sum) and of the BatchNorm table for `model`."""
+    kinds = ("ours forward", "torch forward", "ours backward", "torch backward")
+    total = {kind: sum(t[kind] for t in times.values()) if all(kind in t for t in times.values()) else None
+             for kind in kinds}
+    ours_total = total["ours forward"] + total["ours backward"]
+    input_shapes = _layer_input_shapes(model, IMAGE_SHAPE)
+    for name, t in [*times.items(), ("all layers", total)]:
+        fwd, torch_fwd, bwd, torch_bwd = (t.get(kind) for kind in kinds)
+        tables["model layers"].append([label, dtype, name, _ms(fwd), _ms(torch_fwd), _ratio(_divide(fwd, torch_fwd)),
+                                       _ms(bwd), _ms(torch_bwd), _ratio(_divide(bwd, torch_bwd)),
+                                       f"{(fwd + bwd) / ours_total:.0%}"])
+        if isinstance(model.layers.get(name), BatchNormalization):
+            ours = fwd + bwd
+            nchw = _add(torch_fwd, torch_bwd)
+            channels_last = _add(t.get("torch channels_last forward"), t.get("torch channels_last backward"))
+            ratio, target = _divide(ours, nchw), BATCHNORM_TARGET if at_target else None
+            tables["batchnorm"].append([label, dtype, name, "x".join(map(str, input_shapes[name])), _ms(ours),
+                                        _ms(nchw), _ratio(ratio), _target("<=", target, "x"),
+                                        _status(ratio, target, at_most=True), _ms(channels_last),
+                                        _ratio(_divide(ours, channels_last))])
 
 
 def make_batch(batch, dtype, seed=SEED):
@@ -206,6 +293,157 @@ def check_equivalence(config, batch=16):
             raise RuntimeError(f"the torch model of {config} is not ours: gradient of {name} differs by {error:.3g}")
 
 
+def make_sequential(name, dtype):
+    """`lenet()` or `vgg()` (by `name`) for 32x32x3 images and 10 classes in `dtype`, seeded."""
+    return MODELS[name](IMAGE_SHAPE, N_CLASSES, dtype=dtype, seed=SEED)
+
+
+def momentum_step(model):
+    """A function `step(X, y) -> loss`: one training step of `model` with SGD with momentum.
+
+    `compute_loss_and_gradients`, then each parameter updated by its own `MomentumSGD(MOMENTUM)` at
+    `LEARNING_RATE`, as `Trainer` does.
+    """
+    optimizers = {name: MomentumSGD(MOMENTUM) for name in model.params()}
+
+    def step(X, y):
+        loss = model.compute_loss_and_gradients(X, y)
+        for name, param in model.params().items():
+            param.value = optimizers[name].update(param.value, param.grad, LEARNING_RATE)
+        return loss
+    return step
+
+
+def torch_sequential(model, input_shape=IMAGE_SHAPE):
+    """The `torch.nn.Sequential` computing what the `Sequential` `model` computes, on NCHW tensors.
+
+    One module per layer, under the layer's name: Conv2d, BatchNorm2d (BatchNorm1d after a flatten) with the
+    layer's momentum and eps, ReLU, Tanh, MaxPool2d, AvgPool2d, Dropout, Flatten, Linear. `model`'s parameters and
+    running statistics are copied (`torch_state`); `input_shape` is the shape of one sample.
+    """
+    modules, flat = OrderedDict(), False
+    for name, layer in model.layers.items():
+        modules[name] = _torch_module(layer, flat)
+        flat = flat or isinstance(layer, (Flattener, GlobalAveragePooling))
+    net = torch.nn.Sequential(modules).to(_torch_dtype(model.dtype))
+    arrays = {**{name: param.value for name, param in model.params().items()}, **model.buffers()}
+    state = {key: torch.from_numpy(array) for key, array in torch_state(model, arrays, input_shape).items()}
+    result = net.load_state_dict(state, strict=False)
+    missing = [key for key in result.missing_keys if not key.endswith("num_batches_tracked")]
+    if missing or result.unexpected_keys:
+        raise RuntimeError(f"torch_sequential could not copy the weights: missing {missing}, unexpected "
+                           f"{result.unexpected_keys}")
+    return net
+
+
+def torch_state(model, arrays, input_shape=IMAGE_SHAPE):
+    """`arrays` keyed like `model.params()` and `model.buffers()` (conv1_W, bn1_running_mean, ...), as the entries of
+    `torch_sequential(model)`'s state dict (conv1.weight, bn1.running_mean, ...), contiguous ndarrays.
+
+    Conv weights go from (k, k, in_channels, out_channels) to (out_channels, in_channels, k, k), fc weights from
+    (n_input, n_output) to (n_output, n_input) and fc biases from (1, n_output) to (n_output,); BatchNorm's gamma
+    and beta become weight and bias. Our Flattener flattens (height, width, channels), torch's (channels, height,
+    width): after it the fc weight rows (and a BatchNorm's statistics) are put in torch's order.
+    """
+    state, order = {}, None  # order: after a Flattener, our index of each torch feature
+    for name, shape in _layer_input_shapes(model, input_shape).items():
+        layer = model.layers[name]
+        if isinstance(layer, Flattener):
+            order = np.arange(np.prod(shape)).reshape(shape).transpose(2, 0, 1).ravel()  # (h, w, c) -> (c, h, w)
+        for ours, (theirs, convert) in _torch_conversions(layer, order).items():
+            if f"{name}_{ours}" in arrays:
+                state[f"{name}.{theirs}"] = np.ascontiguousarray(convert(arrays[f"{name}_{ours}"]))
+        if isinstance(layer, (FullyConnectedLayer, GlobalAveragePooling)):
+            order = None
+    return state
+
+
+def _torch_conversions(layer, order):
+    """{our array name: (torch's name, our array -> torch's array)} for `layer`; `order` as in `torch_state`."""
+    reorder = (lambda array: array) if order is None else (lambda array: array[order])
+    if isinstance(layer, ConvolutionalLayer):
+        return {"W": ("weight", lambda W: W.transpose(3, 2, 0, 1)), "B": ("bias", lambda B: B)}
+    if isinstance(layer, FullyConnectedLayer):
+        return {"W": ("weight", lambda W: reorder(W).T), "B": ("bias", lambda B: B[0])}
+    if isinstance(layer, BatchNormalization):
+        return {ours: (theirs, reorder) for ours, theirs in (("gamma", "weight"), ("beta", "bias"),
+                                                             ("running_mean", "running_mean"),
+                                                             ("running_var", "running_var"))}
+    return {}
+
+
+def _torch_module(layer, flat):
+    """The torch module of one of our layers; `flat` when the layer comes after a flatten (BatchNorm1d then)."""
+    nn = torch.nn
+    if isinstance(layer, ConvolutionalLayer):
+        return nn.Conv2d(layer.in_channels, layer.out_channels, layer.filter_size, stride=layer.stride,
+                         padding=layer.padding)
+    if isinstance(layer, FullyConnectedLayer):
+        return nn.Linear(*layer.W.value.shape)
+    if isinstance(layer, BatchNormalization):
+        return (nn.BatchNorm1d if flat else nn.BatchNorm2d)(layer.n_features, eps=layer.eps, momentum=layer.momentum)
+    if isinstance(layer, (MaxPoolingLayer, AveragePoolingLayer)):
+        pool = nn.MaxPool2d if isinstance(layer, MaxPoolingLayer) else nn.AvgPool2d
+        return pool(layer.pool_size, layer.stride)
+    if isinstance(layer, GlobalAveragePooling):
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    if isinstance(layer, Dropout):
+        return nn.Dropout(layer.p)
+    for ours, theirs in ((ReLULayer, nn.ReLU), (TanhLayer, nn.Tanh), (Flattener, nn.Flatten)):
+        if isinstance(layer, ours):
+            return theirs()
+    raise TypeError(f"torch_sequential has no torch module for {type(layer).__name__}")
+
+
+def torch_momentum_step(net):
+    """A function `step(x, y) -> loss tensor`: `torch_step` with `torch.optim.SGD(momentum=MOMENTUM)`."""
+    optimizer = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+    return lambda x, y: torch_step(net, optimizer, x, y)
+
+
+def check_model_equivalence(name, batch=16):
+    """`check_sequential_equivalence` of the float64 model `name` (lenet or vgg)."""
+    check_sequential_equivalence(make_sequential(name, np.float64), name, batch)
+
+
+def check_sequential_equivalence(model, name, batch=16):
+    """Raise RuntimeError unless `torch_sequential(model)`, `model` a float64 `Sequential` taking 32x32x3 images,
+    computes what `model` does; the message calls it `name`. `model` is trained by the check.
+
+    Compared to `MODEL_EQUIVALENCE_RTOL` relative (to an array's largest entry) plus `MODEL_EQUIVALENCE_ATOL`: the
+    loss and every gradient on one batch, then the loss of each of `EQUIVALENCE_STEPS` momentum steps
+    (`momentum_step` against `torch_momentum_step`, on new batches) and the running statistics after them.
+    """
+    net = torch_sequential(model)
+    X, y = make_batch(batch, np.float64)
+    loss = model.compute_loss_and_gradients(X, y)
+    their_loss = F.cross_entropy(net(_to_torch(X)), torch.from_numpy(y))
+    their_loss.backward()
+    _check_close(name, "loss", loss, their_loss.item())
+    grads = torch_state(model, {key: param.grad for key, param in model.params().items()})
+    for key, param in net.named_parameters():
+        _check_close(name, f"the gradient of {key}", grads[key], param.grad.numpy())
+
+    ours, theirs = momentum_step(model), torch_momentum_step(net)
+    for step in range(1, EQUIVALENCE_STEPS + 1):
+        X, y = make_batch(batch, np.float64, seed=SEED + step)
+        _check_close(name, f"loss at momentum step {step}", ours(X, y),
+                     theirs(_to_torch(X), torch.from_numpy(y)).item())
+    buffers = torch_state(model, model.buffers())
+    for key, buffer in net.named_buffers():
+        if key in buffers:
+            _check_close(name, key, buffers[key], buffer.numpy())
+
+
+def _check_close(name, what, ours, theirs):
+    """Raise RuntimeError unless `theirs` is within `MODEL_EQUIVALENCE_RTOL` of `ours` relative to its largest entry,
+    plus `MODEL_EQUIVALENCE_ATOL`."""
+    error = np.max(np.abs(np.subtract(ours, theirs)))
+    if not error <= MODEL_EQUIVALENCE_RTOL * np.max(np.abs(ours)) + MODEL_EQUIVALENCE_ATOL:
+        raise RuntimeError(f"the torch model of {name} is not ours: {what} differs by {error:.3g} "
+                           f"(ours {np.max(np.abs(ours)):.6g} at most)")
+
+
 def time_interleaved(groups, repeats, warmup):
     """Median seconds of every function in `groups`, a list of {name: callable}, one group per library.
 
@@ -248,37 +486,122 @@ def time_step(config, dtype, batch, repeats, warmup):
 
 
 def time_layers(config, dtype, batch, repeats, warmup):
-    """Median seconds of each layer's forward and backward, ours and torch's, on the activations of one batch.
-
-    Returns {layer: {"ours forward", "ours backward", "torch forward", "torch backward": seconds}}, without the
-    torch keys when torch is missing. Torch's forward records the autograd graph, as in training; its backward
-    is `torch.autograd.grad` of the layer's output with respect to its parameters and (except for conv1) input.
-    """
+    """Median seconds of each ConvNet layer's forward and backward, ours and torch's, on the activations of one
+    batch: `_time_layers` of the layers in `LAYERS`."""
     model = make_model(config, dtype)
     X, _ = make_batch(batch, dtype)
+    return _time_layers(model, None if torch is None else torch_model(model), X, LAYERS, repeats, warmup)
+
+
+def time_model_step(name, dtype, batch, repeats, warmup):
+    """Median seconds of a `momentum_step` of the model `name` and of torch's (None without torch) on one batch."""
+    model = make_sequential(name, dtype)
+    X, y = make_batch(batch, dtype)
+    step = momentum_step(model)
+    groups = [{"ours": lambda: step(X, y)}]
+    if torch is not None:
+        their_step = torch_momentum_step(torch_sequential(model))
+        x, target = _to_torch(X), torch.from_numpy(y)
+        groups.append({"torch": lambda: their_step(x, target)})
+    times = time_interleaved(groups, repeats, warmup)
+    return times["ours"], times.get("torch")
+
+
+def time_model_layers(model, batch, repeats, warmup):
+    """Median seconds of each layer of the `Sequential` `model` on the activations of one batch: `_time_layers`
+    of every layer but those that do not compute (a Flattener, a reshape; a Dropout with p = 0, the identity)."""
+    X, _ = make_batch(batch, model.dtype)
+    names = [name for name, layer in model.layers.items()
+             if not isinstance(layer, Flattener) and not (isinstance(layer, Dropout) and layer.p == 0)]
+    return _time_layers(model, None if torch is None else torch_sequential(model), X, names, repeats, warmup)
+
+
+def _time_layers(model, net, X, names, repeats, warmup):
+    """Median seconds of the forward and backward of the layers `names` of `model`, ours and those of the torch
+    module `net` (None: ours only), on the activations of the batch `X` of shape (batch, 32, 32, 3).
+
+    `model.layers` and `net`'s children have the same names. Returns {layer: {"ours forward", "ours backward",
+    "torch forward", "torch backward": seconds}}, plus "torch channels_last forward" and "torch channels_last
+    backward" for a BatchNorm2d (the same module on a channels_last copy of its input). Torch's forward records the
+    autograd graph, as in training; its backward is `torch.autograd.grad` of the layer's output with respect to
+    its parameters and (except for the first layer, like ours) its input.
+    """
     rng = np.random.default_rng(SEED)
     ours = {}
-    for name, (layer, inputs, outputs) in _layer_activations(model, X).items():
-        d_out = rng.standard_normal(outputs.shape).astype(dtype)
+    for name, (layer, inputs, outputs) in _layer_activations(model, X, names).items():
+        d_out = rng.standard_normal(outputs.shape).astype(X.dtype)
         ours[name, "ours forward"] = lambda layer=layer, inputs=inputs: layer.forward(inputs)
         ours[name, "ours backward"] = lambda layer=layer, d_out=d_out: layer.backward(d_out)
     groups = [ours]
-    if torch is not None:
+    if net is not None:
         theirs = {}
         x = _to_torch(X)
-        for name, module in torch_model(model).named_children():
-            inputs = x.detach().requires_grad_(name != "conv1")
+        for index, (name, module) in enumerate(net.named_children()):
+            inputs = x.detach().requires_grad_(index > 0)
             x = module(inputs)
-            if name in LAYERS:
-                wrt = [*module.parameters(), *([inputs] if inputs.requires_grad else [])]
-                theirs[name, "torch forward"] = lambda module=module, inputs=inputs: module(inputs)
-                theirs[name, "torch backward"] = lambda x=x, wrt=wrt, grad=torch.randn_like(x): (
-                    torch.autograd.grad(x, wrt, grad, retain_graph=True))
+            if name in names:
+                theirs.update(_torch_layer_timers(name, "torch", module, inputs, x))
+                if isinstance(module, torch.nn.BatchNorm2d):
+                    inputs = inputs.detach().to(memory_format=torch.channels_last).requires_grad_()
+                    theirs.update(_torch_layer_timers(name, "torch channels_last", module, inputs, module(inputs)))
         groups.append(theirs)
-    times = {name: {} for name in LAYERS}
+    times = {name: {} for name in names}
     for (name, kind), seconds in time_interleaved(groups, repeats, warmup).items():
         times[name][kind] = seconds
     return times
+
+
+def _torch_layer_timers(name, label, module, inputs, outputs):
+    """{(name, f"{label} forward"): callable, (name, f"{label} backward"): callable} for one torch module."""
+    wrt = [*module.parameters(), *([inputs] if inputs.requires_grad else [])]
+    grad = torch.randn_like(outputs)  # in the memory format of `outputs`
+    return {(name, f"{label} forward"): lambda: module(inputs),
+            (name, f"{label} backward"): lambda: torch.autograd.grad(outputs, wrt, grad, retain_graph=True)}
+
+
+def time_epoch(name, dtype, batch, images, steps=None):
+    """Seconds of one epoch of the model `name`: `images` random images in shuffled batches of `batch` (the last
+    one holding the rest), ours then torch's (None without torch), each a fresh model after one untimed step.
+
+    Each batch is gathered from a float32 stand-in training set (NHWC for ours, NCHW for torch) and converted to
+    `dtype`, then trained on by `momentum_step` / `torch_momentum_step`. With `steps`, only the first `steps`
+    batches are timed and the time is scaled to the epoch's `ceil(images / batch)` steps; None runs it whole.
+
+    Returns
+    -------
+    ours, torch : float or None, seconds
+    timed, n_steps : int, the steps timed and the steps of the epoch
+    """
+    n_steps = -(-images // batch)
+    timed = n_steps if steps is None else min(steps, n_steps)
+    n_images = min(images, timed * batch)
+    rng = np.random.default_rng(SEED)
+    pool = rng.standard_normal((n_images, *IMAGE_SHAPE), dtype=np.float32)
+    labels = rng.integers(N_CLASSES, size=n_images)
+    order = rng.permutation(n_images)
+    batches = [order[start:start + batch] for start in range(0, n_images, batch)]
+
+    step = momentum_step(make_sequential(name, dtype))
+    ours = _time_run(lambda idx: step(pool[idx].astype(dtype, copy=False), labels[idx]), batches)
+    theirs = None
+    if torch is not None:
+        images_nchw = torch.from_numpy(pool.transpose(0, 3, 1, 2).copy())  # (n, H, W, C) -> (n, C, H, W)
+        targets, torch_dtype = torch.from_numpy(labels), _torch_dtype(dtype)
+        their_step = torch_momentum_step(torch_sequential(make_sequential(name, dtype)))
+        time.sleep(SETTLE_SECONDS)
+        theirs = _time_run(lambda idx: their_step(images_nchw[idx].to(torch_dtype), targets[idx]),
+                           [torch.from_numpy(idx) for idx in batches])
+    scale = n_steps / timed
+    return ours * scale, None if theirs is None else theirs * scale, timed, n_steps
+
+
+def _time_run(step, batches):
+    """Seconds of `step(batch)` over every batch of `batches`, after one untimed `step(batches[0])`."""
+    step(batches[0])
+    start = time.perf_counter()
+    for batch in batches:
+        step(batch)
+    return time.perf_counter() - start
 
 
 def time_conv_loops(config, dtype, batch, loop_batch, repeats):
@@ -292,30 +615,42 @@ def time_conv_loops(config, dtype, batch, loop_batch, repeats):
     X, _ = make_batch(loop_batch, dtype)
     rng = np.random.default_rng(SEED)
     loops = {}
-    for name, (layer, inputs, outputs) in _layer_activations(model, X).items():
-        if name in ("conv1", "conv2"):
-            d_out = rng.standard_normal(outputs.shape).astype(dtype)
+    for name, (layer, inputs, outputs) in _layer_activations(model, X, ("conv1", "conv2")).items():
+        d_out = rng.standard_normal(outputs.shape).astype(dtype)
 
-            def loop(inputs=inputs, d_out=d_out, W=layer.W.value, B=layer.B.value, padding=layer.padding,
-                     input_grad=layer.compute_input_grad):
-                conv_forward_loop(inputs, W, B, padding)
-                conv_backward_loop(d_out, inputs, W, padding, input_grad)
-            loops[name] = loop
+        def loop(inputs=inputs, d_out=d_out, W=layer.W.value, B=layer.B.value, padding=layer.padding,
+                 input_grad=layer.compute_input_grad):
+            conv_forward_loop(inputs, W, B, padding)
+            conv_backward_loop(d_out, inputs, W, padding, input_grad)
+        loops[name] = loop
     times = time_interleaved([loops], repeats, warmup=1)
     return {name: seconds * batch / loop_batch for name, seconds in times.items()}
 
 
 def peak_step_memory(config, dtype, batch):
-    """Peak bytes traced by tracemalloc over the first two training steps of a fresh model, inputs excluded.
+    """Peak bytes traced by tracemalloc over the first two SGD training steps of a fresh ConvNet, inputs excluded.
 
     The first step allocates whatever buffers the layers keep between calls, so they are counted.
     """
     model = make_model(config, dtype)
     X, y = make_batch(batch, dtype)
+    return _peak_memory(lambda: our_step(model, X, y))
+
+
+def peak_model_memory(name, dtype, batch):
+    """Peak bytes traced by tracemalloc over the first two `momentum_step`s of a fresh model `name`, inputs
+    excluded; the buffers the layers keep and the optimizers' velocities are counted."""
+    step = momentum_step(make_sequential(name, dtype))
+    X, y = make_batch(batch, dtype)
+    return _peak_memory(lambda: step(X, y))
+
+
+def _peak_memory(step):
+    """Peak bytes traced by tracemalloc over two calls of `step()`."""
     tracemalloc.start()
     try:
         for _ in range(2):
-            our_step(model, X, y)
+            step()
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -382,17 +717,36 @@ def conv_backward_loop(d_out, X, W, padding, input_grad=True):
 
 
 def report(tables, scaling, args, others_share=None):
-    """The tables and the machine footer as one string, plain text or Markdown."""
+    """The tables and the machine footer as one string, plain text or Markdown; a table without rows is left out."""
     md = args.markdown
-    runs = f"median of {args.repeats} runs after {args.warmup} warm-up runs, ours and torch interleaved"
-    reference = next(ours / batch for batch, ours, _ in scaling if batch == args.batch)
-    scaling_rows = [[str(batch), _ms(ours), _ms(ours / batch), _ms(_divide(theirs, batch)),
-                     _ratio(_divide(ours, theirs)), f"{ours / batch / reference:.2f}"]
-                    for batch, ours, theirs in scaling]
-    sections = [
+    parts = []
+    sections = _convnet_sections(tables, scaling, args) + _model_sections(tables, args)
+    for title, headers, n_labels, rows, note in sections:
+        if not rows:
+            continue
+        if md:  # a blank line ends a Markdown table
+            parts += [f"### {title}", format_table(headers, rows, n_labels, md), "", note, ""]
+        else:
+            parts += [title, "=" * len(title), format_table(headers, rows, n_labels), textwrap.fill(note, 110), ""]
+    parts.append("### Machine" if md else "Machine\n=======")
+    parts += [f"- {line}" if md else line for line in machine_info(args.threads, others_share)]
+    return "\n".join(parts)
+
+
+def _convnet_sections(tables, scaling, args):
+    """(title, headers, number of label columns, rows, note) of each ConvNet table."""
+    runs = _runs(args)
+    scaling_rows = []
+    if scaling:
+        reference = next(ours / batch for batch, ours, _ in scaling if batch == args.batch)
+        scaling_rows = [[str(batch), _ms(ours), _ms(ours / batch), _ms(_divide(theirs, batch)),
+                         _ratio(_divide(ours, theirs)), f"{ours / batch / reference:.2f}"]
+                        for batch, ours, theirs in scaling]
+    return [
         (f"Training step, batch {args.batch} of 32x32x3, ms ({runs})",
          ["channels", "dtype", "ours", "torch", "ours/torch", "target", "status"], 2, tables["step"],
-         "ours: compute_loss_and_gradients + SGD update; torch: forward + cross_entropy + backward + SGD step."),
+         "ours: compute_loss_and_gradients + SGD update; torch: forward + cross_entropy + backward + SGD step."
+         + _at_target(args)),
         (f"Layers, batch {args.batch}, ms ({runs})",
          ["channels", "dtype", "layer", "ours fwd", "torch fwd", "ratio", "ours bwd", "torch bwd", "ratio"], 3,
          tables["layers"], "conv1 backward computes no input gradient in either; the Flattener (a reshape) is not "
@@ -410,17 +764,55 @@ def report(tables, scaling, args, others_share=None):
          ["batch", "ours step", "ours/image", "torch/image", "ours/torch", f"per image vs batch {args.batch}"],
          1, scaling_rows, "Linear cost keeps the last column near 1."),
     ]
-    if args.batch != TARGET_BATCH:
-        sections[0] = (*sections[0][:4], sections[0][4] + f" Targets are judged at batch {TARGET_BATCH} only.")
-    parts = []
-    for title, headers, n_labels, rows, note in sections:
-        if md:  # a blank line ends a Markdown table
-            parts += [f"### {title}", format_table(headers, rows, n_labels, md), "", note, ""]
-        else:
-            parts += [title, "=" * len(title), format_table(headers, rows, n_labels), textwrap.fill(note, 110), ""]
-    parts.append("### Machine" if md else "Machine\n=======")
-    parts += [f"- {line}" if md else line for line in machine_info(args.threads, others_share)]
-    return "\n".join(parts)
+
+
+def _model_sections(tables, args):
+    """(title, headers, number of label columns, rows, note) of each table of lenet() and vgg()."""
+    runs = _runs(args)
+    models = " and ".join(f"{name}()" for name in args.models)
+    layer_models = " and ".join(f"{name}()" for name in args.models if name in LAYER_TABLE_MODELS)
+    skipped = " PyTorch comparison skipped: torch not installed." if torch is None else ""
+    return [
+        (f"Training step of {models}, batch {args.batch} of 32x32x3, ms ({runs})",
+         ["model", "dtype", "ours", "torch", "ours/torch", "target", "status"], 2, tables["model step"],
+         f"ours: compute_loss_and_gradients + a MomentumSGD update of every parameter; torch: the same layers as "
+         f"an nn.Sequential (NCHW, our weights copied, checked to give our loss, gradients and running statistics "
+         f"in float64 first): forward + cross_entropy + backward + SGD(momentum={MOMENTUM}).step. Training mode: "
+         f"BatchNorm on batch statistics." + _at_target(args) + skipped),
+        (f"Layers of {layer_models}, batch {args.batch}, ms ({runs})",
+         ["model", "dtype", "layer", "ours fwd", "torch fwd", "ratio", "ours bwd", "torch bwd", "ratio",
+          "share of ours"], 3, tables["model layers"],
+         "Each layer on the activations of one batch, in training mode. conv1 backward computes no input gradient "
+         "in either; flatten1 (a reshape) and drop1 (p = 0, the identity) are not timed. 'all layers' sums the "
+         "rows; 'share of ours': the layer's forward + backward over that sum. Torch forward records autograd, "
+         "torch backward is autograd.grad of the layer." + skipped),
+        (f"BatchNorm of {layer_models}, forward + backward, batch {args.batch}, ms ({runs})",
+         ["model", "dtype", "layer", "input", "ours", "torch NCHW", "ratio", "target", "status",
+          "torch channels_last", "ratio"], 3, tables["batchnorm"],
+         "Sums of the forward and backward medians of the layer table, training mode. torch NCHW: nn.BatchNorm2d "
+         "on a contiguous NCHW tensor, torch's default layout (the one the training step uses); torch "
+         "channels_last: the same module on a channels_last tensor, the memory layout of our NHWC arrays; the "
+         "target is against NCHW." + _at_target(args) + skipped),
+        (f"Peak memory of a {models} training step, batch {args.batch}",
+         ["model", "dtype", "peak MB", "target", "status"], 2, tables["model memory"],
+         "tracemalloc peak over the first two momentum steps of a fresh model (buffers kept between calls and the "
+         "optimizers' velocities included, weights and inputs excluded); MB = 10^6 bytes." + _at_target(args)),
+        (f"One epoch of {args.epoch_images} images in batches of {args.batch} (SVHN's training set: "
+         f"{EPOCH_IMAGES}), seconds",
+         ["model", "dtype", "how", "ours", "torch", "ours/torch"], 3, tables["epoch"],
+         "Random 32x32x3 images, shuffled, each batch gathered and converted to the dtype, then a momentum step; a "
+         "fresh model for each side after one untimed step; ours, then torch (not interleaved): the wall time of "
+         "one run, more exposed to the machine's load than the medians above. 'extrapolated': the first steps of "
+         "the epoch timed and scaled to all of its steps; --full-epoch runs them all." + skipped),
+    ]
+
+
+def _runs(args):
+    return f"median of {args.repeats} runs after {args.warmup} warm-up runs, ours and torch interleaved"
+
+
+def _at_target(args):
+    return "" if args.batch == TARGET_BATCH else f" Targets are judged at batch {TARGET_BATCH} only."
 
 
 def format_table(headers, rows, n_labels=1, markdown=False):
@@ -460,15 +852,24 @@ def machine_info(threads=None, others_share=None):
     return lines
 
 
-def _layer_activations(model, X):
-    """{layer name: (layer, its input, its output)} for the layers in LAYERS, from one forward pass of X."""
+def _layer_activations(model, X, names):
+    """{layer name: (layer, its input, its output)} for the layers `names` of `model`, from one forward pass of X."""
     activations = {}
     for name, layer in model.layers.items():
         inputs = X.copy()  # a copy, in case a layer reuses its output buffer on the next call
         X = layer.forward(inputs)
-        if name in LAYERS:
+        if name in names:
             activations[name] = (layer, inputs, X.copy())
     return activations
+
+
+def _layer_input_shapes(model, input_shape):
+    """{layer name: the shape of one sample it receives} for the layers of `model`, from one sample's shape."""
+    shapes, shape = {}, tuple(input_shape)
+    for name, layer in model.layers.items():
+        shapes[name] = shape
+        shape = tuple(layer.output_shape(shape))
+    return shapes
 
 
 def _to_torch(X):
@@ -516,6 +917,14 @@ def _ms(seconds):
     return "-" if seconds is None else f"{seconds * 1e3:.2f}"
 
 
+def _seconds(seconds):
+    return "-" if seconds is None else f"{seconds:.1f}"
+
+
+def _add(a, b):
+    return None if a is None or b is None else a + b
+
+
 def _ratio(ratio):
     return "-" if ratio is None else f"{ratio:.2f}x"
 
@@ -536,9 +945,11 @@ def _status(value, target, at_most):
 
 def _parse_args(argv):
     parser = argparse.ArgumentParser(
-        description="Time the numpy ConvNet against PyTorch CPU: the training step, each layer, both convolutions "
-                    "against a per-pixel loop, the peak memory and the cost per image at three batch sizes. "
-                    f"Targets are judged at batch {TARGET_BATCH}; without torch the comparison is skipped.")
+        description="Time the numpy models against PyTorch CPU. The assignment's ConvNet: the training step, each "
+                    "layer, both convolutions against a per-pixel loop, the peak memory and the cost per image at "
+                    "three batch sizes. lenet() and vgg(): the training step with momentum, each layer of vgg() "
+                    "and its BatchNorm layers, the peak memory and one epoch of SVHN's size. Targets are judged "
+                    f"at batch {TARGET_BATCH}; without torch the comparison is skipped.")
     parser.add_argument("--batch", type=_positive_int, default=TARGET_BATCH, help="images per batch (64)")
     parser.add_argument("--repeats", type=_positive_int, default=20,
                         help="timed runs per figure, the median is reported (20; quote figures of 10 or more)")
@@ -547,17 +958,29 @@ def _parse_args(argv):
                         help="images the per-pixel loop convolution is timed on, scaled to --batch (8)")
     parser.add_argument("--loop-repeats", type=_positive_int, default=10,
                         help="timed runs of the per-pixel loop convolution (10)")
-    parser.add_argument("--configs", type=_config, nargs="+", default=[(2, 2), (16, 32), (32, 64)],
-                        metavar="C1xC2", help="channel pairs of the two convolutions (2x2 16x32 32x64)")
+    parser.add_argument("--configs", type=_config, nargs="*", default=[(2, 2), (16, 32), (32, 64)],
+                        metavar="C1xC2", help="channel pairs of the ConvNet's two convolutions (2x2 16x32 32x64); "
+                                              "none leaves out the ConvNet's tables")
+    parser.add_argument("--models", nargs="*", choices=tuple(MODELS), default=list(MODELS),
+                        help="networks of model.py timed against the same torch.nn.Sequential (lenet vgg); none "
+                             "leaves out their tables")
+    parser.add_argument("--epoch-images", type=_positive_int, default=EPOCH_IMAGES,
+                        help=f"images in the epoch that is timed ({EPOCH_IMAGES}, SVHN's training set)")
+    parser.add_argument("--epoch-steps", type=_positive_int, default=20,
+                        help="training steps timed for the epoch, scaled to the whole epoch (20)")
+    parser.add_argument("--full-epoch", action="store_true",
+                        help="time every step of the epoch instead (minutes; float32 stand-in images in memory)")
     parser.add_argument("--dtypes", nargs="+", choices=("float32", "float64"), default=["float32", "float64"])
     parser.add_argument("--threads", type=_positive_int,
                         help="limit BLAS, OpenMP and torch to this many threads (default: leave them alone)")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 3 timed runs, 1 warm-up run, 1 loop run; not figures to quote")
+                        help="a smoke run: 3 timed runs, 1 warm-up run, 1 loop run, at most 2 epoch steps; not "
+                             "figures to quote")
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.warmup, args.loop_repeats = 3, 1, 1
+        args.epoch_steps = min(args.epoch_steps, 2)
     return args
 
 

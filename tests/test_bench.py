@@ -1,17 +1,38 @@
 """Smoke tests of bench.py on a tiny configuration: it runs and prints every table. No timing is asserted."""
+import inspect
+
 import numpy as np
 import pytest
 
-import bench
-from layers import ConvolutionalLayer
+from threadpoolctl import threadpool_limits
 
-TINY = ["--quick", "--batch", "4", "--loop-batch", "2", "--configs", "2x2", "--dtypes", "float32"]
+import bench
+from layers import (AveragePoolingLayer, BatchNormalization, ConvolutionalLayer, Dropout, Flattener,
+                    FullyConnectedLayer, GlobalAveragePooling, MaxPoolingLayer, ReLULayer, TanhLayer)
+from model import Sequential
+
+# One thread: two tiny runs side by side (pytest -n 2) or a busy machine make spinning worker threads 5x slower.
+TINY = ["--quick", "--batch", "4", "--loop-batch", "2", "--configs", "2x2", "--dtypes", "float32", "--models",
+        "--threads", "1"]
 TITLES = ("Training step", "Layers", "per-pixel loop", "Peak memory", "Scaling", "Machine")
 
 
 @pytest.fixture(autouse=True)
 def no_settling(monkeypatch):
     monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
+
+
+@pytest.fixture
+def one_thread():
+    """numpy's BLAS and torch on one thread, as TINY's --threads 1 does for bench.main."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_prints_every_table(capsys):
@@ -36,9 +57,12 @@ def test_runs_without_torch(monkeypatch, capsys):
     assert all(title in out for title in TITLES)
 
 
-def test_threads_option(capsys):
-    bench.main(TINY + ["--threads", "1"])
+def test_threads_option_is_undone_afterwards(capsys):
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    bench.main(TINY)
     assert "threads: limited to 1" in capsys.readouterr().out
+    assert torch.get_num_threads() == threads
 
 
 @pytest.mark.parametrize("padding", [0, 1, 2])
@@ -92,3 +116,118 @@ def test_help_speaks_to_the_user_not_to_the_tracker(capsys):
     out = capsys.readouterr().out
     assert exit_info.value.code == 0 and "PyTorch" in out
     assert "issue" not in out.lower() and "#" not in out
+
+
+MODELS_TINY = ["--quick", "--batch", "4", "--configs", "--dtypes", "float32", "--epoch-steps", "1", "--threads", "1"]
+MODEL_TITLES = ("Training step of lenet() and vgg()", "Layers of vgg()", "BatchNorm of vgg()",
+                "Peak memory of a lenet() and vgg() training step", "One epoch")
+
+
+def test_models_print_every_table(capsys):
+    bench.main(MODELS_TINY)
+    out = capsys.readouterr().out
+    assert all(title in out for title in MODEL_TITLES)
+    assert "Training step, batch" not in out  # no ConvNet configuration asked for
+    assert all(f"  {layer}  " in out for layer in ("conv1", "bn1", "relu1", "pool1", "conv6", "bn6", "fc1"))
+    assert "extrapolated from 1 step" in out
+
+
+def test_models_markdown(capsys):
+    bench.main(MODELS_TINY + ["--models", "lenet", "--markdown"])
+    out = capsys.readouterr().out
+    assert "| model | dtype | ours | torch | ours/torch | target | status |" in out
+    assert "Layers of vgg()" not in out and "BatchNorm of vgg()" not in out
+
+
+def test_models_without_torch(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "torch", None)
+    bench.main(MODELS_TINY)
+    out = capsys.readouterr().out
+    assert all(title in out for title in MODEL_TITLES)
+    assert out.count("PyTorch comparison skipped: torch not installed") >= 4
+
+
+def test_full_epoch_option(capsys):
+    bench.main(MODELS_TINY + ["--models", "lenet", "--full-epoch", "--epoch-images", "10"])
+    out = capsys.readouterr().out
+    assert "full epoch of 10 images, 3 steps" in out
+
+
+def test_no_models_asked_for(capsys):
+    bench.main(TINY)
+    out = capsys.readouterr().out
+    assert all(title in out for title in TITLES) and not any(title in out for title in MODEL_TITLES)
+
+
+@pytest.mark.parametrize("option", [["--models", "resnet"], ["--epoch-images", "0"], ["--epoch-steps", "-1"]])
+def test_bad_options_are_refused(option, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(MODELS_TINY + option)
+    assert exit_info.value.code == 2 and option[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["lenet", "vgg"])
+def test_torch_sequential_is_equivalent(name, one_thread):
+    bench.check_model_equivalence(name, batch=4)
+
+
+@pytest.mark.parametrize("stack", [
+    lambda: [ConvolutionalLayer(3, 4, 3, 1, seed=1), BatchNormalization(4, momentum=0.3), ReLULayer(),
+             MaxPoolingLayer(2, 2), ConvolutionalLayer(4, 6, 3, 0, stride=2, seed=2), TanhLayer(),
+             AveragePoolingLayer(3, 2), Flattener(), BatchNormalization(54, eps=1e-3), Dropout(0.0),
+             FullyConnectedLayer(54, 10, seed=3)],
+    lambda: [ConvolutionalLayer(3, 5, 5, 2, seed=1), ReLULayer(), GlobalAveragePooling(), BatchNormalization(5),
+             FullyConnectedLayer(5, 10, seed=2)],
+], ids=["flatten then batchnorm", "global average pooling"])
+def test_torch_sequential_of_every_layer_type(stack, one_thread):
+    bench.check_sequential_equivalence(Sequential(stack()), "mixed", batch=4)
+
+
+def test_torch_sequential_refuses_an_unknown_layer():
+    pytest.importorskip("torch")
+
+    class Identity:
+        def forward(self, X):
+            return X
+
+        def backward(self, d_out):
+            return d_out
+
+        def params(self):
+            return {}
+    with pytest.raises(TypeError, match="torch_sequential has no torch module for Identity"):
+        bench.torch_sequential(Sequential([ConvolutionalLayer(3, 2, 3), Identity(), Flattener(),
+                                           FullyConnectedLayer(1800, 10)]))
+
+
+def test_model_equivalence_check_sees_the_flatten_order(monkeypatch, one_thread):
+    original = bench.torch_state
+
+    def no_permutation(model, arrays, input_shape):  # fc rows left in our (h, w, c) order
+        state = original(model, arrays, input_shape)
+        fc = arrays.get("fc1_W")
+        if fc is not None:
+            state["fc1.weight"] = np.ascontiguousarray(fc.T)
+        return state
+    monkeypatch.setattr(bench, "torch_state", no_permutation)
+    with pytest.raises(RuntimeError, match=r"the torch model of lenet is not ours: loss"):
+        bench.check_model_equivalence("lenet", batch=4)
+
+
+def test_model_equivalence_check_sees_the_running_statistics(monkeypatch, one_thread):
+    torch = pytest.importorskip("torch")
+    original = bench.torch_sequential
+
+    def default_momentum(model):  # torch's BatchNorm2d default momentum where ours differs
+        net = original(model)
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.momentum = 0.2
+        return net
+    monkeypatch.setattr(bench, "torch_sequential", default_momentum)
+    with pytest.raises(RuntimeError, match=r"the torch model of vgg is not ours: bn1.running_mean"):
+        bench.check_model_equivalence("vgg", batch=4)
+
+
+def test_the_source_describes_targets_without_tracker_numbers():
+    assert "issue" not in inspect.getsource(bench).lower()
