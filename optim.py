@@ -9,6 +9,11 @@ one parameter they update, so each parameter needs its own instance, e.g. `copy.
 at the second parameter's second step, when an array of the first comes back. A new array in place of the
 parameter between two updates (a checkpoint loaded, the best parameters put back) is fine. `SGD` has no state and
 can be shared.
+
+Weight decay: `SGD`, `MomentumSGD`, `Adam` and `RMSProp` take `weight_decay=0.0` with PyTorch's meaning, an L2
+penalty added to the gradient (`d_w + weight_decay * w` replaces `d_w` before the rest of the rule). `AdamW` decays
+the weights apart from the gradient (`w * (1 - learning_rate * weight_decay)`, then Adam's step), as
+`torch.optim.AdamW` does. `tests/test_torch_optim.py` checks every rule against `torch.optim` step by step.
 """
 import weakref
 
@@ -66,7 +71,16 @@ class _OneParameter:
 
 
 class SGD:
-    """Plain stochastic gradient descent: `w - learning_rate * d_w`."""
+    """Plain stochastic gradient descent: `w - learning_rate * d_w`.
+
+    Parameters
+    ----------
+    weight_decay : float >= 0
+        L2 penalty added to the gradient: `d_w + weight_decay * w` (PyTorch's `weight_decay`).
+    """
+
+    def __init__(self, weight_decay=0.0):
+        self.weight_decay = _check_weight_decay(weight_decay)
 
     def update(self, w, d_w, learning_rate):
         """One step.
@@ -84,10 +98,10 @@ class SGD:
         ndarray shaped like w, of its dtype
         """
         w, d_w, learning_rate = _check_update(w, d_w, learning_rate)
-        return w - learning_rate * d_w
+        return w - learning_rate * _decayed_gradient(w, d_w, self.weight_decay)
 
     def __repr__(self):
-        return "SGD()"
+        return f"SGD(weight_decay={self.weight_decay})"
 
 
 class MomentumSGD(_OneParameter):
@@ -97,6 +111,11 @@ class MomentumSGD(_OneParameter):
     `nesterov=True` (the gradient step taken from the look-ahead point, in the form of Sutskever et al. 2013).
     The velocity `v` starts at zeros.
 
+    For a constant learning rate this is `torch.optim.SGD(momentum=..., nesterov=...)` (dampening 0): PyTorch keeps
+    `b = momentum * b + d_w` and steps by `-learning_rate * b`, so `v = -learning_rate * b`. When the rate changes
+    between steps the two differ: `v` keeps the steps taken at the earlier rates, while PyTorch multiplies its whole
+    buffer `b` by the new rate.
+
     One instance per parameter (`copy.deepcopy(optimizer)` for each, as `Trainer` does): an instance given a
     second parameter raises a `ValueError` (see the module docstring).
 
@@ -105,24 +124,28 @@ class MomentumSGD(_OneParameter):
     momentum : float in [0, 1)
         Fraction of the velocity kept from one step to the next; 0 is plain SGD.
     nesterov : bool
+    weight_decay : float >= 0
+        L2 penalty added to the gradient: `d_w + weight_decay * w` (PyTorch's `weight_decay`).
 
     Attributes
     ----------
     velocity : ndarray shaped like w, or None before the first update
     """
 
-    def __init__(self, momentum=0.9, nesterov=False):
+    def __init__(self, momentum=0.9, nesterov=False, weight_decay=0.0):
         super().__init__()
         self.momentum = _check_decay(momentum, "momentum")
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"`nesterov` must be True or False, got {nesterov!r}")
         self.nesterov = bool(nesterov)
+        self.weight_decay = _check_weight_decay(weight_decay)
         self.velocity = None
 
     def update(self, w, d_w, learning_rate):
         """One step; same parameters and return value as `SGD.update`."""
         w, d_w, learning_rate = _check_update(w, d_w, learning_rate)
         self._check_parameter(w, self.velocity)
+        d_w = _decayed_gradient(w, d_w, self.weight_decay)
         self.velocity = self.momentum * _state_or_zeros(self.velocity, w) - learning_rate * d_w
         if self.nesterov:
             new_w = w + self.momentum * self.velocity - learning_rate * d_w
@@ -132,7 +155,7 @@ class MomentumSGD(_OneParameter):
         return new_w
 
     def __repr__(self):
-        return f"MomentumSGD(momentum={self.momentum}, nesterov={self.nesterov})"
+        return f"MomentumSGD(momentum={self.momentum}, nesterov={self.nesterov}, weight_decay={self.weight_decay})"
 
 
 class Adam(_OneParameter):
@@ -140,7 +163,7 @@ class Adam(_OneParameter):
 
     At step t (1, 2, ...): `m = beta1 * m + (1 - beta1) * d_w`, `v = beta2 * v + (1 - beta2) * d_w**2`,
     `w - learning_rate * m_hat / (sqrt(v_hat) + eps)` with `m_hat = m / (1 - beta1**t)` and
-    `v_hat = v / (1 - beta2**t)`.
+    `v_hat = v / (1 - beta2**t)`: `torch.optim.Adam` with `betas=(beta1, beta2)`, eps in the same place.
 
     One instance per parameter (`copy.deepcopy(optimizer)` for each, as `Trainer` does): an instance given a
     second parameter raises a `ValueError` (see the module docstring).
@@ -151,6 +174,9 @@ class Adam(_OneParameter):
         Decay rates of the first and second moment estimates.
     eps : float > 0
         Added to the denominator for numerical stability.
+    weight_decay : float >= 0
+        L2 penalty added to the gradient: `d_w + weight_decay * w` (PyTorch's `weight_decay`); see `AdamW` for the
+        decoupled kind.
 
     Attributes
     ----------
@@ -158,11 +184,12 @@ class Adam(_OneParameter):
     t : int, the number of updates made
     """
 
-    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
         super().__init__()
         self.beta1 = _check_decay(beta1, "beta1")
         self.beta2 = _check_decay(beta2, "beta2")
         self.eps = check_number(eps, "eps", minimum=0, strict_minimum=True)
+        self.weight_decay = _check_weight_decay(weight_decay)
         self.m = None
         self.v = None
         self.t = 0
@@ -171,24 +198,65 @@ class Adam(_OneParameter):
         """One step; same parameters and return value as `SGD.update`."""
         w, d_w, learning_rate = _check_update(w, d_w, learning_rate)
         self._check_parameter(w, self.m)
+        new_w = self._step(w, _decayed_gradient(w, d_w, self.weight_decay), learning_rate)
+        self._remember(w, new_w)
+        return new_w
+
+    def _step(self, w, d_w, learning_rate):
+        """Adam's step from `w` with the gradient `d_w`; updates the moment estimates and the step count."""
         self.t += 1
         self.m = self.beta1 * _state_or_zeros(self.m, w) + (1 - self.beta1) * d_w
         self.v = self.beta2 * _state_or_zeros(self.v, w) + (1 - self.beta2) * d_w * d_w
         m_hat = self.m / (1 - self.beta1 ** self.t)
         v_hat = self.v / (1 - self.beta2 ** self.t)
-        new_w = w - learning_rate * m_hat / (np.sqrt(v_hat) + self.eps)
-        self._remember(w, new_w)
-        return new_w
+        return w - learning_rate * m_hat / (np.sqrt(v_hat) + self.eps)
 
     def __repr__(self):
-        return f"Adam(beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"
+        return (f"{type(self).__name__}(beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}, "
+                f"weight_decay={self.weight_decay})")
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as `torch.optim.AdamW` computes it.
+
+    `w * (1 - learning_rate * weight_decay)`, then Adam's step from there with the gradient `d_w` itself: the decay
+    does not pass through the moment estimates, so every weight shrinks by the same fraction whatever its gradient
+    history. The decay scales with the learning rate, as in PyTorch.
+
+    One instance per parameter (`copy.deepcopy(optimizer)` for each, as `Trainer` does): an instance given a
+    second parameter raises a `ValueError` (see the module docstring).
+
+    Parameters
+    ----------
+    beta1, beta2, eps
+        As for `Adam`.
+    weight_decay : float >= 0
+        Fraction of the weights removed per step, times the learning rate.
+
+    Attributes
+    ----------
+    m, v, t
+        As for `Adam`.
+    """
+
+    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+        super().__init__(beta1, beta2, eps, weight_decay)
+
+    def update(self, w, d_w, learning_rate):
+        """One step; same parameters and return value as `SGD.update`."""
+        w, d_w, learning_rate = _check_update(w, d_w, learning_rate)
+        self._check_parameter(w, self.m)
+        new_w = self._step(w * (1 - learning_rate * self.weight_decay), d_w, learning_rate)
+        self._remember(w, new_w)
+        return new_w
 
 
 class RMSProp(_OneParameter):
     """RMSProp (Tieleman & Hinton, 2012): the step divided by a running root mean square of the gradient.
 
     `cache = decay * cache + (1 - decay) * d_w**2`, then `w - learning_rate * d_w / (sqrt(cache) + eps)`;
-    the cache starts at zeros.
+    the cache starts at zeros. This is `torch.optim.RMSprop(alpha=decay)` (momentum 0, not centered), eps in the
+    same place: outside the square root.
 
     One instance per parameter (`copy.deepcopy(optimizer)` for each, as `Trainer` does): an instance given a
     second parameter raises a `ValueError` (see the module docstring).
@@ -196,32 +264,36 @@ class RMSProp(_OneParameter):
     Parameters
     ----------
     decay : float in [0, 1)
-        Decay rate of the running mean of squared gradients.
+        Decay rate of the running mean of squared gradients (PyTorch's `alpha`).
     eps : float > 0
         Added to the denominator for numerical stability.
+    weight_decay : float >= 0
+        L2 penalty added to the gradient: `d_w + weight_decay * w` (PyTorch's `weight_decay`).
 
     Attributes
     ----------
     cache : ndarray shaped like w, or None before the first update
     """
 
-    def __init__(self, decay=0.99, eps=1e-8):
+    def __init__(self, decay=0.99, eps=1e-8, weight_decay=0.0):
         super().__init__()
         self.decay = _check_decay(decay, "decay")
         self.eps = check_number(eps, "eps", minimum=0, strict_minimum=True)
+        self.weight_decay = _check_weight_decay(weight_decay)
         self.cache = None
 
     def update(self, w, d_w, learning_rate):
         """One step; same parameters and return value as `SGD.update`."""
         w, d_w, learning_rate = _check_update(w, d_w, learning_rate)
         self._check_parameter(w, self.cache)
+        d_w = _decayed_gradient(w, d_w, self.weight_decay)
         self.cache = self.decay * _state_or_zeros(self.cache, w) + (1 - self.decay) * d_w * d_w
         new_w = w - learning_rate * d_w / (np.sqrt(self.cache) + self.eps)
         self._remember(w, new_w)
         return new_w
 
     def __repr__(self):
-        return f"RMSProp(decay={self.decay}, eps={self.eps})"
+        return f"RMSProp(decay={self.decay}, eps={self.eps}, weight_decay={self.weight_decay})"
 
 
 def _check_update(w, d_w, learning_rate):
@@ -239,6 +311,17 @@ def _check_decay(value, name):
     if value >= 1:
         raise ValueError(f"`{name}` must be in [0, 1), got {value}")
     return value
+
+
+def _check_weight_decay(value):
+    return check_number(value, "weight_decay", minimum=0)
+
+
+def _decayed_gradient(w, d_w, weight_decay):
+    """`d_w + weight_decay * w`: PyTorch's weight decay, an L2 penalty's gradient added to the loss's."""
+    if weight_decay == 0:
+        return d_w  # the exact rule without decay, and no extra pass over w
+    return d_w + weight_decay * w
 
 
 def _state_or_zeros(state, w):

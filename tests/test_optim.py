@@ -6,11 +6,13 @@ import weakref
 import numpy as np
 import pytest
 
-from optim import SGD, Adam, MomentumSGD, RMSProp
+from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
 from layers import Param
 
-OPTIMIZERS = [SGD, MomentumSGD, lambda: MomentumSGD(nesterov=True), Adam, RMSProp]
-STATEFUL = [MomentumSGD, Adam, RMSProp]
+OPTIMIZERS = [SGD, MomentumSGD, lambda: MomentumSGD(nesterov=True), Adam, RMSProp, AdamW,
+              lambda: SGD(weight_decay=0.1), lambda: MomentumSGD(weight_decay=0.1), lambda: Adam(weight_decay=0.1),
+              lambda: RMSProp(weight_decay=0.1)]
+STATEFUL = [MomentumSGD, Adam, RMSProp, AdamW]
 
 
 def train_step(optimizer, param, grad, in_place=False):
@@ -266,6 +268,15 @@ def test_the_optimizer_keeps_no_array_alive():
     (lambda: Adam(eps=0), ValueError, r"`eps` must be a finite number > 0"),
     (lambda: RMSProp(decay=1.0), ValueError, r"`decay` must be in \[0, 1\)"),
     (lambda: RMSProp(eps=-1e-8), ValueError, r"`eps` must be a finite number > 0"),
+    (lambda: AdamW(beta1=1.0), ValueError, r"`beta1` must be in \[0, 1\)"),
+    (lambda: AdamW(eps=0.0), ValueError, r"`eps` must be a finite number > 0"),
+    *[(lambda make=make, value=value: make(weight_decay=value), error, match)
+      for make in (SGD, MomentumSGD, Adam, RMSProp, AdamW)
+      for value, error, match in [
+          (-0.1, ValueError, r"`weight_decay` must be a finite number >= 0, got -0.1"),
+          (np.inf, ValueError, r"`weight_decay` must be a finite number >= 0, got inf"),
+          (np.nan, ValueError, r"`weight_decay` must be a finite number >= 0, got nan"),
+          ("0.1", TypeError, r"`weight_decay` must be a real number, got '0.1'")]],
 ])
 def test_bad_constructor_arguments(make, error, match):
     with pytest.raises(error, match=match):
@@ -285,3 +296,103 @@ def test_bad_update_arguments(make, w, d_w, learning_rate, error, match):
     with pytest.raises(error, match=match):
         optimizer.update(w, d_w, learning_rate)
     assert getattr(optimizer, "t", 0) == 0
+
+
+# ------------------------------------------------------------------------------------------------ weight decay
+
+def test_sgd_weight_decay_steps_by_hand():
+    # lr 0.5, weight_decay 0.1: g1 = [1, 0] + 0.1 * [2, -1] = [1.2, -0.1], w1 = [2 - 0.6, -1 + 0.05] = [1.4, -0.95];
+    # a zero gradient then only decays: g2 = 0.1 * w1 = [0.14, -0.095], w2 = [1.4 - 0.07, -0.95 + 0.0475]
+    w1, w2 = steps(SGD(weight_decay=0.1), [2.0, -1.0], [[1.0, 0.0], [0.0, 0.0]], 0.5)
+    np.testing.assert_allclose(w1, [1.4, -0.95])
+    np.testing.assert_allclose(w2, [1.33, -0.9025])
+
+
+def test_momentum_weight_decay_steps_by_hand():
+    # momentum 0.5, lr 0.1, weight_decay 0.1: g1 = 1 + 0.1 * 1 = 1.1, v1 = -0.11, w1 = 0.89;
+    # g2 = 2 + 0.1 * 0.89 = 2.089, v2 = 0.5 * -0.11 - 0.1 * 2.089 = -0.2639, w2 = 0.89 - 0.2639 = 0.6261
+    w1, w2 = steps(MomentumSGD(momentum=0.5, weight_decay=0.1), [1.0], [[1.0], [2.0]], 0.1)
+    np.testing.assert_allclose(w1, [0.89])
+    np.testing.assert_allclose(w2, [0.6261])
+
+
+def test_nesterov_weight_decay_steps_by_hand():
+    # momentum 0.5, lr 0.1, weight_decay 0.1: g1 = 1.1, v1 = -0.11, w1 = 1 + 0.5 * -0.11 - 0.11 = 0.835;
+    # g2 = 2 + 0.0835 = 2.0835, v2 = -0.055 - 0.20835 = -0.26335, w2 = 0.835 - 0.131675 - 0.20835 = 0.494975
+    w1, w2 = steps(MomentumSGD(momentum=0.5, nesterov=True, weight_decay=0.1), [1.0], [[1.0], [2.0]], 0.1)
+    np.testing.assert_allclose(w1, [0.835])
+    np.testing.assert_allclose(w2, [0.494975])
+
+
+def test_adam_weight_decay_steps_by_hand():
+    eps = 1e-8
+    # weight_decay 0.5 turns the gradient 0.2 at w = -1 into 0.2 - 0.5 = -0.3: step 1 is lr * sign = +0.1
+    w1, w2 = steps(Adam(weight_decay=0.5), [-1.0], [[0.2], [0.2]], 0.1)
+    np.testing.assert_allclose(w1, [-1 + 0.1 * 0.3 / (0.3 + eps)])
+    # g2 = 0.2 + 0.5 * -0.9 = -0.25; m = 0.9 * -0.03 + 0.1 * -0.25 = -0.052;
+    # v = 0.999 * 0.00009 + 0.001 * 0.0625 = 0.00015241; bias corrections 1 - 0.9**2 = 0.19, 1 - 0.999**2 = 0.001999
+    m_hat, v_hat = -0.052 / 0.19, 0.00015241 / 0.001999
+    np.testing.assert_allclose(w2, [-0.9 - 0.1 * m_hat / (np.sqrt(v_hat) + eps)], rtol=1e-7)
+
+
+def test_rmsprop_weight_decay_steps_by_hand():
+    # decay 0.9, lr 0.01, weight_decay 0.5: g1 = 1.5 + 0.5 = 2, cache1 = 0.4, w1 = 1 - 0.02 / sqrt(0.4) = 0.96837722
+    # g2 = 1 + 0.5 * 0.96837722 = 1.48418861, cache2 = 0.36 + 0.1 * 1.48418861**2 = 0.58028164
+    w1, w2 = steps(RMSProp(decay=0.9, weight_decay=0.5), [1.0], [[1.5], [1.0]], 0.01)
+    np.testing.assert_allclose(w1, [0.96837722], rtol=1e-8)
+    np.testing.assert_allclose(w2, [0.96837722 - 0.01 * 1.48418861 / np.sqrt(0.58028164)], rtol=1e-8)
+
+
+def test_adamw_steps_by_hand():
+    eps = 1e-8
+    # lr 0.1, weight_decay 0.1: w is first multiplied by 1 - 0.01 = 0.99, then Adam's step (lr * sign at step 1)
+    w1, w2 = steps(AdamW(weight_decay=0.1), [1.0, -2.0], [[0.5, 0.5], [1.0, -1.0]], 0.1)
+    np.testing.assert_allclose(w1, [0.99 - 0.1 * 0.5 / (0.5 + eps), -1.98 - 0.1 * 0.5 / (0.5 + eps)])
+    # step 2: w1 * 0.99 = [0.8811, -2.0592]; m = [0.145, -0.055], v = [0.00124975, 0.00124975] (raw gradients)
+    denominator = np.sqrt(0.00124975 / 0.001999) + eps
+    np.testing.assert_allclose(w2, [0.8811 - 0.1 * (0.145 / 0.19) / denominator,
+                                    -2.0592 + 0.1 * (0.055 / 0.19) / denominator], rtol=1e-7)
+
+
+def test_adamw_decay_is_scaled_by_the_learning_rate():
+    """PyTorch's rule `w *= 1 - lr * weight_decay`: a zero rate changes nothing, decay or not."""
+    optimizer = AdamW(weight_decay=0.5)
+    np.testing.assert_array_equal(optimizer.update(np.array([3.0]), np.array([1.0]), 0.0), [3.0])
+    assert optimizer.t == 1
+
+
+@pytest.mark.parametrize("make, make_decayed", [
+    (SGD, SGD), (MomentumSGD, MomentumSGD), (lambda: MomentumSGD(nesterov=True), lambda **kw: MomentumSGD(
+        nesterov=True, **kw)), (Adam, Adam), (RMSProp, RMSProp), (Adam, AdamW)])
+def test_zero_weight_decay_is_the_plain_rule(make, make_decayed):
+    grads = np.random.default_rng(6).standard_normal((4, 3))
+    for plain, decayed in zip(steps(make(), np.ones(3), grads, 0.1),
+                              steps(make_decayed(weight_decay=0.0), np.ones(3), grads, 0.1)):
+        np.testing.assert_array_equal(decayed, plain)
+
+
+@pytest.mark.parametrize("make", [SGD, MomentumSGD, Adam, RMSProp])
+def test_weight_decay_is_the_gradient_plus_decay_times_w(make):
+    """PyTorch's meaning: the rule with weight decay is the plain rule given `d_w + weight_decay * w`."""
+    rng = np.random.default_rng(7)
+    grads, w = rng.standard_normal((5, 3)), rng.standard_normal(3)
+    decayed, plain, w_plain = make(weight_decay=0.3), make(), w.copy()
+    for grad, w_decayed in zip(grads, steps(decayed, w, grads, 0.05)):
+        w_plain = plain.update(w_plain, grad + 0.3 * w_plain, 0.05)
+        np.testing.assert_allclose(w_decayed, w_plain, rtol=1e-14)
+
+
+def test_the_default_weight_decay():
+    assert [make().weight_decay for make in (SGD, MomentumSGD, Adam, RMSProp)] == [0.0] * 4
+    assert AdamW().weight_decay == 0.01 and (AdamW().beta1, AdamW().beta2, AdamW().eps) == (0.9, 0.999, 1e-8)
+
+
+@pytest.mark.parametrize("optimizer, text", [
+    (SGD(), "SGD(weight_decay=0.0)"),
+    (MomentumSGD(0.5, weight_decay=0.1), "MomentumSGD(momentum=0.5, nesterov=False, weight_decay=0.1)"),
+    (Adam(weight_decay=1e-4), "Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0001)"),
+    (RMSProp(), "RMSProp(decay=0.99, eps=1e-08, weight_decay=0.0)"),
+    (AdamW(), "AdamW(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.01)"),
+])
+def test_repr(optimizer, text):
+    assert repr(optimizer) == text
