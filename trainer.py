@@ -5,6 +5,10 @@ The trainer works with any model that has `params() -> {name: Param}`, `compute_
 has `train()` / `eval()` (a `Sequential` with BatchNorm or Dropout) is put in training mode for the steps and in
 evaluation mode to measure accuracy; `fit` leaves it in evaluation mode. A model with `buffers()` gets them back as
 they were when a step fails or is interrupted, like its parameters.
+
+The rate of each epoch comes from `learning_rate` and either `learning_rate_decay` (multiplied in after every epoch)
+or a `schedule` (a function of the epoch, see schedules.py); a `transform` (see augment.py) changes every training
+batch, never the images accuracy is measured on.
 """
 import copy
 import numbers
@@ -74,10 +78,23 @@ class Trainer:
     batch_size : int
         Samples per step; the last batch of an epoch holds the remainder and may be smaller.
     learning_rate : float > 0
-        The current rate, multiplied by `learning_rate_decay` after every epoch.
+        The current rate, multiplied by `learning_rate_decay` after every epoch; with a `schedule`, the base rate
+        that the schedule multiplies.
     learning_rate_decay : float in (0, 1]
+        Must be 1.0 (no decay) when a `schedule` is given.
     seed : None, int or numpy.random.Generator, keyword-only
-        Source of the shuffling of every epoch; the global numpy RNG is never used.
+        Source of the shuffling of every epoch and of the `transform`'s randomness; the global numpy RNG is never
+        used, so a seeded run is reproducible.
+    schedule : None or callable epoch -> factor, keyword-only
+        The rate of epoch e (counted from 1 over all `fit` calls: a second `fit` goes on from the next epoch) is
+        `learning_rate * schedule(e)`, e.g. `schedules.StepDecay(5, 0.2)`, `schedules.from_spec("warmup:2+cosine",
+        num_epochs=20)` or a plain function. Each factor must be a finite number >= 0; those of the epochs a `fit`
+        call may run are checked before its first step.
+    transform : None or callable (X_batch, rng) -> X_batch, keyword-only
+        Applied to every training batch before its step (e.g. `augment.DIGITS`), with the trainer's generator as
+        `rng`. It gets a copy of the batch, of shape (batch, ...) as in `dataset.train_X`, and must return an array
+        of the same shape and dtype with finite values. Accuracy is always measured on the untransformed training
+        and validation images.
     verbose : bool, keyword-only
         Show a progress bar per epoch (tqdm.auto: a widget in Jupyter, text in a terminal) with the running loss,
         and one summary line per epoch; False prints nothing at all.
@@ -102,12 +119,15 @@ class Trainer:
     ----------
     history : list of dict
         One dict per completed epoch, over all `fit` calls, with keys epoch (from 1), loss (mean over the epoch's
-        batches), train_acc, val_acc, lr (the rate used in the epoch) and seconds (wall time, evaluation
-        included); ready for `csv.DictWriter(file, trainer.history[0].keys())` or `pandas.DataFrame(...)`.
+        batches), train_acc, val_acc, lr (the rate used in the epoch, the schedule's factor included) and seconds
+        (wall time, evaluation included); ready for `csv.DictWriter(file, trainer.history[0].keys())` or
+        `pandas.DataFrame(...)`.
     epoch : int
-        Completed epochs so far.
+        Completed epochs so far; the next one is `epoch + 1`, the epoch a `schedule` is asked about (set it to
+        resume a run from a checkpoint on its schedule).
     learning_rate : float
-        The rate the next epoch will use.
+        The rate the next epoch will use; with a `schedule`, the base rate (the next epoch uses
+        `learning_rate * schedule(epoch + 1)`).
     best_val_accuracy, best_epoch : float and int, or None before the first epoch
     reference_loss : float, or None before the first step
         The larger of the first batch's loss and 1, which `divergence_threshold` multiplies.
@@ -117,7 +137,7 @@ class Trainer:
 
     def __init__(self, model, dataset, optim, num_epochs=20, batch_size=20, learning_rate=1e-3,
                  learning_rate_decay=1.0, *, seed=None, verbose=True, restore_best=False, patience=None,
-                 checkpoint_path=None, divergence_threshold=DIVERGENCE_THRESHOLD):
+                 checkpoint_path=None, divergence_threshold=DIVERGENCE_THRESHOLD, schedule=None, transform=None):
         self.model = _check_model(model)
         self.dataset = check_dataset(dataset)
         if isinstance(optim, type) or not callable(getattr(optim, "update", None)):
@@ -129,6 +149,11 @@ class Trainer:
         self.learning_rate = check_number(learning_rate, "learning_rate", minimum=0, strict_minimum=True)
         self.learning_rate_decay = check_number(learning_rate_decay, "learning_rate_decay", minimum=0, maximum=1,
                                                 strict_minimum=True)
+        self.schedule = _check_schedule(schedule, self.learning_rate_decay)
+        if transform is not None and not callable(transform):
+            raise TypeError(f"`transform` must be None or a callable (X_batch, rng) -> X_batch, e.g. augment.DIGITS, "
+                            f"got {transform!r}")
+        self.transform = transform
         self._rng = check_rng(seed)
         self.verbose = _check_flag(verbose, "verbose")
         self.restore_best = _check_flag(restore_best, "restore_best")
@@ -168,12 +193,16 @@ class Trainer:
             batch. The model keeps the parameters from before the bad step.
         ValueError
             Before any step, when the dataset's samples are not finite (they may have been replaced since the
-            trainer was made).
+            trainer was made) or the schedule gives a negative or non-finite factor for an epoch of this call; during
+            training, when the `transform` returns non-finite values or an array of another shape (TypeError for
+            another type or dtype), with the step not taken.
         """
         num_epochs = self.num_epochs if num_epochs is None else check_int(num_epochs, "num_epochs", 1)
         check_dataset(self.dataset)
-        first_record = len(self.history)
         last_epoch = self.epoch + num_epochs
+        for epoch in range(self.epoch + 1, last_epoch + 1):
+            self._factor(epoch)
+        first_record = len(self.history)
         self.interrupted = self.stopped_early = False
         self._epochs_without_improvement = 0
         try:
@@ -214,6 +243,7 @@ class Trainer:
     def _run_epoch(self, last_epoch, progress):
         """One pass over the shuffled training set, then the epoch's record, best tracking and checkpoints."""
         epoch = self.epoch + 1
+        rate = self._epoch_rate(epoch)
         start_time = time.perf_counter()
         X, y = np.asarray(self.dataset.train_X), np.asarray(self.dataset.train_y)
         order = self._rng.permutation(X.shape[0])
@@ -223,14 +253,14 @@ class Trainer:
         progress.set_description(f"Epoch {epoch}/{last_epoch}", refresh=False)
         progress.reset(total=len(batches))
         for batch, indices in enumerate(batches, start=1):
-            loss_sum += self._train_step(X[indices], y[indices], epoch, batch)
+            loss_sum += self._train_step(self._transform_batch(X[indices]), y[indices], epoch, batch, rate)
             progress.set_postfix(loss=f"{loss_sum / batch:.4f}", refresh=False)
             progress.update()
 
         self._set_mode("eval")
         record = {"epoch": epoch, "loss": loss_sum / len(batches), "train_acc": self.compute_accuracy(X, y),
                   "val_acc": self.compute_accuracy(self.dataset.val_X, self.dataset.val_y),
-                  "lr": self.learning_rate, "seconds": time.perf_counter() - start_time}
+                  "lr": rate, "seconds": time.perf_counter() - start_time}
         self.history.append(record)
         self.epoch = epoch
         self.learning_rate *= self.learning_rate_decay
@@ -240,7 +270,7 @@ class Trainer:
             save_model(self.model, self.checkpoint_path)
         self._track_best(record)
 
-    def _train_step(self, X, y, epoch, batch):
+    def _train_step(self, X, y, epoch, batch, rate):
         """Loss and gradients on one batch, then the update of every parameter; returns the batch's loss.
 
         Nothing changes until every new value is known to be finite, so an error or an interrupt leaves the model
@@ -254,7 +284,7 @@ class Trainer:
             self._check_loss(loss, epoch, batch)
             params = self.model.params()
             optimizers = copy.deepcopy(self.optimizers)
-            values = {name: optimizers[name].update(param.value, param.grad, self.learning_rate)
+            values = {name: optimizers[name].update(param.value, param.grad, rate)
                       for name, param in params.items()}
             non_finite = [name for name, value in values.items() if not np.all(np.isfinite(value))]
             if non_finite:
@@ -277,6 +307,35 @@ class Trainer:
                 buffer[...] = saved_buffers[name]
             raise
         return loss
+
+    def _factor(self, epoch):
+        """The schedule's factor for `epoch`, checked to be a finite number >= 0 (1 without a schedule)."""
+        if self.schedule is None:
+            return 1.0
+        try:
+            return check_number(self.schedule(epoch), f"schedule({epoch})", minimum=0)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"`schedule` must return a finite number >= 0 for every epoch: {error}") from None
+
+    def _epoch_rate(self, epoch):
+        return self.learning_rate * self._factor(epoch)
+
+    def _transform_batch(self, X):
+        """`transform(X, rng)` checked to be an array like X with finite values; X itself without a transform."""
+        if self.transform is None:
+            return X
+        transformed = self.transform(X, self._rng)
+        if not isinstance(transformed, np.ndarray):
+            raise TypeError(f"`transform` must return a numpy array, got {type(transformed).__name__}")
+        if transformed.shape != X.shape:
+            raise ValueError(f"`transform` must return an array of the batch's shape {X.shape}, "
+                             f"got shape {transformed.shape}")
+        if transformed.dtype != X.dtype:
+            raise TypeError(f"`transform` must return an array of the batch's dtype {X.dtype}, "
+                            f"got {transformed.dtype}")
+        if np.issubdtype(transformed.dtype, np.inexact):
+            check_finite(transformed, "transform(X_batch, rng)")
+        return transformed
 
     def _check_loss(self, loss, epoch, batch):
         """Raise TrainingDivergedError for a non-finite loss or one above the divergence rule."""
@@ -317,8 +376,10 @@ class Trainer:
                       f"(best {self.best_val_accuracy:.4f} at epoch {self.best_epoch}).")
 
     def _diverged(self, epoch, batch, reason, other_way=""):
+        scheduled = ("" if self.schedule is None else
+                     f"the base rate, which the schedule made {self._epoch_rate(epoch):g} in epoch {epoch}; ")
         message = (f"Training diverged at epoch {epoch}, batch {batch}: {reason}. The model keeps its parameters "
-                   f"from before this step; try a smaller learning rate than {self.learning_rate:g} (set "
+                   f"from before this step; try a smaller learning rate than {self.learning_rate:g} ({scheduled}set "
                    f"trainer.learning_rate and call fit() again){other_way}.")
         return TrainingDivergedError(message, epoch, batch, reason)
 
@@ -354,6 +415,20 @@ def _check_split(X, y, x_name, y_name):
     if np.issubdtype(X.dtype, np.inexact):
         check_finite(X, x_name)
     return X, y
+
+
+def _check_schedule(schedule, learning_rate_decay):
+    """`schedule` when it is None or a callable, and the decay is 1.0 beside a schedule."""
+    if schedule is None:
+        return None
+    if not callable(schedule):
+        hint = f"; for text use schedules.from_spec({schedule!r})" if isinstance(schedule, str) else ""
+        raise TypeError(f"`schedule` must be None or a callable epoch -> factor (e.g. schedules.StepDecay(5, 0.2)), "
+                        f"got {schedule!r}{hint}")
+    if learning_rate_decay != 1.0:
+        raise ValueError(f"`learning_rate_decay` must be 1.0 when a `schedule` is given (the schedule sets every "
+                         f"epoch's rate), got {learning_rate_decay}")
+    return schedule
 
 
 def _check_flag(value, name):

@@ -7,7 +7,8 @@ import trainer as trainer_module
 from checkpoint import load_model
 from layers import Param
 from model import ConvNet
-from optim import SGD, Adam, MomentumSGD
+from optim import SGD, Adam, AdamW, MomentumSGD
+from schedules import Cosine, StepDecay, Warmup, from_spec
 from trainer import Dataset, Trainer, TrainingDivergedError
 
 SHAPE = (16, 16, 1)
@@ -88,7 +89,8 @@ def assert_same_values(actual, expected):
         np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
 
 
-@pytest.mark.parametrize("optim, learning_rate", [(SGD(), 0.1), (MomentumSGD(), 0.02), (Adam(), 0.01)])
+@pytest.mark.parametrize("optim, learning_rate", [(SGD(), 0.1), (MomentumSGD(), 0.02), (Adam(), 0.01),
+                                                   (AdamW(weight_decay=0.1), 0.01), (SGD(weight_decay=1e-3), 0.1)])
 def test_loss_decreases_on_a_learnable_set(optim, learning_rate):
     trainer = Trainer(conv_net(), blob_dataset(), optim, num_epochs=8, batch_size=8, learning_rate=learning_rate,
                       seed=0, verbose=False)
@@ -385,6 +387,13 @@ def test_notebook_cells_still_work(capsys):
     ({"optim": "sgd"}, TypeError, r"`optim` must be an optimizer instance"),
     ({"model": object()}, TypeError, r"`model` must have the methods .* object lacks params, "),
     ({"dataset": object()}, TypeError, r"`dataset` must have the attributes .* lacks train_X, train_y"),
+    ({"schedule": 0.5}, TypeError, r"`schedule` must be None or a callable epoch -> factor \(e.g. "
+                                   r"schedules.StepDecay\(5, 0.2\)\), got 0.5"),
+    ({"schedule": "step:5:0.2"}, TypeError, r"`schedule` must be None or a callable epoch -> factor .*"
+                                            r"schedules.from_spec\('step:5:0.2'\)"),
+    ({"schedule": StepDecay(2, 0.5), "learning_rate_decay": 0.9}, ValueError,
+     r"`learning_rate_decay` must be 1.0 when a `schedule` is given \(the schedule sets every epoch's rate\), "
+     r"got 0.9"),
 ])
 def test_bad_trainer_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -564,3 +573,92 @@ def test_healthy_runs_on_random_data_stay_far_below_the_threshold(make_optim, le
     assert len(trainer.fit()[0]) == 4
     assert trainer.reference_loss == pytest.approx(np.log(10), rel=0.2)
     assert max(model.losses) < 10 * trainer.reference_loss  # 100 times below the default threshold
+
+
+# ------------------------------------------------------------------------------------------------- schedules
+
+def test_a_schedule_sets_the_rate_of_every_epoch():
+    model = FakeModel()  # one SGD step per epoch against the gradient -1: w grows by the epoch's rate
+    trainer = fake_trainer(model, num_epochs=5, batch_size=10, learning_rate=2.0, schedule=StepDecay(2, 0.5))
+    trainer.fit()
+    assert [record["lr"] for record in trainer.history] == [2.0, 2.0, 1.0, 1.0, 0.5]
+    np.testing.assert_allclose(model.w.value, [6.5, 6.5])
+    assert trainer.learning_rate == 2.0  # the base rate, which the schedule multiplies
+
+
+def test_a_plain_function_is_a_schedule():
+    trainer = fake_trainer(num_epochs=3, learning_rate=1.0, schedule=lambda epoch: 1 / epoch)
+    trainer.fit()
+    assert [record["lr"] for record in trainer.history] == [1.0, 0.5, 1 / 3]
+
+
+def test_a_schedule_with_a_decay_of_one_is_accepted():
+    trainer = fake_trainer(num_epochs=2, learning_rate=1.0, learning_rate_decay=1.0, schedule=Warmup(1))
+    trainer.fit()
+    assert [record["lr"] for record in trainer.history] == [0.5, 1.0]
+
+
+def test_fit_again_continues_the_schedule_from_the_next_epoch():
+    whole = fake_trainer(num_epochs=6, learning_rate=0.1, schedule=from_spec("warmup:2+cosine", num_epochs=6))
+    split = fake_trainer(num_epochs=2, learning_rate=0.1, schedule=from_spec("warmup:2+cosine", num_epochs=6))
+    whole.fit()
+    for _ in range(3):
+        split.fit()
+    assert [record["lr"] for record in split.history] == [record["lr"] for record in whole.history]
+    assert [record["lr"] for record in whole.history] == pytest.approx(
+        [0.1 / 3, 0.2 / 3, 0.1, 0.1 * (1 + np.cos(np.pi / 4)) / 2, 0.05, 0.1 * (1 + np.cos(3 * np.pi / 4)) / 2])
+    np.testing.assert_array_equal(split.model.w.value, whole.model.w.value)
+
+
+def test_a_schedule_on_a_conv_net_is_the_same_run_as_its_rates_set_by_hand():
+    scheduled = Trainer(conv_net(), blob_dataset(), MomentumSGD(), num_epochs=3, batch_size=8, learning_rate=0.05,
+                        seed=1, verbose=False, schedule=Cosine(3, min_factor=0.1))
+    by_hand = Trainer(conv_net(), blob_dataset(), MomentumSGD(), num_epochs=1, batch_size=8, seed=1, verbose=False)
+    scheduled.fit()
+    for epoch in range(1, 4):
+        by_hand.learning_rate = 0.05 * Cosine(3, min_factor=0.1)(epoch)
+        by_hand.fit()
+    assert [record["lr"] for record in by_hand.history] == [record["lr"] for record in scheduled.history]
+    assert_same_values(values(scheduled.model), values(by_hand.model))
+
+
+@pytest.mark.parametrize("schedule, error, match", [
+    (lambda epoch: -0.5 if epoch == 2 else 1.0, ValueError,
+     r"`schedule` must return a finite number >= 0 for every epoch: `schedule\(2\)` must be a finite number >= 0, "
+     r"got -0.5"),
+    (lambda epoch: float("nan"), ValueError, r"`schedule\(1\)` must be a finite number >= 0, got nan"),
+    (lambda epoch: "1", TypeError, r"`schedule\(1\)` must be a real number, got '1'"),
+])
+def test_a_bad_factor_is_refused_before_any_step_of_the_fit(schedule, error, match):
+    model = FakeModel()
+    trainer = fake_trainer(model, num_epochs=3, schedule=schedule)
+    with pytest.raises(error, match=match):
+        trainer.fit()
+    assert model.calls == 0 and trainer.history == [] and trainer.epoch == 0
+
+
+def test_a_zero_factor_is_a_rate_of_zero():
+    model = FakeModel()
+    fake_trainer(model, num_epochs=2, schedule=lambda epoch: 0.0).fit()
+    np.testing.assert_array_equal(model.w.value, [0.0, 0.0])
+
+
+def test_divergence_under_a_schedule_names_the_base_rate_and_the_epoch_rate():
+    trainer = fake_trainer(FakeModel(losses={4: np.nan}), num_epochs=3, batch_size=4, learning_rate=2.0,
+                           schedule=StepDecay(1, 0.5))
+    with pytest.raises(TrainingDivergedError, match=r"epoch 2, batch 1: the loss is nan\. .*try a smaller learning "
+                                                    r"rate than 2 \(the base rate, which the schedule made 1 in "
+                                                    r"epoch 2; set trainer.learning_rate and call fit\(\) again\)"):
+        trainer.fit()
+
+
+def test_adamw_gets_one_copy_per_parameter():
+    model = FakeModel()
+    model.v = Param(np.zeros(3))
+    model.params = lambda: {"w": model.w, "v": model.v}
+    optim = AdamW(weight_decay=0.5)
+    trainer = fake_trainer(model, optim)
+    trainer.fit()
+    assert trainer.optimizers["w"] is not trainer.optimizers["v"] and optim.m is None
+    assert type(trainer.optimizers["w"]) is AdamW and trainer.optimizers["w"].weight_decay == 0.5
+    assert trainer.optimizers["w"].m.shape == (2,) and trainer.optimizers["v"].m.shape == (3,)
