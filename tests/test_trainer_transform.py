@@ -163,3 +163,22 @@ def test_a_transform_that_is_not_callable_is_refused(transform):
     with pytest.raises(TypeError, match=r"`transform` must be None or a callable \(X_batch, rng\) -> X_batch, "
                                           r"e.g. augment.DIGITS, got"):
         make_trainer(transform=transform)
+
+
+def test_augment_digits_in_a_seeded_run_is_reproducible():
+    """augment.py's default set for digits through the trainer: the same seed gives the same run."""
+    augment = pytest.importorskip("augment")
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((24, 16, 16, 3)).astype(np.float32), rng.integers(0, 2, 24)
+
+    def run(seed):
+        model = ConvNet((16, 16, 3), 2, 4, 4, dtype=np.float32, seed=0)
+        trainer = Trainer(model, Dataset(X[:16], y[:16], X[16:], y[16:]), Adam(), num_epochs=2, batch_size=8,
+                          learning_rate=1e-2, seed=seed, verbose=False, transform=augment.DIGITS)
+        losses = trainer.fit()[0]
+        return losses, model.params()["conv1_W"].value.copy()
+
+    (losses, weights), (losses_again, weights_again) = run(1), run(1)
+    assert losses == losses_again
+    np.testing.assert_array_equal(weights, weights_again)
+    assert not np.array_equal(run(2)[1], weights)
