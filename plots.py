@@ -13,7 +13,7 @@ from matplotlib.patches import ConnectionPatch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from metrics import confusion_counts
-from validation import check_float_array, check_int, check_labels
+from validation import check_float_array, check_int, check_labels, check_rng
 
 HISTORY_KEYS = ("epoch", "loss", "train_acc", "val_acc")  # of each Trainer.history record, as drawn
 HIGHLIGHT = "tab:orange"
@@ -251,6 +251,71 @@ def pooling_stride(values=POOLING_EXAMPLE):
     return fig
 
 
+def augmentations(images, transform, rng=None, n_images=8, n_versions=5, mean_image=None):
+    """Each image in the first column and `n_versions` augmented versions of it beside it.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_samples, height, width, channels), channels 1 or 3
+        The images as the network sees them; the first `n_images` are drawn (all of them when there are fewer).
+    transform : callable `transform(X, rng) -> X`
+        E.g. `augment.DIGITS` or `augment.from_spec("hflip")`; called once per column on the whole batch.
+    rng : None, int or numpy.random.Generator
+        The transform's generator; an int gives the same figure every time, None a new unseeded generator.
+    n_images, n_versions : int >= 1
+        Rows, and augmented columns per row.
+    mean_image : None or ndarray of shape (height, width, channels)
+        The mean subtracted in preprocessing: added back and clipped to [0, 1] for display. Without it, each row
+        is stretched so that its original spans [0, 1], and its versions are mapped and clipped the same way, so
+        that brightness and contrast changes stay visible.
+
+    Returns
+    -------
+    Figure with n_rows * (1 + n_versions) axes, row by row; the top row is titled "original", "1", "2", ...
+
+    Raises
+    ------
+    TypeError
+        `transform` is not callable, or an argument has the wrong type.
+    ValueError
+        A bad count, `mean_image` of another shape, or a transform that does not return a batch of images of the
+        same number and channels (and, with `mean_image`, the same shape).
+    """
+    images = _check_displayable(images, "images", ndim=4)
+    if isinstance(transform, type) or not callable(transform):
+        raise TypeError(f"`transform` must be a callable transform(X, rng), e.g. augment.DIGITS, got {transform!r}")
+    rng = check_rng(rng, "rng")
+    n_images = check_int(n_images, "n_images", 1)
+    n_versions = check_int(n_versions, "n_versions", 1)
+    if mean_image is not None:
+        mean_image = _check_displayable(mean_image, "mean_image", ndim=3)
+        if mean_image.shape != images.shape[1:]:
+            raise ValueError(f"`mean_image` must have the shape of one image {images.shape[1:]}, "
+                             f"got {mean_image.shape}")
+
+    originals = images[:n_images]
+    versions = [_augmented(transform, originals, rng, mean_image is not None) for _ in range(n_versions)]
+    if mean_image is None:
+        low = originals.min(axis=(1, 2, 3), keepdims=True)  # (n_rows, 1, 1, 1)
+        span = originals.max(axis=(1, 2, 3), keepdims=True) - low
+        span[span == 0] = 1
+        shown = [np.clip((batch - low) / span, 0, 1) for batch in [originals, *versions]]
+    else:
+        shown = [np.clip(batch + mean_image, 0, 1) for batch in [originals, *versions]]
+
+    ncols = 1 + n_versions
+    name = ", ".join(_transform_name(step) for step in getattr(transform, "transforms", [transform])) or "nothing"
+    fig, axes = _image_grid(len(originals) * ncols, ncols, f"augmented by {name} (first column: the original)",
+                            title_lines=1)
+    for row in range(len(originals)):
+        for column in range(ncols):
+            ax = axes[row * ncols + column]
+            _show_image(ax, shown[column][row], stretch=False)
+            if row == 0:
+                ax.set_title("original" if column == 0 else str(column), fontsize=8)
+    return fig
+
+
 def _curves(history, train_acc, val_acc):
     """(epochs, loss, train_acc, val_acc) as 1-D arrays from either form `learning_curves` accepts."""
     if isinstance(history, (str, bytes, dict)) or not hasattr(history, "__len__"):
@@ -304,6 +369,23 @@ def _epoch_ticks(first, last):
     """Whole-epoch ticks from `first` (labelled, as the log's "Epoch 1" is) to at most `last`, about six of them."""
     ticks = MaxNLocator(nbins=6, integer=True, min_n_ticks=1).tick_values(first, last)
     return [int(first), *(int(tick) for tick in ticks if first < tick <= last)]
+
+
+def _augmented(transform, originals, rng, same_shape):
+    """`transform(originals, rng)`, checked to be a float batch of the originals' number and channels (and shape)."""
+    batch = transform(originals, rng)
+    if (not isinstance(batch, np.ndarray) or batch.ndim != 4 or batch.shape[0] != originals.shape[0]
+            or batch.shape[3] != originals.shape[3] or (same_shape and batch.shape != originals.shape)):
+        shape = batch.shape if isinstance(batch, np.ndarray) else type(batch).__name__
+        rule = f"of shape {originals.shape}" if same_shape else (f"of {originals.shape[0]} images with "
+                                                                 f"{originals.shape[3]} channels")
+        raise ValueError(f"`transform` must return a batch {rule}"
+                         f"{' (to add `mean_image` back)' if same_shape else ''}, got {shape}")
+    return batch
+
+
+def _transform_name(transform):
+    return getattr(transform, "__name__", type(transform).__name__)
 
 
 def _check_displayable(array, name, ndim, channel_axis=-1):

@@ -174,3 +174,60 @@ def test_every_figure_saves_and_none_is_left_in_pyplot(tmp_path):
         fig.savefig(tmp_path / f"{k}.png", dpi=40)
         assert (tmp_path / f"{k}.png").read_bytes().startswith(b"\x89PNG")
     assert plt.get_fignums() == []
+
+
+def flip_left_right(X, rng):
+    return X[:, :, ::-1]
+
+
+def test_augmentations_grid_of_originals_and_versions():
+    import augment
+
+    X = images(3)
+    mean = np.full((8, 8, 3), 0.5)
+    fig = plots.augmentations(X, augment.DIGITS, rng=0, n_images=8, n_versions=4, mean_image=mean)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3 * 5  # only 3 images: 3 rows of original + 4 versions
+    assert [ax.get_title() for ax in fig.axes[:5]] == ["original", "1", "2", "3", "4"]
+    assert "augmented by RandomShift, RandomRotation, ColorJitter" in fig._suptitle.get_text()
+    np.testing.assert_allclose(fig.axes[5].images[0].get_array(), np.clip(X[1] + 0.5, 0, 1))  # row 2, original
+    again = plots.augmentations(X, augment.DIGITS, rng=0, n_versions=4, mean_image=mean)
+    for ax, same in zip(fig.axes, again.axes):
+        np.testing.assert_array_equal(ax.images[0].get_array(), same.images[0].get_array())
+
+
+def test_augmentations_show_each_version_beside_its_original():
+    X = images(4, channels=1)
+    fig = plots.augmentations(X, flip_left_right, n_images=2, n_versions=2)
+    assert len(fig.axes) == 6 and "augmented by flip_left_right" in fig._suptitle.get_text()
+    row = X[1, ..., 0]
+    stretched = (row - row.min()) / (row.max() - row.min())  # without a mean image: the original spans [0, 1]
+    np.testing.assert_allclose(fig.axes[3].images[0].get_array(), stretched)
+    np.testing.assert_allclose(fig.axes[4].images[0].get_array(), stretched[:, ::-1])
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"images": np.zeros((2, 8, 8))}, ValueError, "`images` must have 4 dimensions"),
+    ({"transform": "shift:2"}, TypeError, "`transform` must be a callable transform"),
+    ({"rng": "a"}, TypeError, "`rng` must be None, an integer or a numpy.random.Generator"),
+    ({"n_images": 0}, ValueError, "`n_images` must be a positive integer, got 0"),
+    ({"n_versions": 1.5}, TypeError, "`n_versions` must be an integer"),
+    ({"mean_image": np.zeros((4, 4, 3))}, ValueError, r"`mean_image` must have the shape of one image \(8, 8, 3\)"),
+    ({"transform": lambda X, rng: X[:1]}, ValueError, r"`transform` must return a batch of 2 images with 3 "
+                                                      r"channels, got \(1, 8, 8, 3\)"),
+    ({"transform": lambda X, rng: X[:, :4], "mean_image": np.zeros((8, 8, 3))}, ValueError,
+     r"`transform` must return a batch of shape \(2, 8, 8, 3\) \(to add `mean_image` back\), got \(2, 4, 8, 3\)"),
+    ({"transform": lambda X, rng: None}, ValueError, "`transform` must return a batch .* got NoneType"),
+])
+def test_augmentations_refuses_bad_input(kwargs, error, match):
+    arguments = {"images": images(2), "transform": flip_left_right, **kwargs}
+    with pytest.raises(error, match=match):
+        plots.augmentations(arguments.pop("images"), arguments.pop("transform"), **arguments)
+
+
+def test_augmentations_saves_and_leaves_nothing_in_pyplot(tmp_path):
+    import augment
+
+    fig = plots.augmentations(images(2), augment.from_spec("hflip,vflip"), rng=1, n_versions=2)
+    fig.savefig(tmp_path / "augmentations.png", dpi=40)
+    assert (tmp_path / "augmentations.png").read_bytes().startswith(b"\x89PNG")
+    assert plt.get_fignums() == []
