@@ -21,10 +21,10 @@ Run `python bench.py` (`--help` for the options). On batches of 32x32x3 images i
     run whole.
 
 Ours and torch run in turn, one of each per round (with a pause and an untimed call at each switch, see
-`time_interleaved`), after warm-up rounds; every figure is a median, except the epoch, which is the wall time of
-one run of each. Before any timing, each torch model is checked to give our loss and gradients on the same batch
-in float64 (and, for `lenet()` and `vgg()`, our losses and running statistics over a few momentum steps). The
-footer says how much of the cores other processes took meanwhile.
+`time_interleaved`), after warm-up rounds; every figure is a median, except the epoch, where they take turns every
+few steps and each side's time is a total. Before any timing, each torch model is checked to give our loss and
+gradients on the same batch in float64 (and, for `lenet()` and `vgg()`, our losses and running statistics over a
+few momentum steps). The footer says how much of the cores other processes took meanwhile.
 """
 import argparse
 import os
@@ -66,6 +66,7 @@ MODELS = {"lenet": lenet, "vgg": vgg}
 LAYER_TABLE_MODELS = ("vgg",)  # the models given a per-layer and a BatchNorm table
 MOMENTUM = 0.9
 EPOCH_IMAGES = 73257  # SVHN's training set
+EPOCH_TURN_STEPS = 5  # ours and torch take turns every this many steps of the epoch
 MODEL_EQUIVALENCE_RTOL = 1e-6
 # Plus this absolute error: the bias of a convolution followed by BatchNorm has a gradient of exactly zero,
 # which both compute as rounding noise.
@@ -561,11 +562,13 @@ def _torch_layer_timers(name, label, module, inputs, outputs):
 
 def time_epoch(name, dtype, batch, images, steps=None):
     """Seconds of one epoch of the model `name`: `images` random images in shuffled batches of `batch` (the last
-    one holding the rest), ours then torch's (None without torch), each a fresh model after one untimed step.
+    one holding the rest), ours and torch's (None without torch), each side a fresh model after one untimed step.
 
     Each batch is gathered from a float32 stand-in training set (NHWC for ours, NCHW for torch) and converted to
-    `dtype`, then trained on by `momentum_step` / `torch_momentum_step`. With `steps`, only the first `steps`
-    batches are timed and the time is scaled to the epoch's `ceil(images / batch)` steps; None runs it whole.
+    `dtype`, then trained on by `momentum_step` / `torch_momentum_step`. The two sides take turns every
+    `EPOCH_TURN_STEPS` steps (after a pause of `SETTLE_SECONDS`), so that both meet the same load on a shared
+    machine; the time of each side is the sum of its turns. With `steps`, only the first `steps` batches are
+    timed and the time is scaled to the epoch's `ceil(images / batch)` steps; None runs it whole.
 
     Returns
     -------
@@ -581,27 +584,27 @@ def time_epoch(name, dtype, batch, images, steps=None):
     order = rng.permutation(n_images)
     batches = [order[start:start + batch] for start in range(0, n_images, batch)]
 
-    step = momentum_step(make_sequential(name, dtype))
-    ours = _time_run(lambda idx: step(pool[idx].astype(dtype, copy=False), labels[idx]), batches)
-    theirs = None
+    our_step = momentum_step(make_sequential(name, dtype))
+    sides = {"ours": lambda k: our_step(pool[batches[k]].astype(dtype, copy=False), labels[batches[k]])}
     if torch is not None:
         images_nchw = torch.from_numpy(pool.transpose(0, 3, 1, 2).copy())  # (n, H, W, C) -> (n, C, H, W)
         targets, torch_dtype = torch.from_numpy(labels), _torch_dtype(dtype)
+        torch_batches = [torch.from_numpy(idx) for idx in batches]
         their_step = torch_momentum_step(torch_sequential(make_sequential(name, dtype)))
-        time.sleep(SETTLE_SECONDS)
-        theirs = _time_run(lambda idx: their_step(images_nchw[idx].to(torch_dtype), targets[idx]),
-                           [torch.from_numpy(idx) for idx in batches])
+        sides["torch"] = lambda k: their_step(images_nchw[torch_batches[k]].to(torch_dtype), targets[torch_batches[k]])
+    seconds = dict.fromkeys(sides, 0.0)
+    for step in sides.values():
+        step(0)
+    for start in range(0, len(batches), EPOCH_TURN_STEPS):
+        for side, step in sides.items():
+            if len(sides) > 1:
+                time.sleep(SETTLE_SECONDS)
+            begin = time.perf_counter()
+            for k in range(start, min(start + EPOCH_TURN_STEPS, len(batches))):
+                step(k)
+            seconds[side] += time.perf_counter() - begin
     scale = n_steps / timed
-    return ours * scale, None if theirs is None else theirs * scale, timed, n_steps
-
-
-def _time_run(step, batches):
-    """Seconds of `step(batch)` over every batch of `batches`, after one untimed `step(batches[0])`."""
-    step(batches[0])
-    start = time.perf_counter()
-    for batch in batches:
-        step(batch)
-    return time.perf_counter() - start
+    return seconds["ours"] * scale, seconds["torch"] * scale if "torch" in seconds else None, timed, n_steps
 
 
 def time_conv_loops(config, dtype, batch, loop_batch, repeats):
@@ -800,10 +803,11 @@ def _model_sections(tables, args):
         (f"One epoch of {args.epoch_images} images in batches of {args.batch} (SVHN's training set: "
          f"{EPOCH_IMAGES}), seconds",
          ["model", "dtype", "how", "ours", "torch", "ours/torch"], 3, tables["epoch"],
-         "Random 32x32x3 images, shuffled, each batch gathered and converted to the dtype, then a momentum step; a "
-         "fresh model for each side after one untimed step; ours, then torch (not interleaved): the wall time of "
-         "one run, more exposed to the machine's load than the medians above. 'extrapolated': the first steps of "
-         "the epoch timed and scaled to all of its steps; --full-epoch runs them all." + skipped),
+         f"Random 32x32x3 images, shuffled, each batch gathered and converted to the dtype, then a momentum step; a "
+         f"fresh model for each side after one untimed step. Ours and torch take turns every {EPOCH_TURN_STEPS} "
+         f"steps; each figure is the sum of one side's turns (a total, not a median: more exposed to the "
+         f"machine's load than the tables above). 'extrapolated': the first steps of the epoch timed and scaled to "
+         f"all of its steps; --full-epoch runs them all." + skipped),
     ]
 
 

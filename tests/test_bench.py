@@ -24,15 +24,17 @@ def no_settling(monkeypatch):
 
 @pytest.fixture
 def one_thread():
-    """numpy's BLAS and torch on one thread, as TINY's --threads 1 does for bench.main."""
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """numpy's BLAS and torch (when installed) on one thread, as TINY's --threads 1 does for bench.main."""
+    torch = bench.torch
+    threads = None if torch is None else torch.get_num_threads()
+    if torch is not None:
+        torch.set_num_threads(1)
     try:
         with threadpool_limits(limits=1):
             yield
     finally:
-        torch.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
 
 
 def test_prints_every_table(capsys):
@@ -231,3 +233,28 @@ def test_model_equivalence_check_sees_the_running_statistics(monkeypatch, one_th
 
 def test_the_source_describes_targets_without_tracker_numbers():
     assert "issue" not in inspect.getsource(bench).lower()
+
+
+@pytest.mark.parametrize("steps, expected", [(None, [2] * 11 + [1]), (7, [2] * 7), (50, [2] * 11 + [1])])
+def test_epoch_trains_each_side_on_every_batch_once(monkeypatch, steps, expected, one_thread):
+    """23 images in batches of 2: 12 steps, the last of 1 image, in turns of EPOCH_TURN_STEPS; one warm-up step."""
+    sizes = {"ours": [], "torch": []}
+
+    def counted(side, make_step):
+        def wrapped(model):
+            step = make_step(model)
+
+            def counting_step(X, y):
+                sizes[side].append(len(y))
+                return step(X, y)
+            return counting_step
+        return wrapped
+    monkeypatch.setattr(bench, "momentum_step", counted("ours", bench.momentum_step))
+    if bench.torch is not None:
+        monkeypatch.setattr(bench, "torch_momentum_step", counted("torch", bench.torch_momentum_step))
+    ours, theirs, timed, n_steps = bench.time_epoch("lenet", "float32", batch=2, images=23, steps=steps)
+    assert (timed, n_steps) == (len(expected), 12)
+    assert sizes["ours"] == [2, *expected]
+    if bench.torch is not None:
+        assert sizes["torch"] == [2, *expected] and theirs > 0
+    assert ours > 0
