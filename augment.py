@@ -319,6 +319,8 @@ def rotate(X, angles, fill="zero"):
     fill : {'zero', 'edge'}
         Value outside the image: 0, or the nearest border pixel.
 
+    The coordinates are computed in the dtype of X: in float32 they carry its rounding, about 1e-5 pixel.
+
     Returns
     -------
     ndarray of shape (batch, height, width, channels), the dtype of X.
@@ -327,12 +329,13 @@ def rotate(X, angles, fill="zero"):
     angles = _per_image(angles, "angles", X.shape[0])
     fill = _check_fill(fill)
     _, height, width, _ = X.shape
-    radians = np.deg2rad(angles)[:, None, None]
-    cos, sin = np.cos(radians), np.sin(radians)
-    i = np.arange(height)[None, :, None] - (height - 1) / 2  # (1, height, 1)
-    j = np.arange(width)[None, None, :] - (width - 1) / 2  # (1, 1, width)
-    rows = j * sin + i * cos + (height - 1) / 2  # (batch, height, width)
-    cols = j * cos - i * sin + (width - 1) / 2
+    real = X.dtype.type  # coordinates in the images' dtype: float32 stays float32 and allocates half as much
+    radians = np.deg2rad(angles)
+    cos, sin = (np.cos(radians).astype(X.dtype)[:, None, None], np.sin(radians).astype(X.dtype)[:, None, None])
+    i = (np.arange(height, dtype=X.dtype) - real((height - 1) / 2))[None, :, None]  # (1, height, 1)
+    j = (np.arange(width, dtype=X.dtype) - real((width - 1) / 2))[None, None, :]  # (1, 1, width)
+    rows = j * sin + (i * cos + real((height - 1) / 2))  # (batch, height, width)
+    cols = j * cos - (i * sin - real((width - 1) / 2))
     return _bilinear(X, rows, cols, fill)
 
 
@@ -494,30 +497,53 @@ def _bilinear(X, rows, cols, fill):
     """X sampled at the real (rows, cols), each of shape (batch, height, width), bilinear; `fill` outside.
 
     The images are padded by one pixel of fill and the points clipped to that frame, so that the four neighbours of
-    every point are inside the padded array and a point far outside takes the fill value. The gathers run on one
-    plane per channel: a gather of 3-value rows, or weights broadcast along the channel axis, is several times
-    slower.
+    every point are inside the padded array and a point far outside takes the fill value. `rows` and `cols` are
+    overwritten. The gathers run on one plane per channel (a gather of 3-value rows, or weights broadcast along
+    the channel axis, is several times slower) and work in place where they can: on a busy machine, the page
+    faults of fresh arrays cost as much as the arithmetic.
     Returns an array of shape (batch, height, width, channels).
     """
     batch, height, width, channels = X.shape
-    rows, cols = np.clip(rows, -1, height), np.clip(cols, -1, width)
-    top, left = np.minimum(np.floor(rows), height - 1), np.minimum(np.floor(cols), width - 1)
-    down, right = (rows - top).astype(X.dtype), (cols - left).astype(X.dtype)  # weights of the second neighbours
+    np.clip(rows, -1, height, out=rows)
+    np.clip(cols, -1, width, out=cols)
+    top, left = np.floor(rows), np.floor(cols)
+    np.minimum(top, height - 1, out=top)
+    np.minimum(left, width - 1, out=left)
+    rows -= top  # now the weight of the lower neighbours
+    cols -= left  # and of the right ones
     stride = width + 2
-    corner = ((np.arange(batch)[:, None, None] * (height + 2) + top.astype(np.intp) + 1) * stride
-              + left.astype(np.intp) + 1)  # (batch, height, width): top-left neighbour in a flat padded plane
-    # (batch, H + 2, W + 2, channels) -> (channels, batch * (H + 2) * (W + 2))
-    planes = np.ascontiguousarray(np.moveaxis(_pad(X, 1, fill), 3, 0)).reshape(channels, -1)
+    corner = top.astype(np.intp)  # (batch, height, width): top-left neighbour in a flat padded plane
+    corner += 1 + np.arange(batch)[:, None, None] * (height + 2)
+    corner *= stride
+    corner += left.astype(np.intp) + 1
+    planes = _padded_planes(X, fill)  # (channels, batch * (height + 2) * (width + 2))
 
-    def neighbours(offset):
-        return np.take(planes, corner + offset, axis=1)  # (channels, batch, height, width)
+    upper = np.take(planes, corner, axis=1, mode="clip")  # (channels, batch, height, width)
+    index = corner + stride
+    lower = np.take(planes, index, axis=1, mode="clip")
+    buffer = np.empty_like(upper)
+    for near, offset in ((upper, 1), (lower, stride + 1)):
+        np.add(corner, offset, out=index)
+        np.take(planes, index, axis=1, mode="clip", out=buffer)
+        buffer -= near
+        buffer *= cols
+        near += buffer
+    lower -= upper
+    lower *= rows
+    out = np.empty(X.shape, X.dtype)
+    np.add(upper, lower, out=np.moveaxis(out, 3, 0))  # written through a (channels, batch, H, W) view
+    return out
 
-    upper = neighbours(0)
-    upper += (neighbours(1) - upper) * right
-    lower = neighbours(stride)
-    lower += (neighbours(stride + 1) - lower) * right
-    upper += (lower - upper) * down
-    return np.ascontiguousarray(np.moveaxis(upper, 0, 3))  # (channels, batch, H, W) -> (batch, H, W, channels)
+
+def _padded_planes(X, fill):
+    """X padded by one pixel of `fill`, one plane per channel: (channels, batch * (height + 2) * (width + 2))."""
+    batch, height, width, channels = X.shape
+    planes = np.zeros((channels, batch, height + 2, width + 2), X.dtype)
+    planes[:, :, 1:-1, 1:-1] = np.moveaxis(X, 3, 0)
+    if fill == "edge":
+        planes[:, :, 0], planes[:, :, -1] = planes[:, :, 1], planes[:, :, -2]
+        planes[:, :, :, 0], planes[:, :, :, -1] = planes[:, :, :, 1], planes[:, :, :, -2]
+    return planes.reshape(channels, -1)
 
 
 def _pad(X, padding, fill):
