@@ -1,21 +1,35 @@
-"""Train the ConvNet on SVHN (or its offline stand-in) from the command line and keep what it learned.
+"""Train a ConvNet, LeNet or VGG-style network on SVHN (or its offline stand-in) from the command line and keep
+what it learned.
 
 Usage::
 
     python train.py --data data --out runs/first
+    python train.py --arch vgg --widths 32,64,128 --augment default --schedule step:5:0.2 --out runs/vgg
+    python train.py --resume runs/vgg/model.npz --epochs 5 --lr 3e-4 --out runs/vgg-more
     python train.py --help
 
 The run loads SVHN, preprocesses it as the notebook does (scale to [0, 1], subtract the training mean), trains with
-progress bars and writes to `--out`: `history.csv`, `learning_curves.png`, `confusion_matrix.png`,
-`misclassified.png`, `filters.png`, the checkpoints `model.npz` (the evaluated model) and `model.best.npz`, both
-with the preprocessing (`checkpoint.load_classifier` predicts on raw images with either), and `metrics.json`.
+progress bars and a line per epoch saying how long it took and how long the rest should take, and writes to
+`--out`: `history.csv`, `learning_curves.png`, `confusion_matrix.png`, `misclassified.png`, `filters.png`, the
+checkpoints `model.npz` (the evaluated model) and `model.best.npz`, both with the preprocessing
+(`checkpoint.load_classifier` and `predict.py` predict on raw images with either), and `metrics.json` (with the
+architecture's arguments under "model").
+
+On real SVHN the whole training file (73,257 images, 1,000 of them held out for validation) and the whole test file
+are used by default; on the stand-in made by standin.py, 10,000 and 1,000, as in the notebook.
+
+`--resume PATH` continues from a checkpoint of an earlier run: the architecture, dtype, weights, BatchNorm's
+running statistics and preprocessing all come from the file (architecture flags, when given, must match it). A
+checkpoint does not hold the optimizer's state: momentum or Adam's moments start from zero, the learning rate from
+`--lr` and a schedule from its first epoch.
 
 Everything is written into a new hidden folder beside `--out` and moved into place when the run ends, so two runs
 never mix their files and a failed or interrupted run leaves no half-written folder. A non-empty `--out` is refused
 unless `--overwrite` is given, and then replaced only when the new run ends. Bad arguments get a one-line error on
 stderr and exit code 2; Ctrl-C exits with code 130 after saving the completed epochs.
 
-The building blocks are importable: `prepare_for_neural_network` and `train_model` (which `search.py` reuses).
+The building blocks are importable: `prepare_for_neural_network`, `build_model`, `model_arguments`,
+`make_optimizer` and `train_model` (which `search.py` reuses).
 """
 import argparse
 import contextlib
@@ -38,25 +52,42 @@ import scipy
 import scipy.io
 
 import plots
-from checkpoint import save_model
-from dataset import STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDataWarning, load_svhn, random_split_train_val
+from augment import from_spec as augment_from_spec
+from checkpoint import load_classifier, read_preprocessing, save_model
+from dataset import (IMAGE_SHAPE, STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDataWarning, load_svhn,
+                     random_split_train_val)
 from metrics import confusion_counts, multiclass_accuracy
-from model import ConvNet
-from optim import SGD, Adam, MomentumSGD, RMSProp
+from model import ConvNet, Sequential, lenet, vgg
+from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
+from schedules import from_spec as schedule_from_spec
+from sequential import ACTIVATIONS
 from trainer import Dataset, Trainer, TrainingDivergedError
 from validation import check_dtype, check_finite, check_rng, parse_argument
 
 N_CLASSES = 10
+ARCHS = ("convnet", "lenet", "vgg")
+ARCH = "convnet"
 CONV1_CHANNELS = 16
 CONV2_CHANNELS = 32
+WIDTHS = (32, 64, 128)
+DROPOUT = 0.0
+ACTIVATION = "relu"
+# The settings of build_model that only some architectures read; the others ignore them.
+ARCH_SETTINGS = {"conv1": ("convnet",), "conv2": ("convnet",), "widths": ("vgg",), "dropout": ("vgg",),
+                 "activation": ("lenet",)}
 OPTIMIZER = "adam"
 LEARNING_RATE = 3e-3
 LEARNING_RATE_DECAY = 0.9
 MOMENTUM = 0.9
+ADAMW_WEIGHT_DECAY = 0.01
 PIXEL_SCALE = 1 / 255
 EPOCHS = 20
 BATCH_SIZE = 64
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop")
+# Images taken from the stand-in's files by default (real SVHN: all of them); validation images among the training.
+STANDIN_MAX_TRAIN = 10000
+STANDIN_MAX_TEST = 1000
+VAL = 1000
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 OUTPUT_FILES = ("history.csv", "learning_curves.png", "confusion_matrix.png", "misclassified.png", "filters.png",
                 "model.npz", "model.best.npz", "metrics.json")
 
@@ -92,48 +123,161 @@ def prepare_for_neural_network(train_X, *others, dtype=np.float32):
     return (*scaled, mean_image)
 
 
-def make_optimizer(name, momentum=MOMENTUM):
-    """The optimizer called `name`, one of OPTIMIZERS; `momentum` is used by 'momentum' and 'nesterov' only."""
+def make_optimizer(name, momentum=None, weight_decay=None):
+    """The optimizer called `name`, one of OPTIMIZERS.
+
+    Parameters
+    ----------
+    name : {'sgd', 'momentum', 'nesterov', 'adam', 'adamw', 'rmsprop'}
+    momentum : None or float in [0, 1)
+        For 'momentum' and 'nesterov' only (None: MOMENTUM, 0.9); the others ignore it.
+    weight_decay : None or float >= 0
+        PyTorch's meaning: an L2 penalty added to the gradient, or decoupled from it for 'adamw'. None: 0, and
+        ADAMW_WEIGHT_DECAY (0.01, PyTorch's default) for 'adamw'.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"`optim` must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    if name == "sgd":
-        return SGD()
+    if name == "adamw":
+        return AdamW(weight_decay=ADAMW_WEIGHT_DECAY if weight_decay is None else weight_decay)
+    weight_decay = 0.0 if weight_decay is None else weight_decay
     if name in ("momentum", "nesterov"):
-        return MomentumSGD(momentum, nesterov=name == "nesterov")
-    return Adam() if name == "adam" else RMSProp()
+        return MomentumSGD(MOMENTUM if momentum is None else momentum, nesterov=name == "nesterov",
+                           weight_decay=weight_decay)
+    return {"sgd": SGD, "adam": Adam, "rmsprop": RMSProp}[name](weight_decay=weight_decay)
 
 
-def train_model(dataset, *, conv1=CONV1_CHANNELS, conv2=CONV2_CHANNELS, optim=OPTIMIZER, lr=LEARNING_RATE,
-                momentum=MOMENTUM, lr_decay=LEARNING_RATE_DECAY, reg=0.0, epochs=EPOCHS, batch_size=BATCH_SIZE,
-                dtype=np.float32, seed=0, n_classes=N_CLASSES, verbose=False, restore_best=False,
-                checkpoint_path=None):
-    """Build a ConvNet, its optimizer and a Trainer from plain arguments, and train it.
+def build_model(arch=ARCH, input_shape=IMAGE_SHAPE, n_classes=N_CLASSES, *, conv1=None, conv2=None, widths=None,
+                dropout=None, activation=None, reg=0.0, dtype=np.float32, seed=None):
+    """A new model of the architecture `arch`, from the arguments train.py and search.py take.
+
+    Parameters
+    ----------
+    arch : {'convnet', 'lenet', 'vgg'}
+        `model.ConvNet`, `model.lenet()` or `model.vgg()`.
+    input_shape : (height, width, channels)
+    n_classes : int
+    conv1, conv2 : None or int
+        'convnet': channels of its two convolutions (None: 16 and 32).
+    widths : None or sequence of int
+        'vgg': channels of each block (None: 32, 64, 128).
+    dropout : None or float in [0, 1)
+        'vgg': dropout before the classifier (None: 0).
+    activation : None or {'relu', 'tanh'}
+        'lenet': its activation (None: 'relu').
+    reg : float >= 0
+        L2 strength on the weights (`reg * sum(W**2)` over every `*_W` parameter).
+    dtype : float32 or float64
+    seed : None, int or numpy.random.Generator
+        Source of the initial weights (and vgg's dropout masks).
+
+    Settings that `arch` does not read (see ARCH_SETTINGS) are ignored, as `momentum` is by optimizers without
+    momentum; `train.py` and `search.py` refuse them before calling this.
+
+    Returns
+    -------
+    ConvNet or Sequential
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"`arch` must be one of {', '.join(ARCHS)}, got {arch!r}")
+    if arch == "convnet":
+        return ConvNet(input_shape, n_classes, CONV1_CHANNELS if conv1 is None else conv1,
+                       CONV2_CHANNELS if conv2 is None else conv2, reg=reg, dtype=dtype, seed=seed)
+    if arch == "lenet":
+        model = lenet(input_shape, n_classes, activation=ACTIVATION if activation is None else activation,
+                      dtype=dtype, seed=seed)
+    else:
+        model = vgg(input_shape, n_classes, WIDTHS if widths is None else widths,
+                    dropout=DROPOUT if dropout is None else dropout, dtype=dtype, seed=seed)
+    # The factories take no L2 strength; Sequential does.
+    return Sequential(list(model.layers.items()), reg=reg, input_shape=model.input_shape)
+
+
+def model_arguments(model):
+    """The `build_model` arguments that give `model`'s architecture, or None when none do.
+
+    Parameters
+    ----------
+    model : ConvNet or Sequential, e.g. from `checkpoint.load_model`
+
+    Returns
+    -------
+    dict or None
+        {'arch': 'convnet', 'conv1': int, 'conv2': int}, {'arch': 'lenet', 'activation': str} or
+        {'arch': 'vgg', 'widths': tuple of int, 'dropout': float}: `build_model(**arguments, input_shape=...,
+        n_classes=..., dtype=..., reg=...)` builds a model of the same config (same layers, same sizes), with new
+        weights.
+    """
+    if isinstance(model, ConvNet):
+        return {"arch": "convnet", "conv1": model.conv1_channels, "conv2": model.conv2_channels}
+    if not isinstance(model, Sequential) or model.input_shape is None:
+        return None
+    config = _json(model.config())
+    layers = config["layers"]
+    widths = tuple(arguments["out_channels"] for _, kind, arguments in layers if kind == "ConvolutionalLayer")[::2]
+    dropouts = [arguments["p"] for _, kind, arguments in layers if kind == "Dropout"]
+    candidates = [{"arch": "lenet", "activation": name} for name in ACTIVATIONS]
+    candidates.append({"arch": "vgg", "widths": widths, "dropout": dropouts[0] if dropouts else DROPOUT})
+    n_classes = model.output_shape(model.input_shape)[0]
+    for arguments in candidates:
+        try:
+            built = build_model(**arguments, input_shape=model.input_shape, n_classes=n_classes, reg=model.reg,
+                                dtype=model.dtype)
+        except (TypeError, ValueError):
+            continue
+        if _json(built.config()) == config:
+            return arguments
+    return None
+
+
+def train_model(dataset, *, arch=ARCH, conv1=None, conv2=None, widths=None, dropout=None, activation=None,
+                optim=OPTIMIZER, lr=LEARNING_RATE, momentum=None, weight_decay=None, lr_decay=None, schedule=None,
+                reg=0.0, augment=None, epochs=EPOCHS, batch_size=BATCH_SIZE, patience=None, dtype=np.float32,
+                seed=0, n_classes=N_CLASSES, verbose=False, restore_best=False, checkpoint_path=None, model=None):
+    """Build a model, its optimizer and a Trainer from plain arguments, and train it.
 
     Parameters
     ----------
     dataset : trainer.Dataset, or any object with train_X, train_y, val_X, val_y
         Images of shape (n, height, width, channels), preprocessed; labels of shape (n,).
-    conv1, conv2 : int
-        Output channels of the two convolutions.
-    optim : {'sgd', 'momentum', 'nesterov', 'adam', 'rmsprop'}
+    arch, conv1, conv2, widths, dropout, activation
+        The architecture, as for `build_model` (None: the architecture's default; settings `arch` does not read are
+        ignored).
+    optim : {'sgd', 'momentum', 'nesterov', 'adam', 'adamw', 'rmsprop'}
     lr : float > 0
-        Initial learning rate, multiplied by `lr_decay` in (0, 1] after every epoch.
-    momentum : float in [0, 1)
-        For 'momentum' and 'nesterov'.
+        Base learning rate.
+    momentum : None or float in [0, 1)
+        For 'momentum' and 'nesterov' (None: 0.9).
+    weight_decay : None or float >= 0
+        Of the optimizer, see `make_optimizer` (None: 0, or 0.01 for 'adamw').
+    lr_decay : None or float in (0, 1]
+        Factor on the learning rate after every epoch (None: 0.9, or 1 with a `schedule`; another value with a
+        `schedule` is refused by Trainer).
+    schedule : None, str or schedule
+        The learning rate of epoch e is `lr * schedule(e)`; a str is read by `schedules.from_spec(schedule,
+        epochs)`, e.g. 'step:5:0.2', 'cosine', 'warmup:2+cosine'.
     reg : float >= 0
-        L2 strength on the weights.
+        L2 strength on the weights, in the loss.
+    augment : None, str or transform
+        Applied to every training batch (never to validation data); a str is read by `augment.from_spec`, e.g.
+        'default' (`augment.DIGITS`) or 'shift:2,rotate:10'.
     epochs, batch_size : int
+    patience : None or int >= 1
+        Stop after this many epochs without a better validation accuracy.
     dtype : float32 or float64
         Of the model; the images are converted to it batch by batch.
     seed : None, int or numpy.random.Generator
-        One generator draws the initial weights, then shuffles every epoch.
+        One generator draws the initial weights, then shuffles (and augments) every epoch.
     n_classes : int
     verbose, restore_best, checkpoint_path
-        Passed to `Trainer`.
+        Passed to `Trainer`; verbose also prints, after every epoch, how long it took and an estimate of the time
+        left.
+    model : None or model
+        A model to train further (e.g. `checkpoint.load_model(path)`) instead of a new one; the architecture
+        arguments, `reg` and `dtype` are then not used.
 
     Returns
     -------
-    model : ConvNet
+    model : ConvNet or Sequential
     trainer : Trainer
         Its `history` holds one dict per epoch.
 
@@ -144,13 +288,44 @@ def train_model(dataset, *, conv1=CONV1_CHANNELS, conv2=CONV2_CHANNELS, optim=OP
         come before it are silenced.
     """
     rng = check_rng(seed)
-    model = ConvNet(np.shape(dataset.train_X)[1:], n_classes, conv1, conv2, reg=reg, dtype=dtype, seed=rng)
-    trainer = Trainer(model, dataset, make_optimizer(optim, momentum), num_epochs=epochs, batch_size=batch_size,
-                      learning_rate=lr, learning_rate_decay=lr_decay, seed=rng, verbose=verbose,
-                      restore_best=restore_best, checkpoint_path=checkpoint_path)
+    if model is None:
+        model = build_model(arch, np.shape(dataset.train_X)[1:], n_classes, conv1=conv1, conv2=conv2, widths=widths,
+                            dropout=dropout, activation=activation, reg=reg, dtype=dtype, seed=rng)
+    if isinstance(schedule, str):
+        schedule = schedule_from_spec(schedule, epochs)
+    if isinstance(augment, str):
+        augment = augment_from_spec(augment)
+    if lr_decay is None:
+        lr_decay = 1.0 if schedule is not None else LEARNING_RATE_DECAY
+    trainer = _ProgressTrainer(model, dataset, make_optimizer(optim, momentum, weight_decay), num_epochs=epochs,
+                               batch_size=batch_size, learning_rate=lr, learning_rate_decay=lr_decay, seed=rng,
+                               verbose=verbose, restore_best=restore_best, patience=patience,
+                               checkpoint_path=checkpoint_path, schedule=schedule, transform=augment)
     with np.errstate(over="ignore", invalid="ignore"):  # divergence raises TrainingDivergedError instead
         trainer.fit()
     return model, trainer
+
+
+class _ProgressTrainer(Trainer):
+    """A Trainer that says, after each epoch's line, how long the epoch took and how long the rest should take."""
+
+    def _run_epoch(self, last_epoch, progress):
+        super()._run_epoch(last_epoch, progress)
+        self._say(progress_line(self.history, last_epoch, self.patience))
+
+
+def progress_line(history, last_epoch, patience=None):
+    """'Epoch 3/20 took 9.1 s; about 2 min 35 s left', from the records of the epochs run so far.
+
+    The time left is the mean time of the epochs in `history` times the epochs still to run up to `last_epoch`
+    ("at most" with a `patience`, which can stop earlier); after the last epoch the line gives the total instead.
+    """
+    epoch, took = history[-1]["epoch"], history[-1]["seconds"]
+    line = f"Epoch {epoch}/{last_epoch} took {_duration(took)}"
+    if epoch >= last_epoch:
+        return f"{line}; {_duration(sum(record['seconds'] for record in history))} in all"
+    left = (last_epoch - epoch) * np.mean([record["seconds"] for record in history])
+    return f"{line}; {'at most' if patience is not None else 'about'} {_duration(left)} left"
 
 
 def main(argv=None):
@@ -168,8 +343,10 @@ def main(argv=None):
     stage = "before the first epoch ended"
     try:
         try:
+            is_standin = _is_standin(args.data)
+            resumed = _resolve(args, is_standin)
             _check_out(out, args.overwrite)
-            split, mean_image, is_standin = _load(args)
+            split, preprocessing = _load(args, resumed)
             dataset = Dataset(*split[:4])
         except (ValueError, TypeError, OSError) as error:
             parser.error(_for_command_line(str(error), args))
@@ -180,10 +357,13 @@ def main(argv=None):
         with _staging_folder(out) as staging:
             try:
                 model, trainer = train_model(
-                    dataset, conv1=args.conv1, conv2=args.conv2, optim=args.optim, lr=args.lr,
-                    momentum=args.momentum, lr_decay=args.lr_decay, reg=args.reg, epochs=args.epochs,
-                    batch_size=args.batch_size, dtype=args.dtype, seed=args.seed, verbose=not args.quiet,
-                    restore_best=True, checkpoint_path=os.path.join(staging, "model.npz"))
+                    dataset, **{name: getattr(args, name) for name in ("arch", *ARCH_SETTINGS)},
+                    optim=args.optim, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                    lr_decay=args.lr_decay, schedule=args.schedule, reg=args.reg, augment=args.augment,
+                    epochs=args.epochs, batch_size=args.batch_size, patience=args.patience, dtype=args.dtype,
+                    seed=args.seed, verbose=not args.quiet, restore_best=True,
+                    checkpoint_path=os.path.join(staging, "model.npz"),
+                    model=None if resumed is None else resumed.model)
             except TrainingDivergedError as error:
                 return _fail(parser, 1, f"training diverged at epoch {error.epoch}, batch {error.batch}: "
                                         f"{_what_diverged(error)}; nothing was written to {out}. Rerun with a "
@@ -192,8 +372,8 @@ def main(argv=None):
                 return _fail(parser, 130, f"interrupted {stage}; nothing was written to {out}")
             stage = "while writing the results"
             predictions = model.predict(test_X)
-            metrics = _metrics(args, trainer, predictions, test_y, is_standin, time.perf_counter() - start)
-            _write_outputs(staging, trainer, model, metrics, test_X, test_y, predictions, mean_image)
+            metrics = _metrics(args, model, trainer, predictions, test_y, is_standin, time.perf_counter() - start)
+            _write_outputs(staging, trainer, model, metrics, test_X, test_y, predictions, preprocessing)
             target = _publish(staging, out, args.overwrite)
     except KeyboardInterrupt:
         return _fail(parser, 130, f"interrupted {stage}; nothing was written to {out}")
@@ -215,37 +395,172 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {_one_line(message)} (see --help)\n")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default after its help, unless None: the help then says what happens without it."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def _parser():
-    parser = _Parser(prog="train.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                     description="Train the ConvNet on SVHN (or the stand-in made by standin.py) and write the "
-                                 "history, plots, checkpoint and metrics.json to --out.",
-                     epilog=f"Files written to --out: {', '.join(OUTPUT_FILES)}. Exit codes: 0 done, 1 training "
-                            f"diverged (nothing written), 2 bad arguments, 130 interrupted by Ctrl-C (the epochs "
-                            f"completed are saved; nothing is written when the first one did not end).")
+    parser = _Parser(prog="train.py", formatter_class=_HelpFormatter,
+                     description="Train a ConvNet, LeNet or VGG-style network on SVHN (or the stand-in made by "
+                                 "standin.py) and write the history, plots, checkpoint and metrics.json to --out.",
+                     epilog=f"Files written to --out: {', '.join(OUTPUT_FILES)}; model.npz holds the architecture, "
+                            f"weights and preprocessing (python predict.py --model OUT/model.npz IMAGE...), "
+                            f"not the optimizer's state. Exit codes: 0 done, 1 training diverged (nothing written), "
+                            f"2 bad arguments, 130 interrupted by Ctrl-C (the epochs completed are saved; nothing is "
+                            f"written when the first one did not end).")
     add = parser.add_argument
     add("--data", default="data", help="folder holding train_32x32.mat and test_32x32.mat")
-    add("--max-train", type=_count, default=10000, help="images drawn from the training file, 'all' for every one "
-                                                       "(the validation images are taken from these)")
-    add("--val", type=_positive_int, default=1000, help="of those, images held out for validation")
-    add("--max-test", type=_count, default=1000, help="images drawn from the test file, 'all' for every one")
+    add("--max-train", type=_count, default=argparse.SUPPRESS,
+        help=f"images drawn from the training file, 'all' for every one; the validation images are taken from "
+             f"these (default: all on real SVHN, {STANDIN_MAX_TRAIN} on the stand-in)")
+    add("--val", type=_positive_int, default=VAL, help="of those, images held out for validation")
+    add("--max-test", type=_count, default=argparse.SUPPRESS,
+        help=f"images drawn from the test file, 'all' for every one (default: all on real SVHN, "
+             f"{STANDIN_MAX_TEST} on the stand-in)")
+    add("--arch", choices=ARCHS, default=argparse.SUPPRESS,
+        help=f"the network: convnet (conv 3x3, max pool 4, twice; --conv1, --conv2), lenet (--activation) or vgg "
+             f"(BatchNorm; --widths, --dropout) (default: {ARCH}, or the checkpoint's with --resume)")
+    add("--conv1", type=_positive_int, default=argparse.SUPPRESS,
+        help=f"convnet: channels of the first convolution (default: {CONV1_CHANNELS})")
+    add("--conv2", type=_positive_int, default=argparse.SUPPRESS,
+        help=f"convnet: channels of the second convolution (default: {CONV2_CHANNELS})")
+    add("--widths", type=_widths, default=argparse.SUPPRESS,
+        help=f"vgg: channels of each block of two convolutions, comma-separated (default: "
+             f"{','.join(map(str, WIDTHS))})")
+    add("--dropout", type=_fraction, default=argparse.SUPPRESS,
+        help=f"vgg: dropout probability before the classifier (default: {DROPOUT:g})")
+    add("--activation", choices=tuple(ACTIVATIONS), default=argparse.SUPPRESS,
+        help=f"lenet: activation, tanh for the original (default: {ACTIVATION})")
+    add("--resume", metavar="CHECKPOINT",
+        help="continue training the model of this checkpoint (the model.npz of an earlier run): architecture, "
+             "dtype, weights, BatchNorm statistics and preprocessing come from it, and architecture flags must "
+             "match it. Checkpoints do not hold the optimizer's state: momentum and Adam's moments start from "
+             "zero, the learning rate from --lr, a schedule from its first epoch")
     add("--epochs", type=_positive_int, default=EPOCHS, help="training epochs")
+    add("--patience", type=_positive_int,
+        help="stop after this many epochs without a better validation accuracy (default: run every epoch)")
     add("--batch-size", type=_positive_int, default=BATCH_SIZE, help="images per step")
     add("--lr", type=_positive_float, default=LEARNING_RATE, help="initial learning rate")
-    add("--lr-decay", type=_decay, default=LEARNING_RATE_DECAY, help="factor on the learning rate after each epoch")
+    add("--lr-decay", type=_decay, default=argparse.SUPPRESS,
+        help=f"factor on the learning rate after each epoch; not with --schedule (default: {LEARNING_RATE_DECAY})")
+    add("--schedule", type=str,
+        help="learning rate of each epoch as --lr times a schedule: step:EVERY:FACTOR (e.g. step:5:0.2), "
+             "multistep:M1,M2:FACTOR, cosine, warmup:EPOCHS, warmup:EPOCHS+cosine, constant (default: --lr-decay "
+             "every epoch)")
     add("--optim", choices=OPTIMIZERS, default=OPTIMIZER, help="update rule")
     add("--momentum", type=_fraction, default=MOMENTUM, help="momentum of --optim momentum/nesterov")
-    add("--reg", type=_non_negative_float, default=0.0, help="L2 strength on the weights")
-    add("--conv1", type=_positive_int, default=CONV1_CHANNELS, help="channels of the first convolution")
-    add("--conv2", type=_positive_int, default=CONV2_CHANNELS, help="channels of the second convolution")
-    add("--dtype", choices=("float32", "float64"), default="float32", help="dtype of the model and the data")
-    add("--seed", type=_non_negative_int, default=0, help="seed of the initial weights and the shuffling (the data "
-                                                          "subsets are fixed, as in the notebook)")
+    add("--weight-decay", type=_non_negative_float, default=argparse.SUPPRESS,
+        help=f"weight decay of the optimizer, PyTorch's meaning: added to the gradient, decoupled for adamw "
+             f"(default: 0, {ADAMW_WEIGHT_DECAY:g} with --optim adamw)")
+    add("--reg", type=_non_negative_float, default=0.0, help="L2 strength on the weights, in the loss")
+    add("--augment", type=_augment, metavar="SPEC",
+        help="augment every training batch: 'default' (augment.DIGITS: shifts up to 2 pixels, rotations up to 10 "
+             "degrees, colour jitter; no flips, which are wrong for digits) or a list such as "
+             "shift:2,rotate:10,color:0.2 (items: shift, crop, rotate, color, hflip, vflip) (default: none)")
+    add("--dtype", choices=("float32", "float64"), default=argparse.SUPPRESS,
+        help="dtype of the model and the data (default: float32, or the checkpoint's with --resume)")
+    add("--seed", type=_non_negative_int, default=0, help="seed of the initial weights, the shuffling and the "
+                                                          "augmentation (the data subsets are fixed, as in the "
+                                                          "notebook)")
     add("--out", default=time.strftime("runs/%Y%m%d-%H%M%S"),
         help="output folder: new or empty; the run is written beside it and moved into place when it ends")
     add("--overwrite", action="store_true",
         help="replace a non-empty --out (the folder of an earlier run) when this run ends")
     add("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     return parser
+
+
+def _resolve(args, is_standin):
+    """Fill in the defaults that depend on other arguments or on the data, and refuse flags that do not go
+    together; return the `checkpoint.Classifier` of --resume (None without it).
+
+    Raises ValueError with a command-line message.
+    """
+    if hasattr(args, "lr_decay") and args.schedule is not None:
+        raise ValueError("--lr-decay and --schedule cannot be combined: the schedule sets the learning rate of "
+                         "every epoch; drop --lr-decay")
+    if args.schedule is not None:
+        schedule_from_spec(args.schedule, args.epochs)
+    args.lr_decay = getattr(args, "lr_decay", 1.0 if args.schedule is not None else LEARNING_RATE_DECAY)
+    args.weight_decay = getattr(args, "weight_decay", ADAMW_WEIGHT_DECAY if args.optim == "adamw" else 0.0)
+    resumed = None if args.resume is None else _resume(args.resume)
+    _resolve_architecture(args, None if resumed is None else model_arguments(resumed.model))
+    if resumed is not None:
+        dtype = np.dtype(resumed.model.dtype).name
+        if getattr(args, "dtype", dtype) != dtype:
+            raise ValueError(f"--resume {args.resume} holds a {dtype} model; drop --dtype {args.dtype}, or give "
+                             f"--dtype {dtype}")
+        args.dtype = dtype
+    args.dtype = getattr(args, "dtype", "float32")
+    for name, standin_size in (("max_train", STANDIN_MAX_TRAIN), ("max_test", STANDIN_MAX_TEST)):
+        setattr(args, name, getattr(args, name, standin_size if is_standin else None))
+    return resumed
+
+
+def _resolve_architecture(args, built):
+    """Set args.arch and every setting of ARCH_SETTINGS: given, from the checkpoint (`built`, the
+    model_arguments of the --resume model) or by default; None for the settings the architecture does not read."""
+    given = [name for name in ("arch", *ARCH_SETTINGS) if hasattr(args, name)]
+    arch = built["arch"] if built else getattr(args, "arch", ARCH)
+    defaults = {"arch": arch, "conv1": CONV1_CHANNELS, "conv2": CONV2_CHANNELS, "widths": WIDTHS,
+                "dropout": DROPOUT, "activation": ACTIVATION, **(built or {})}
+    for name in given:
+        if name != "arch" and arch not in ARCH_SETTINGS[name]:
+            raise ValueError(f"{_flag(name)} applies to --arch {' or '.join(ARCH_SETTINGS[name])} only, not to "
+                             f"--arch {arch}" + (f" (the architecture of --resume {args.resume})" if built else ""))
+        if built and getattr(args, name) != built[name]:
+            raise ValueError(f"--resume {args.resume} holds a {arch} model with {_flags(built)}; "
+                             f"{_flag(name)} {_text(getattr(args, name))} asks for another (drop the architecture "
+                             f"flags: they come from the checkpoint)")
+    for name in ("arch", *ARCH_SETTINGS):
+        applies = name == "arch" or arch in ARCH_SETTINGS[name]
+        setattr(args, name, getattr(args, name, defaults[name]) if applies else None)
+
+
+def _resume(path):
+    """The Classifier of the checkpoint `path`, checked to fit SVHN's images and digits (ValueError if not)."""
+    try:
+        preprocessing = read_preprocessing(path)
+    except OSError as error:
+        raise ValueError(f"--resume {path}: {error.strerror or error}") from None
+    except ValueError as error:  # the message starts with the path
+        raise ValueError(f"--resume {error}") from None
+    if preprocessing is None:
+        raise ValueError(f"--resume {path} holds no preprocessing (scale and mean image) to prepare the data as the "
+                         f"model was trained: give the model.npz of a train.py run")
+    try:
+        resumed = load_classifier(path)
+    except ValueError as error:
+        raise ValueError(f"--resume {error}") from None
+    model = resumed.model
+    if tuple(model.input_shape) != IMAGE_SHAPE:
+        raise ValueError(f"--resume {path} holds a model of {tuple(model.input_shape)} images; SVHN's are "
+                         f"{IMAGE_SHAPE}")
+    n_classes = model.n_output_classes if isinstance(model, ConvNet) else model.output_shape(IMAGE_SHAPE)[0]
+    if n_classes != N_CLASSES:
+        raise ValueError(f"--resume {path} holds a model of {n_classes} classes; SVHN has {N_CLASSES} digits")
+    if model_arguments(model) is None:
+        raise ValueError(f"--resume {path} holds a {type(model).__name__} that no --arch builds; train.py "
+                         f"continues only its own architectures ({', '.join(ARCHS)})")
+    return resumed
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def _text(value):
+    """A value as it is written on the command line: 32,64,128 for a tuple."""
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else f"{value:g}" if isinstance(
+        value, float) else str(value)
+
+
+def _flags(arguments):
+    """'--widths 8,16 --dropout 0' from model_arguments' dict."""
+    return " ".join(f"{_flag(name)} {_text(value)}" for name, value in arguments.items() if name != "arch")
 
 
 def _check_out(out, overwrite):
@@ -346,8 +661,11 @@ def _remove(path):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _load(args):
-    """Load, split and preprocess the data: ((train_X, train_y, val_X, val_y, test_X, test_y), mean, is_standin)."""
+def _load(args, resumed=None):
+    """Load, split and preprocess the data: ((train_X, train_y, val_X, val_y, test_X, test_y), preprocessing).
+
+    The preprocessing is the Classifier's of --resume (`resumed`), else the one computed from the training images.
+    """
     if args.max_train is not None and args.val >= args.max_train:  # fail before reading the files
         raise ValueError(f"--val must be smaller than --max-train so that images are left for training, "
                          f"got --val {args.val} and --max-train {args.max_train}")
@@ -360,18 +678,30 @@ def _load(args):
                          f"{os.path.join(args.data, TRAIN_FILE)} so that images are left for training, "
                          f"got --val {args.val} and --max-train all")
     train_X, train_y, val_X, val_y = random_split_train_val(train_X, train_y, args.val)
-    train_X, val_X, test_X, mean_image = prepare_for_neural_network(train_X, val_X, test_X, dtype=args.dtype)
-    return (train_X, train_y, val_X, val_y, test_X, test_y), mean_image, _is_standin(args.data)
+    if resumed is None:
+        train_X, val_X, test_X, mean_image = prepare_for_neural_network(train_X, val_X, test_X, dtype=args.dtype)
+        preprocessing = {"scale": PIXEL_SCALE, "mean_image": mean_image}
+    else:
+        train_X, val_X, test_X = (resumed.preprocess(X) for X in (train_X, val_X, test_X))
+        preprocessing = resumed.preprocessing
+    return (train_X, train_y, val_X, val_y, test_X, test_y), preprocessing
 
 
 def _is_standin(folder):
-    """Whether either SVHN file in `folder` carries the marker variable that standin.py writes."""
-    return any(STANDIN_KEY in (name for name, _, _ in scipy.io.whosmat(os.path.join(folder, file)))
-               for file in (TRAIN_FILE, TEST_FILE))
+    """Whether either SVHN file in `folder` carries the marker variable that standin.py writes.
+
+    Files that cannot be read count as not marked: loading them says what is wrong.
+    """
+    try:
+        return any(STANDIN_KEY in (name for name, _, _ in scipy.io.whosmat(os.path.join(folder, file)))
+                   for file in (TRAIN_FILE, TEST_FILE))
+    except (OSError, ValueError, scipy.io.matlab.MatReadError):
+        return False
 
 
-def _metrics(args, trainer, predictions, test_y, is_standin, run_seconds):
-    """The contents of metrics.json; per-class accuracy is the recall of each digit (None when absent)."""
+def _metrics(args, model, trainer, predictions, test_y, is_standin, run_seconds):
+    """The contents of metrics.json; per-class accuracy is the recall of each digit (None when absent); "model"
+    holds the architecture as `model_arguments` gives it, "arguments" every argument with its defaults filled in."""
     counts = confusion_counts(test_y, predictions, N_CLASSES)
     per_class = [float(counts[k, k] / counts[k].sum()) if counts[k].sum() else None for k in range(N_CLASSES)]
     return {
@@ -388,15 +718,19 @@ def _metrics(args, trainer, predictions, test_y, is_standin, run_seconds):
         "train_seconds": sum(record["seconds"] for record in trainer.history),
         "data": {"folder": args.data, "standin": is_standin, "n_train": len(trainer.dataset.train_y),
                  "n_val": len(trainer.dataset.val_y), "n_test": len(test_y)},
+        "model": {**model_arguments(model), "class": type(model).__name__,
+                  "input_shape": list(model.input_shape), "n_classes": N_CLASSES,
+                  "dtype": np.dtype(model.dtype).name, "resumed_from": args.resume},
         "arguments": vars(args),
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
                      "matplotlib": matplotlib.__version__},
     }
 
 
-def _write_outputs(out, trainer, model, metrics, test_X, test_y, predictions, mean_image):
+def _write_outputs(out, trainer, model, metrics, test_X, test_y, predictions, preprocessing):
     """Write every file of OUTPUT_FILES into the folder `out`; both checkpoints get the preprocessing."""
-    preprocessing = {"scale": PIXEL_SCALE, "mean_image": mean_image}
+    # A checkpoint's mean (of --resume) may be per channel, or absent; the figure takes a whole image.
+    mean_image = np.broadcast_to(preprocessing.get("mean_image", 0.0), test_X.shape[1:]).astype(test_X.dtype)
     # restore_best put the best epoch's parameters back, so both files hold the model evaluated here.
     for name in ("model.npz", "model.best.npz"):
         save_model(model, os.path.join(out, name), preprocessing=preprocessing)
@@ -445,7 +779,7 @@ def _for_command_line(message, args):
         return (f"the {which} images read from --data {args.data} hold {match[2]}: re-create or re-download the "
                 f"data files")
     for name, flag in (("folder", "--data"), ("max_train", "--max-train"), ("max_test", "--max-test"),
-                       ("num_val", "--val")):
+                       ("num_val", "--val"), ("schedule", "--schedule")):
         message = message.replace(f"`{name}`", flag)
     return message
 
@@ -470,6 +804,23 @@ def _one_line(message):
     return " ".join(str(message).split())
 
 
+def _duration(seconds):
+    """'9.1 s', '42 s', '2 min 05 s' or '1 h 02 min'."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _json(value):
+    """`value` as it comes back from JSON (tuples become lists), to compare configs."""
+    return json.loads(json.dumps(value))
+
+
 def _count(text):
     """argparse type: 'all' (None) or an integer >= 1."""
     return None if text == "all" else parse_argument(text, int, "a positive integer or 'all'", lambda value: value >= 1)
@@ -489,6 +840,21 @@ def _positive_float(text):
 
 def _non_negative_float(text):
     return parse_argument(text, float, "a finite number >= 0", lambda value: 0 <= value < np.inf)
+
+
+def _widths(text):
+    return parse_argument(text, lambda text: tuple(int(width) for width in text.split(",")),
+                          "comma-separated positive integers such as 32,64,128",
+                          lambda widths: all(width >= 1 for width in widths))
+
+
+def _augment(text):
+    """argparse type: an augmentation spec that augment.from_spec reads, kept as text."""
+    try:
+        augment_from_spec(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(_one_line(error).replace("`augment` ", "")) from None
+    return text
 
 
 def _decay(text):

@@ -28,7 +28,7 @@ TINY = ["--max-train", "200", "--val", "50", "--max-test", "50", "--epochs", "1"
         "--quiet"]
 METRICS_KEYS = {"test_accuracy", "per_class_accuracy", "confusion_matrix", "confusion_matrix_rows",
                 "confusion_matrix_columns", "best_val_accuracy", "best_epoch", "epochs_run", "interrupted",
-                "run_seconds", "train_seconds", "data", "arguments", "versions"}
+                "run_seconds", "train_seconds", "data", "model", "arguments", "versions"}
 # A run strong enough to predict more than one class: preprocessing mistakes change its predictions.
 TRAINED = ["--max-train", "300", "--val", "50", "--max-test", "100", "--epochs", "2", "--conv1", "4", "--conv2", "8",
            "--lr", "0.01", "--quiet"]
@@ -155,6 +155,8 @@ def test_cli_end_to_end_writes_every_file(standin, tmp_path, capsys):
     assert metrics["test_accuracy"] == pytest.approx(np.trace(counts) / 50)
     assert set(metrics["per_class_accuracy"]) == {str(k) for k in range(10)}
     assert metrics["arguments"]["conv1"] == 2 and metrics["arguments"]["optim"] == train.OPTIMIZER
+    assert metrics["model"] == {"arch": "convnet", "conv1": 2, "conv2": 2, "class": "ConvNet",
+                                "input_shape": [32, 32, 3], "n_classes": 10, "dtype": "float32", "resumed_from": None}
     assert set(metrics["versions"]) == {"python", "numpy", "scipy", "matplotlib"}
     assert metrics["run_seconds"] >= metrics["train_seconds"] > 0
 
@@ -300,8 +302,10 @@ def test_sizes_accept_all():
 def test_cli_help_shows_the_defaults(capsys):
     code, stdout, _ = run_main(["--help"], capsys)
     assert code == 0
-    for text in ("--max-train", "(default: 10000)", f"(default: {train.EPOCHS})", "sgd,momentum,nesterov,adam"):
-        assert text in stdout
+    for text in ("--max-train", "(default: all on real SVHN, 10000 on the stand-in)", f"(default: {train.EPOCHS})",
+                 "sgd,momentum,nesterov,adam,adamw,rmsprop", "not the optimizer's state", "(default: 0, 0.01 with "
+                 "--optim adamw)", "vgg: channels of each block"):
+        assert text in " ".join(stdout.split())
 
 
 def test_cli_as_a_subprocess_missing_data_exits_2_without_traceback(tmp_path):
