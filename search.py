@@ -16,6 +16,16 @@ Example::
     print_table(results)   # ranked by val_acc, highest first (ties: lowest loss)
     to_csv(results, "search.csv")
 
+The architecture, the schedule and the weight decay are settings like the others (rates in log space)::
+
+    space = {"arch": ("choice", ["lenet", "vgg"]), "widths": ("choice", [(16, 32), (32, 64, 128)]),
+             "dropout": ("uniform", 0.0, 0.5), "lr": ("log", 1e-4, 1e-2), "weight_decay": ("log", 1e-5, 1e-2),
+             "schedule": ("choice", ["step:5:0.2", "cosine", "warmup:2+cosine"]),
+             "optim": ("choice", ["adam", "adamw"])}
+    results = random_search(dataset, space, n_trials=16, seed=0, n_jobs=2, epochs=10, augment="default")
+
+A row holds None for a setting its trial does not read (`widths` of a lenet trial, `momentum` of an Adam one).
+
 On a Dask cluster, switch joblib's backend; the workers need this package's modules on their path::
 
     import joblib
@@ -37,7 +47,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from train import OPTIMIZERS, train_model
+from train import ARCH_SETTINGS, ARCHS, OPTIMIZERS, train_model
 from trainer import check_dataset
 from trainer import Dataset, TrainingDivergedError
 from validation import check_int
@@ -46,10 +56,14 @@ DISTRIBUTIONS = ("log", "uniform", "int", "choice")
 OBJECTIVES = ("val_acc", "train_acc")
 # Arguments of train_model a search may vary or fix; the others are the search's to set.
 SETTINGS = tuple(name for name in inspect.signature(train_model).parameters
-                 if name not in ("dataset", "seed", "verbose", "restore_best", "checkpoint_path"))
+                 if name not in ("dataset", "seed", "verbose", "restore_best", "checkpoint_path", "model"))
 DEFAULT_OPTIMIZER = inspect.signature(train_model).parameters["optim"].default
+DEFAULT_ARCH = inspect.signature(train_model).parameters["arch"].default
 # Settings that only some optimizers read (see train.make_optimizer); every other setting counts for any optimizer.
 OPTIMIZER_SETTINGS = {"momentum": ("momentum", "nesterov")}
+# The settings that decide which others a trial reads: (name, its values, its default, {setting: the values
+# that read it}); a setting missing from a table is read whatever the value.
+SELECTORS = (("optim", OPTIMIZERS, DEFAULT_OPTIMIZER, OPTIMIZER_SETTINGS), ("arch", ARCHS, DEFAULT_ARCH, ARCH_SETTINGS))
 
 
 def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=None, objective="val_acc",
@@ -61,14 +75,20 @@ def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=N
     dataset : trainer.Dataset, or any object with train_X, train_y, val_X, val_y
         Preprocessed images of shape (n, height, width, channels) and labels of shape (n,), in memory.
     param_space : dict of name -> distribution
-        Names are arguments of `train.train_model` (see SETTINGS: lr, batch_size, momentum, lr_decay, conv1,
-        conv2, reg, optim, epochs, ...) that an optimizer of the search reads: `momentum` only with optim
-        'momentum' or 'nesterov' (fixed, or among the choices of `param_space['optim']`, a 'choice'); each
-        distribution is one of
+        Names are arguments of `train.train_model` (see SETTINGS: arch, conv1, conv2, widths, dropout,
+        activation, optim, lr, momentum, weight_decay, lr_decay, schedule, reg, augment, epochs, batch_size, ...)
+        that an optimizer and an architecture of the search read: `momentum` only with optim 'momentum' or
+        'nesterov', `conv1` and `conv2` only with arch 'convnet', `widths` and `dropout` with 'vgg', `activation`
+        with 'lenet' (`optim` and `arch` fixed, or among the choices of `param_space['optim']` /
+        `param_space['arch']`, a 'choice'); `schedule` (spec strings such as 'step:5:0.2' or 'cosine') and
+        `lr_decay` not both. Each distribution is one of
         ("log", low, high): log-uniform float in [low, high], 0 < low <= high;
         ("uniform", low, high): uniform float in [low, high];
         ("int", low, high): uniform integer in low..high, both included;
-        ("choice", options): one of a non-empty sequence, uniformly.
+        ("choice", options): one of a non-empty sequence, uniformly, e.g. ("choice", [(16, 32), (32, 64, 128)])
+        for `widths`, ("choice", ["step:5:0.2", "cosine"]) for `schedule`.
+        Rates and strengths (lr, weight_decay, reg) are best searched in log space; a 'choice' that includes 0
+        tries no decay too.
     n_trials : int
     seed : int >= 0
         Draws every trial's parameters and seed; the same seed gives the same table.
@@ -92,7 +112,9 @@ def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=N
     list of dict, best first
         One row per trial: rank (from 1), the objective, the other accuracy (val_acc and train_acc are the best
         over the epochs), loss (mean training loss of the last epoch), trial (the order of drawing, from 0), each
-        parameter drawn, seed (rerun a trial with `train_model(dataset, **params, **fixed, seed=row['seed'])`),
+        parameter drawn (None when the trial's optimizer or architecture does not read it: momentum for 'adam',
+        conv1 for 'vgg', ...), seed (rerun a trial with `train_model(dataset, **params, **fixed,
+        seed=row['seed'])`),
         seconds, and status ('ok', or where the training diverged; diverged trials come last, with NaN scores).
         Ranked by the objective, highest first, ties broken by the lower loss.
 
@@ -207,6 +229,7 @@ def print_table(results, max_rows=None, file=None):
 def _run_trial(index, train_X, train_y, val_X, val_y, params, fixed, seed):
     """One training with one BLAS thread; its row of the results table."""
     start = time.perf_counter()
+    params = _used(params, fixed)
     with threadpool_limits(limits=1):
         try:
             _, trainer = train_model(Dataset(train_X, train_y, val_X, val_y), **params, **fixed, seed=seed)
@@ -223,6 +246,14 @@ def _run_trial(index, train_X, train_y, val_X, val_y, params, fixed, seed):
         "seconds": time.perf_counter() - start,
         "status": status,
     }
+
+
+def _used(params, fixed):
+    """`params` with None for each setting that the trial's optimizer or architecture does not read."""
+    chosen = {selector: params.get(selector, fixed.get(selector, default)) for selector, _, default, _ in SELECTORS}
+    return {name: value if all(chosen[selector] in table.get(name, (chosen[selector],))
+                               for selector, _, _, table in SELECTORS) else None
+            for name, value in params.items()}
 
 
 def _draw(spec, rng):
@@ -271,8 +302,8 @@ def _check_spec(name, spec):
 
 
 def _check_names(param_space, fixed):
-    """Raise unless every searched or fixed setting is an argument of train_model that an optimizer of the search
-    reads, and none is both searched and fixed."""
+    """Raise unless every searched or fixed setting is an argument of train_model that an optimizer and an
+    architecture of the search read, none is both searched and fixed, and schedule and lr_decay are not both set."""
     for where, names in (("`param_space`", param_space), ("the fixed arguments", fixed)):
         unknown = [name for name in names if name not in SETTINGS]
         if unknown:
@@ -281,31 +312,44 @@ def _check_names(param_space, fixed):
     both = sorted(set(param_space) & set(fixed))
     if both:
         raise ValueError(f"{both[0]!r} is both searched (in `param_space`) and fixed; keep one")
-    optimizers = _optimizers(param_space, fixed)
-    accepted = [name for name in SETTINGS if set(OPTIMIZER_SETTINGS.get(name, optimizers)) & set(optimizers)]
+    chosen = {selector: _choices(selector, options, default, param_space, fixed)
+              for selector, options, default, _ in SELECTORS}
+
+    def unread_by(name):
+        """The entry of SELECTORS none of whose values in the search reads `name`, or None."""
+        return next((entry for entry in SELECTORS
+                     if not set(entry[3].get(name, chosen[entry[0]])) & set(chosen[entry[0]])), None)
+
+    accepted = [name for name in SETTINGS if unread_by(name) is None]
     for where, names in (("`param_space` sets", param_space), ("the fixed arguments set", fixed)):
         unused = [name for name in names if name not in accepted]
         if unused:
-            chosen = " or ".join(repr(name) for name in optimizers)
-            users = ", ".join(repr(name) for name in OPTIMIZER_SETTINGS[unused[0]])
-            raise ValueError(f"{where} {unused[0]!r}, which optim {chosen} does not use (only {users} do): with "
-                             f"optim {chosen} a search can set {', '.join(accepted)}")
+            selector, _, _, table = unread_by(unused[0])
+            choices = " or ".join(repr(name) for name in chosen[selector])
+            readers = table[unused[0]]
+            raise ValueError(f"{where} {unused[0]!r}, which {selector} {choices} does not use (only "
+                             f"{', '.join(map(repr, readers))} {'does' if len(readers) == 1 else 'do'}): with "
+                             f"{selector} {choices} a search can set {', '.join(accepted)}")
+    if {"schedule", "lr_decay"} <= set(param_space) | set(fixed):
+        raise ValueError("`schedule` and `lr_decay` cannot both be set: a schedule sets the learning rate of every "
+                         "epoch (lr_decay is 1 with it); search one of them")
 
 
-def _optimizers(param_space, fixed):
-    """The names of the optimizers the trials can use: the ones `param_space` chooses among, else the fixed one."""
-    if "optim" not in param_space:
-        optim = fixed.get("optim", DEFAULT_OPTIMIZER)
-        if optim not in OPTIMIZERS:
-            raise ValueError(f"`optim` must be one of {', '.join(OPTIMIZERS)}, got {optim!r}")
-        return [optim]
-    spec = param_space["optim"]
+def _choices(selector, options, default, param_space, fixed):
+    """The values `selector` ('optim' or 'arch') takes in the trials: the choices of `param_space`, else the fixed
+    one, else `default`."""
+    if selector not in param_space:
+        value = fixed.get(selector, default)
+        if value not in options:
+            raise ValueError(f"`{selector}` must be one of {', '.join(options)}, got {value!r}")
+        return [value]
+    spec = param_space[selector]
     if spec[0] != "choice":
-        raise ValueError(f"`param_space['optim']` must be ('choice', names) with names among "
-                         f"{', '.join(OPTIMIZERS)}, got {spec!r}")
-    unknown = [name for name in spec[1] if name not in OPTIMIZERS]
+        raise ValueError(f"`param_space[{selector!r}]` must be ('choice', names) with names among "
+                         f"{', '.join(options)}, got {spec!r}")
+    unknown = [name for name in spec[1] if name not in options]
     if unknown:
-        raise ValueError(f"`param_space['optim']` must choose among {', '.join(OPTIMIZERS)}, got {unknown[0]!r}")
+        raise ValueError(f"`param_space[{selector!r}]` must choose among {', '.join(options)}, got {unknown[0]!r}")
     return list(dict.fromkeys(spec[1]))
 
 

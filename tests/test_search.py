@@ -12,6 +12,7 @@ from trainer import Dataset
 
 SPACE = {"lr": ("log", 1e-3, 1e-1), "batch_size": ("choice", [16, 32]), "conv1": ("int", 2, 3)}
 FIXED = {"epochs": 2, "conv2": 2, "n_classes": 3, "optim": "momentum"}
+FIXED_WITHOUT_OPTIM = {name: value for name, value in FIXED.items() if name != "optim"}
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +68,15 @@ def test_bad_distributions_are_refused(spec, match):
         search.sample_trials({"lr": spec}, 2, seed=0)
 
 
-ADAM_SETTINGS = ", ".join(name for name in search.SETTINGS if name != "momentum")  # all but momentum
+# With optim 'adam' and the default arch 'convnet': all but momentum and the settings of the other architectures.
+ADAM_SETTINGS = ", ".join(name for name in search.SETTINGS
+                          if name != "momentum" and "convnet" in search.ARCH_SETTINGS.get(name, ["convnet"]))
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"param_space": {"learning_rate": ("log", 1e-3, 1e-1)}}, ValueError,
-     "unknown hyperparameter 'learning_rate' in `param_space`: a search can set conv1, conv2, optim, lr, momentum"),
+     "unknown hyperparameter 'learning_rate' in `param_space`: a search can set arch, conv1, conv2, widths, "
+     "dropout, activation, optim, lr, momentum, weight_decay, lr_decay, schedule, reg, augment, epochs"),
     ({"colour": "red"}, ValueError, "unknown hyperparameter 'colour' in the fixed arguments: a search can set"),
     # the README's Dask example: momentum searched with the default optimizer, Adam, which has no momentum
     ({"param_space": {**SPACE, "momentum": ("uniform", 0.8, 0.99)}, "optim": "adam"}, ValueError,
@@ -83,9 +87,28 @@ ADAM_SETTINGS = ", ".join(name for name in search.SETTINGS if name != "momentum"
     ({"momentum": 0.95, "optim": "sgd"}, ValueError, "the fixed arguments set 'momentum', which optim 'sgd' does not"),
     ({"param_space": {**SPACE, "momentum": ("uniform", 0.8, 0.99), "optim": ("choice", ["sgd", "adam"])},
       "optim": None}, ValueError, "sets 'momentum', which optim 'sgd' or 'adam' does not use"),
-    ({"optim": "adamw"}, ValueError, "`optim` must be one of sgd, momentum, nesterov, adam, rmsprop, got 'adamw'"),
+    ({"optim": "adagrad"}, ValueError,
+     "`optim` must be one of sgd, momentum, nesterov, adam, adamw, rmsprop, got 'adagrad'"),
     ({"param_space": {**SPACE, "optim": ("choice", ["sgd", "lbfgs"])}, "optim": None}, ValueError,
-     "`param_space\\['optim'\\]` must choose among sgd, momentum, nesterov, adam, rmsprop, got 'lbfgs'"),
+     "`param_space\\['optim'\\]` must choose among sgd, momentum, nesterov, adam, adamw, rmsprop, got 'lbfgs'"),
+    # the architecture's settings, as the optimizer's
+    ({"param_space": {**SPACE, "arch": ("choice", ["lenet", "vgg"])}}, ValueError,
+     "`param_space` sets 'conv1', which arch 'lenet' or 'vgg' does not use \\(only 'convnet' does\\): with arch "
+     "'lenet' or 'vgg' a search can set arch, widths, dropout, activation, optim"),
+    ({"param_space": {"lr": ("log", 1e-3, 1e-1), "widths": ("choice", [(2,), (2, 4)])}, "arch": "lenet"},
+     ValueError, "`param_space` sets 'widths', which arch 'lenet' does not use \\(only 'vgg' does\\)"),
+    ({"param_space": {"lr": ("log", 1e-3, 1e-1)}, "activation": "tanh"}, ValueError,
+     "the fixed arguments set 'activation', which arch 'convnet' does not use \\(only 'lenet' does\\)"),
+    ({"param_space": {**SPACE, "arch": ("choice", ["convnet", "resnet"])}}, ValueError,
+     "`param_space\\['arch'\\]` must choose among convnet, lenet, vgg, got 'resnet'"),
+    ({"param_space": {**SPACE, "arch": ("uniform", 0, 1)}}, ValueError,
+     "`param_space\\['arch'\\]` must be \\('choice', names\\) with names among convnet, lenet, vgg"),
+    ({"arch": "alexnet"}, ValueError, "`arch` must be one of convnet, lenet, vgg, got 'alexnet'"),
+    # a schedule sets every epoch's rate: no lr_decay beside it
+    ({"param_space": {**SPACE, "schedule": ("choice", ["cosine", "step:1:0.5"])}, "lr_decay": 0.9}, ValueError,
+     "`schedule` and `lr_decay` cannot both be set: a schedule sets the learning rate of every epoch"),
+    ({"param_space": {**SPACE, "lr_decay": ("uniform", 0.8, 1.0)}, "schedule": "cosine"}, ValueError,
+     "`schedule` and `lr_decay` cannot both be set"),
     ({"param_space": {**SPACE, "optim": ("int", 0, 3)}, "optim": None}, ValueError,
      "`param_space\\['optim'\\]` must be \\('choice', names\\)"),
     ({"lr": 0.1}, ValueError, "'lr' is both searched"),
@@ -112,6 +135,45 @@ def test_random_search_refuses_bad_arguments(dataset, kwargs, error, match):
 def test_settings_some_optimizer_of_the_search_uses_are_accepted(dataset, space, fixed):
     results = search.random_search(dataset, space, 2, seed=0, epochs=1, conv2=2, n_classes=3, **fixed)
     assert [r["status"] for r in results] == ["ok", "ok"]
+
+
+MODELS_SPACE = {"arch": ("choice", ["convnet", "lenet", "vgg"]), "widths": ("choice", [(2,), (2, 4)]),
+                "dropout": ("uniform", 0.0, 0.5), "activation": ("choice", ["relu", "tanh"]),
+                "conv1": ("int", 2, 3), "optim": ("choice", ["adam", "adamw", "momentum"]),
+                "momentum": ("uniform", 0.8, 0.95), "weight_decay": ("log", 1e-5, 1e-2),
+                "schedule": ("choice", ["step:1:0.5", "cosine", "warmup:1"]), "lr": ("log", 1e-3, 1e-2)}
+
+
+def test_a_search_over_architectures_optimizers_schedules_and_weight_decay(dataset):
+    from train import train_model
+
+    fixed = {"epochs": 2, "n_classes": 3, "conv2": 2, "batch_size": 16}
+    results = search.random_search(dataset, MODELS_SPACE, 12, seed=3, **fixed)
+    assert [r["status"] for r in results] == ["ok"] * 12
+    assert {r["arch"] for r in results} == {"convnet", "lenet", "vgg"}
+    assert {r["optim"] for r in results} == {"adam", "adamw", "momentum"}
+    trials = dict(enumerate(params for params, _ in search.sample_trials(MODELS_SPACE, 12, seed=3)))
+    for r in results:
+        drawn = trials[r["trial"]]
+        used = {"convnet": {"conv1"}, "lenet": {"activation"}, "vgg": {"widths", "dropout"}}[r["arch"]]
+        used |= {"momentum"} if r["optim"] == "momentum" else set()
+        for name in ("conv1", "widths", "dropout", "activation", "momentum"):
+            assert r[name] == (drawn[name] if name in used else None), (name, r)
+        assert 1e-5 <= r["weight_decay"] <= 1e-2 and r["schedule"] in ("step:1:0.5", "cosine", "warmup:1")
+    # A row reruns as it says: its settings (None: not read) with the fixed ones and its seed.
+    for r in [r for r in results if r["arch"] == "vgg"][:1] + [r for r in results if r["arch"] == "lenet"][:1]:
+        _, trainer = train_model(dataset, **{name: r[name] for name in MODELS_SPACE}, **fixed, seed=r["seed"])
+        assert max(record["val_acc"] for record in trainer.history) == r["val_acc"]
+        assert trainer.history[-1]["loss"] == r["loss"]
+
+
+def test_momentum_is_none_in_the_rows_of_optimizers_without_it(dataset):
+    space = {"optim": ("choice", ["adam", "momentum"]), "momentum": ("uniform", 0.8, 0.9)}
+    results = search.random_search(dataset, space, 6, seed=0, **FIXED_WITHOUT_OPTIM)
+    assert {r["optim"] for r in results} == {"adam", "momentum"}
+    assert all((r["momentum"] is None) == (r["optim"] == "adam") for r in results)
+    lines = table(results)
+    assert any(" None " in line + " " for line in lines[2:])
 
 
 def test_rank_orders_by_the_objective_then_the_loss_with_diverged_trials_last():
