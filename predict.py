@@ -1,0 +1,366 @@
+"""Classify your own pictures of digits with a model trained by train.py.
+
+Usage::
+
+    python predict.py --model runs/first/model.npz photo.png more/photos/ [--top 3] [--batch-size 256]
+
+Each argument is an image file or a folder; a folder stands for its PNG and JPEG files (by extension, not its
+sub-folders), in sorted order. Every image becomes what the model was trained on:
+
+- read with `matplotlib.image.imread` (PNG gives floats in [0, 1], JPEG integers), brought to pixel values in
+  [0, 255] (floats times 255, integers times 255 / their dtype's maximum);
+- alpha dropped (the colour under transparent pixels is kept as it is), greyscale repeated into three channels;
+- resized to the model's input size (32x32 for SVHN) by `resize`: area averaging along an axis that shrinks, linear
+  interpolation between pixel centres along one that grows; the aspect ratio is not kept, so crop the picture
+  around the digit first, as SVHN's crops are;
+- scaled and mean-subtracted with the preprocessing saved in the checkpoint (`checkpoint.load_classifier`), exactly
+  as in training.
+
+One line per image on stdout, in order: `path: digit (probability)`, or with `--top K` the K best digits, best
+first, `path: 7 (0.9312), 1 (0.0410), 4 (0.0120)`. The probability is the softmax of the model's scores (in
+evaluation mode: BatchNorm's running statistics, no dropout). A file that cannot be read gets one line on stderr
+naming it; the others are still classified, and the exit code is then 2. Exit codes: 0 every image classified, 2 a
+bad argument or model, or an image that could not be read, 130 interrupted (Ctrl-C).
+
+The steps are importable: `read_image`, `to_rgb`, `resize`, `predict_proba`, `image_paths`.
+"""
+import argparse
+import os
+import sys
+
+import matplotlib.image
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from checkpoint import load_classifier, read_preprocessing
+from validation import check_int, parse_argument
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+BATCH_SIZE = 256
+
+
+def read_image(path):
+    """Read an image file as RGB pixel values.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A PNG or JPEG file (anything `matplotlib.image.imread` reads).
+
+    Returns
+    -------
+    ndarray of shape (height, width, 3), float64
+        Pixel values in [0, 255], see `to_rgb`.
+
+    Raises
+    ------
+    OSError
+        The file is missing, unreadable, truncated or not an image (Pillow's UnidentifiedImageError is an OSError).
+    ValueError
+        The file could not be decoded as an image (e.g. a `.png` file that holds something else); the message says
+        why.
+    """
+    try:
+        image = matplotlib.image.imread(os.fspath(path))
+    except SyntaxError as error:  # Pillow's PNG reader says "not a PNG file" this way
+        raise ValueError(str(error)) from None
+    except (RuntimeError, Image.DecompressionBombError) as error:
+        raise ValueError(str(error)) from None
+    return to_rgb(image)
+
+
+def to_rgb(image):
+    """Pixel values in [0, 255] with three colour channels, from what an image reader returns.
+
+    Parameters
+    ----------
+    image : ndarray of shape (height, width), (height, width, 1), (height, width, 2), (height, width, 3) or
+            (height, width, 4)
+        Greyscale, greyscale with alpha, RGB or RGBA. Floats are taken to be in [0, 1] (matplotlib's PNG reader);
+        integers in [0, max of their dtype] (255 for uint8).
+
+    Returns
+    -------
+    ndarray of shape (height, width, 3), float64
+        `image * 255` for floats, `image * 255 / max` for integers; alpha dropped, grey repeated in every channel.
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[:, :, np.newaxis]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4) or 0 in image.shape:
+        raise ValueError(f"`image` must be (height, width) or (height, width, 1 to 4 channels), got shape "
+                         f"{image.shape}")
+    colour = image[:, :, :3] if image.shape[2] >= 3 else image[:, :, :1]  # drop alpha
+    if np.issubdtype(image.dtype, np.floating):
+        # In the reader's precision: float32(k / 255) * float32(255) gives k back exactly, as it was in the file.
+        colour = (colour * image.dtype.type(255)).astype(np.float64)
+    elif np.issubdtype(image.dtype, np.integer):
+        colour = colour * (255.0 / np.iinfo(image.dtype).max)
+    else:
+        raise TypeError(f"`image` must hold numbers, got dtype {image.dtype}")
+    return np.broadcast_to(colour, (*image.shape[:2], 3)).copy()
+
+
+def resize(image, height, width):
+    """Resize an image to `height` x `width` pixels, each axis on its own.
+
+    Along an axis that shrinks, each new pixel is the mean of the old pixels it covers, weighted by the overlap
+    (area averaging: PIL's BOX filter, OpenCV's INTER_AREA), so no detail aliases. Along an axis that grows, each
+    new pixel is the linear interpolation of the two old pixels around its centre, centres aligned as in PIL's
+    BILINEAR and OpenCV's INTER_LINEAR (edge pixels repeated beyond the border). An axis of the same size is kept
+    as it is. Both are linear: a constant image stays constant, values stay within the input's range.
+
+    Parameters
+    ----------
+    image : ndarray of shape (in_height, in_width, channels)
+    height, width : int >= 1
+
+    Returns
+    -------
+    ndarray of shape (height, width, channels), float64
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 3:
+        raise ValueError(f"`image` must be (height, width, channels), got shape {image.shape}")
+    rows = resize_weights(image.shape[0], check_int(height, "height", 1))   # (height, in_height)
+    columns = resize_weights(image.shape[1], check_int(width, "width", 1))  # (width, in_width)
+    image = np.tensordot(rows, image, axes=(1, 0))                          # (height, in_width, channels)
+    return np.einsum("wj,hjc->hwc", columns, image)
+
+
+def resize_weights(n_in, n_out):
+    """The matrix that resizes a row of `n_in` pixels to `n_out` pixels, as `resize` does along one axis.
+
+    Returns
+    -------
+    ndarray of shape (n_out, n_in), float64
+        Non-negative, every row sums to 1. Area averaging when n_out <= n_in: row i holds the overlap of new pixel
+        i, the interval [i * n_in / n_out, (i + 1) * n_in / n_out), with each old pixel [j, j + 1), divided by
+        n_in / n_out. Linear interpolation when n_out > n_in: row i weighs the two old pixels around
+        (i + 0.5) * n_in / n_out - 0.5, clamped to [0, n_in - 1].
+    """
+    if n_out <= n_in:
+        scale = n_in / n_out
+        starts, ends = np.arange(n_out)[:, None] * scale, np.arange(1, n_out + 1)[:, None] * scale
+        old = np.arange(n_in)[None, :]
+        return np.clip(np.minimum(ends, old + 1) - np.maximum(starts, old), 0, None) / scale
+    position = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    left = np.floor(position).astype(np.int64)
+    right = np.minimum(left + 1, n_in - 1)
+    fraction = position - left
+    weights = np.zeros((n_out, n_in))
+    np.add.at(weights, (np.arange(n_out), left), 1 - fraction)
+    np.add.at(weights, (np.arange(n_out), right), fraction)
+    return weights
+
+
+def predict_proba(classifier, images, batch_size=BATCH_SIZE):
+    """Class probabilities of raw images: the softmax of the model's scores after the saved preprocessing.
+
+    Parameters
+    ----------
+    classifier : checkpoint.Classifier
+        E.g. `checkpoint.load_classifier("runs/first/model.npz")`; its model is a ConvNet or a Sequential.
+    images : ndarray of shape (n, height, width, channels) or (height, width, channels)
+        Raw pixel values in [0, 255] at the model's input size, as `Classifier.predict` takes them.
+    batch_size : int
+        Images per forward pass.
+
+    Returns
+    -------
+    ndarray of shape (n, n_classes), float64
+        Every row sums to 1; its largest entry is at `classifier.predict(images)`.
+    """
+    return softmax(scores(classifier, images, batch_size))
+
+
+def scores(classifier, images, batch_size=BATCH_SIZE):
+    """The model's scores (logits) of raw images, computed in evaluation mode as `predict` computes them.
+
+    Parameters and `images` as for `predict_proba`.
+
+    Returns
+    -------
+    ndarray of shape (n, n_classes), of the model's dtype
+        `scores(...).argmax(axis=1)` equals `classifier.predict(images)`.
+    """
+    X = classifier.preprocess(images)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    model = classifier.model
+    was_training = getattr(model, "training", False)
+    if callable(getattr(model, "eval", None)):
+        model.eval()
+    try:
+        return np.concatenate([_forward(model, X[start:start + batch_size])
+                               for start in range(0, len(X), batch_size)])
+    finally:
+        if was_training:
+            model.train()
+
+
+def softmax(scores):
+    """Row-wise softmax in float64, stable for large scores: (n, n_classes) -> (n, n_classes)."""
+    shifted = np.asarray(scores, dtype=np.float64)
+    shifted = shifted - shifted.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def image_paths(paths):
+    """The image files named by `paths`, folders expanded, each with the reason it cannot be used.
+
+    Parameters
+    ----------
+    paths : list of str
+        Files and folders; a folder stands for its files ending in .png, .jpg or .jpeg (any case), sorted, without
+        descending into sub-folders.
+
+    Returns
+    -------
+    list of (path, problem)
+        In the order given; problem is None, or a short text: a path that does not exist, a folder without
+        images.
+    """
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            names = sorted(name for name in os.listdir(path) if name.lower().endswith(IMAGE_EXTENSIONS)
+                           and os.path.isfile(os.path.join(path, name)))
+            found += [(os.path.join(path, name), None) for name in names]
+            if not names:
+                found.append((path, f"a folder without {'/'.join(IMAGE_EXTENSIONS)} files"))
+        elif not os.path.lexists(path):
+            found.append((path, "no such file or folder"))
+        else:
+            found.append((path, None))
+    return found
+
+
+def main(argv=None):
+    """Command line entry: `python predict.py --model MODEL IMAGE_OR_FOLDER...`, see `--help`.
+
+    Returns 0 when every image was classified, 2 when one could not be read (after classifying the others), 130
+    on Ctrl-C. A bad argument or model raises SystemExit(2) after one line on stderr.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    classifier = _load(parser, args.model)
+    n_classes, (height, width, channels) = _classes(classifier), classifier.model.input_shape
+    if channels != 3:
+        parser.error(f"--model {args.model} takes images of {channels} channels; predict.py feeds RGB images")
+    if args.top > n_classes:
+        parser.error(f"--top must be at most the model's {n_classes} classes, got {args.top}")
+    failed = 0
+    try:
+        items = image_paths(args.images)
+        for start in range(0, len(items), args.batch_size):
+            failed += _classify(classifier, items[start:start + args.batch_size], (height, width), args.top)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    if failed:
+        _say(f"{failed} of {len(items)} files could not be classified (see above)")
+        return 2
+    return 0
+
+
+def _classify(classifier, items, size, top):
+    """Read, classify and print one batch of (path, problem) items; return how many failed."""
+    images, paths, failed = [], [], 0
+    for path, problem in items:
+        if problem is None:
+            try:
+                # Rounding in the resize can leave a pixel an ulp above 255, which Classifier refuses.
+                images.append(np.clip(resize(read_image(path), *size), 0, 255))
+                paths.append(path)
+                continue
+            except (OSError, ValueError) as error:
+                problem = _reason(error)
+        _say(f"error: cannot read {path}: {problem}")
+        failed += 1
+    if images:
+        batch_scores = scores(classifier, np.stack(images), len(images))
+        probabilities = softmax(batch_scores)
+        # Ranked by the scores, as model.predict ranks them (rounding in the softmax could make ties).
+        ranked = np.argsort(-batch_scores, axis=1, kind="stable")[:, :top]
+        for path, best, row in zip(paths, ranked, probabilities):
+            print(f"{path}: " + ", ".join(f"{k} ({row[k]:.4f})" for k in best))
+    return failed
+
+
+def _load(parser, path):
+    """The classifier saved in `path`, or the parser's one-line error."""
+    try:
+        if read_preprocessing(path) is None:
+            parser.error(f"--model {path} holds no preprocessing (scale and mean image): give the model.npz of a "
+                         f"train.py run, or a checkpoint saved with save_model(..., preprocessing=...)")
+        return load_classifier(path)
+    except (OSError, ValueError, TypeError) as error:
+        parser.error(f"--model {path}: {_reason(error)}")
+
+
+def _reason(error):
+    """A short text for an error of `read_image`."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not a PNG or JPEG image"
+    if isinstance(error, (FileNotFoundError, IsADirectoryError, PermissionError)):
+        return error.strerror.lower() if error.strerror else _one_line(error)
+    return _one_line(error)
+
+
+def _classes(classifier):
+    """The number of classes the classifier's model scores."""
+    model = classifier.model
+    if hasattr(model, "n_output_classes"):
+        return model.n_output_classes
+    return model.output_shape(model.input_shape)[0]
+
+
+def _forward(model, X):
+    """The scores of one batch: every layer's forward in order (ConvNet and Sequential keep them in `layers`)."""
+    for layer in model.layers.values():
+        X = layer.forward(X)
+    return X
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (no usage block), with exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see --help)\n")
+
+
+def _parser():
+    parser = _Parser(prog="predict.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                     description="Classify PNG and JPEG images with a model saved by train.py: one line per image, "
+                                 "'path: digit (probability)'. Any size is resized to the model's input (area "
+                                 "averaging to shrink, linear interpolation to enlarge; the aspect ratio is not "
+                                 "kept), alpha is dropped and grey becomes RGB; then the checkpoint's scaling and "
+                                 "mean image are applied, as in training.",
+                     epilog="Exit codes: 0 every image classified, 2 bad arguments or model, or some files could "
+                            "not be read (each named on stderr; the others are classified), 130 interrupted.")
+    parser.add_argument("--model", required=True,
+                        help="a checkpoint with its preprocessing, e.g. runs/NAME/model.npz written by train.py")
+    parser.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
+                        help="image files, or folders whose .png/.jpg/.jpeg files are classified (not recursive)")
+    parser.add_argument("--top", type=_positive_int, default=1, help="print the K most likely digits, best first")
+    parser.add_argument("--batch-size", type=_positive_int, default=BATCH_SIZE,
+                        help="images read and classified at a time")
+    return parser
+
+
+def _positive_int(text):
+    return parse_argument(text, int, "a positive integer", lambda value: value >= 1)
+
+
+def _say(message):
+    sys.stdout.flush()  # stderr's line comes after everything printed so far
+    print(f"predict.py: {message}", file=sys.stderr, flush=True)
+
+
+def _one_line(message):
+    return " ".join(str(message).split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,364 @@
+"""predict.py: reading PNG and JPEG files of any size and mode, resizing against PIL and exact oracles, and the
+command line on models saved by short train.py runs (probabilities, --top, folders, bad files, bad models)."""
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+from PIL import Image
+
+import predict
+import train
+from checkpoint import load_classifier, save_model
+from dataset import StandInDataWarning, load_svhn
+from model import ConvNet
+from standin import make_standin
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ["--max-train", "300", "--val", "50", "--max-test", "50", "--epochs", "2", "--lr", "0.01", "--quiet"]
+LINE = re.compile(r"(?P<path>.+): (?P<ranked>\d \(\d\.\d{4}\)(, \d \(\d\.\d{4}\))*)")
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("standin")
+    make_standin(folder, n_train=300, n_test=100, seed=0)
+    return str(folder)
+
+
+@pytest.fixture(scope="module", params=["convnet", "vgg"])
+def model_path(request, standin, tmp_path_factory):
+    """model.npz of a short train.py run: a ConvNet, or a vgg() with BatchNorm (evaluation mode matters)."""
+    out = tmp_path_factory.mktemp(request.param) / "run"
+    arch = ["--conv1", "4", "--conv2", "8"] if request.param == "convnet" else ["--arch", "vgg", "--widths", "4,8"]
+    assert train.main(["--data", standin, "--out", str(out), *RUN, *arch]) == 0
+    return out / "model.npz"
+
+
+@pytest.fixture(scope="module")
+def digits(standin):
+    """Raw test images of the stand-in, uint8 of shape (n, 32, 32, 3)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StandInDataWarning)
+        _, _, test_X, _ = load_svhn(standin, 1, 100)
+    return test_X.astype(np.uint8)
+
+
+def upscale(image, height, width):
+    """`image` (32, 32, channels) of uint8 enlarged by PIL, so that files of other sizes hold a real digit."""
+    channels = [np.asarray(Image.fromarray(image[:, :, c]).resize((width, height), Image.BILINEAR))
+                for c in range(image.shape[2])]
+    return np.stack(channels, axis=2)
+
+
+def write_images(folder, digits):
+    """Files of several sizes and modes; returns {path: pixels as PIL reads them, RGB float64 0..255}."""
+    folder.mkdir(exist_ok=True)
+    files = {}
+
+    def keep(path):
+        files[str(path)] = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+
+    matplotlib.image.imsave(folder / "a_rgb_32.png", digits[0])
+    keep(folder / "a_rgb_32.png")
+    rgba = np.concatenate([upscale(digits[1], 75, 60), np.full((75, 60, 1), 128, np.uint8)], axis=2)
+    matplotlib.image.imsave(folder / "b_rgba_75x60.png", rgba)
+    keep(folder / "b_rgba_75x60.png")
+    Image.fromarray(upscale(digits[2], 20, 24).mean(axis=2).astype(np.uint8), "L").save(folder / "c_grey_20x24.png")
+    keep(folder / "c_grey_20x24.png")
+    matplotlib.image.imsave(folder / "d_rgb_128.jpg", upscale(digits[3], 128, 128), pil_kwargs={"quality": 95})
+    keep(folder / "d_rgb_128.jpg")
+    Image.fromarray(upscale(digits[4], 40, 33).mean(axis=2).astype(np.uint8), "L").save(folder / "e_grey.jpeg")
+    keep(folder / "e_grey.jpeg")
+    Image.fromarray(digits[5]).save(folder / "f_upper.PNG")
+    keep(folder / "f_upper.PNG")
+    return files
+
+
+def expected_prediction(classifier, pixels):
+    """(digit, probability) of an image whose RGB pixels are `pixels`, by an independent route: the class of
+    Classifier.predict, and its probability from the model's own cross-entropy loss (exp(-loss) for that label)."""
+    image = np.clip(predict.resize(pixels, 32, 32), 0, 255)
+    digit = int(classifier.predict(image)[0])
+    model = classifier.model
+    was_training = getattr(model, "training", None)
+    if was_training is not None:
+        model.eval()  # BatchNorm's running statistics, no dropout
+    loss = model.compute_loss_and_gradients(classifier.preprocess(image), [digit])
+    if was_training:
+        model.train()
+    return digit, float(np.exp(-loss))
+
+
+def run_main(argv, capsys):
+    """predict.main(argv) in-process: (exit code, stdout, stderr)."""
+    try:
+        code = predict.main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def parse(stdout):
+    """[(path, [(digit, probability), ...]), ...] from predict.py's output."""
+    rows = []
+    for line in stdout.splitlines():
+        match = LINE.fullmatch(line)
+        assert match, line
+        ranked = [(int(d), float(p)) for d, p in re.findall(r"(\d) \((\d\.\d{4})\)", match["ranked"])]
+        rows.append((match["path"], ranked))
+    return rows
+
+
+# Reading and resizing
+
+@pytest.mark.parametrize("n_in, n_out", [(32, 32), (64, 32), (50, 32), (33, 32), (7, 3), (10, 32), (3, 7), (1, 4),
+                                         (4, 1)])
+def test_resize_weights_rows_are_averages(n_in, n_out):
+    weights = predict.resize_weights(n_in, n_out)
+    assert weights.shape == (n_out, n_in) and (weights >= 0).all()
+    np.testing.assert_allclose(weights.sum(axis=1), 1, rtol=0, atol=1e-12)
+    if n_in == n_out:
+        np.testing.assert_array_equal(weights, np.eye(n_in))
+
+
+@pytest.mark.parametrize("n_in, n_out, refine", [(64, 32, 1), (96, 32, 1), (50, 32, 16), (45, 32, 32), (7, 3, 3)])
+def test_area_averaging_is_the_mean_over_each_new_pixels_area(rng, n_in, n_out, refine):
+    # Oracle: split every old pixel into `refine` equal parts, then each new pixel is the mean of its
+    # n_in * refine / n_out parts.
+    row = rng.uniform(0, 255, n_in)
+    fine = np.repeat(row, refine)
+    oracle = fine.reshape(n_out, -1).mean(axis=1)
+    np.testing.assert_allclose(predict.resize_weights(n_in, n_out) @ row, oracle, rtol=1e-12)
+
+
+def pil_resize(image, height, width, method):
+    """PIL's float ('F' mode) resize of each channel of `image` (height, width, channels)."""
+    channels = [np.asarray(Image.fromarray(image[:, :, c].astype(np.float32), "F").resize((width, height), method))
+                for c in range(image.shape[2])]
+    return np.stack(channels, axis=2).astype(np.float64)
+
+
+@pytest.mark.parametrize("shape, size", [((16, 16, 3), (32, 32)), ((10, 25, 3), (32, 32)), ((5, 3, 1), (13, 32)),
+                                         ((31, 20, 3), (32, 32))])
+def test_enlarging_is_pils_bilinear(rng, shape, size):
+    image = rng.uniform(0, 255, shape)
+    np.testing.assert_allclose(predict.resize(image, *size), pil_resize(image, *size, Image.BILINEAR), rtol=0,
+                               atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(64, 64, 3), (96, 32, 3), (128, 64, 1)])
+def test_shrinking_by_whole_factors_is_pils_box_filter(rng, shape):
+    image = rng.uniform(0, 255, shape)
+    np.testing.assert_allclose(predict.resize(image, 32, 32), pil_resize(image, 32, 32, Image.BOX), rtol=0,
+                               atol=1e-3)
+
+
+def test_resize_keeps_constants_and_the_range(rng):
+    np.testing.assert_allclose(predict.resize(np.full((75, 41, 3), 200.0), 32, 32), 200.0)
+    image = rng.uniform(0, 255, (45, 19, 3))
+    resized = predict.resize(image, 32, 32)
+    assert resized.shape == (32, 32, 3) and resized.dtype == np.float64
+    assert image.min() - 1e-9 <= resized.min() and resized.max() <= image.max() + 1e-9
+
+
+def test_resize_refuses_bad_input():
+    with pytest.raises(ValueError, match=r"`image` must be \(height, width, channels\), got shape \(4, 4\)"):
+        predict.resize(np.zeros((4, 4)), 2, 2)
+    with pytest.raises(ValueError, match="`height` must be a positive integer, got 0"):
+        predict.resize(np.zeros((4, 4, 3)), 0, 2)
+
+
+@pytest.mark.parametrize("image, expected", [
+    (np.array([[[0.0, 0.5, 1.0]]], np.float32), [[[0.0, 127.5, 255.0]]]),
+    (np.array([[[0, 128, 255, 7]]], np.uint8), [[[0, 128, 255]]]),
+    (np.array([[[65535, 0, 257]]], np.uint16), [[[255, 0, 1]]]),
+    (np.array([[0.2, 1.0]], np.float32), [[[51] * 3, [255] * 3]]),
+    (np.array([[[10, 99]]], np.uint8), [[[10] * 3]]),
+    (np.array([[[0.4]]], np.float64), [[[102] * 3]]),
+])
+def test_to_rgb_brings_every_mode_to_rgb_0_255(image, expected):
+    rgb = predict.to_rgb(image)
+    assert rgb.dtype == np.float64 and rgb.shape == (*image.shape[:2], 3)
+    np.testing.assert_allclose(rgb, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("image, error, match", [
+    (np.zeros((4, 4, 5)), ValueError, r"`image` must be \(height, width\) or \(height, width, 1 to 4 channels\), "
+                                      r"got shape \(4, 4, 5\)"),
+    (np.zeros(4), ValueError, "got shape"),
+    (np.zeros((0, 4, 3)), ValueError, r"got shape \(0, 4, 3\)"),
+    (np.array([[["a"]]]), TypeError, "`image` must hold numbers, got dtype <U1"),
+])
+def test_to_rgb_refuses_what_is_not_an_image(image, error, match):
+    with pytest.raises(error, match=match):
+        predict.to_rgb(image)
+
+
+def test_read_image_gives_the_pixels_of_each_mode(tmp_path, digits):
+    files = write_images(tmp_path, digits)
+    for path, pixels in files.items():
+        image = predict.read_image(path)
+        assert image.dtype == np.float64 and image.shape == pixels.shape, path
+        np.testing.assert_allclose(image, pixels, rtol=0, atol=1e-4, err_msg=path)
+    np.testing.assert_array_equal(predict.read_image(tmp_path / "a_rgb_32.png"), digits[0])
+
+
+@pytest.mark.parametrize("content, error, match", [
+    (b"hello", ValueError, "not a PNG file"),
+    (None, FileNotFoundError, "No such file"),
+])
+def test_read_image_errors(tmp_path, content, error, match):
+    path = tmp_path / "x.png"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(error, match=match):
+        predict.read_image(path)
+
+
+# Probabilities
+
+def test_predict_proba_is_the_softmax_of_the_scores_in_evaluation_mode(model_path, digits):
+    classifier = load_classifier(model_path)
+    classifier.model.train() if hasattr(classifier.model, "train") else None
+    probabilities = predict.predict_proba(classifier, digits[:40], batch_size=16)
+    assert probabilities.shape == (40, 10) and probabilities.dtype == np.float64
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_array_equal(probabilities.argmax(axis=1), classifier.predict(digits[:40]))
+    np.testing.assert_array_equal(predict.predict_proba(classifier, digits[:40], batch_size=40), probabilities)
+    for k in (0, 7):
+        assert probabilities[k].max() == pytest.approx(expected_prediction(classifier, digits[k])[1], rel=1e-4)
+    assert getattr(classifier.model, "training", True) is True  # the mode found is put back
+    assert len(set(classifier.predict(digits))) > 1  # a model that tells digits apart
+
+
+def test_softmax_is_stable_for_large_scores():
+    np.testing.assert_allclose(predict.softmax(np.array([[1000.0, 1000.0], [0.0, -1e4]])), [[0.5, 0.5], [1, 0]])
+
+
+# The command line
+
+def test_cli_classifies_every_mode_and_size_as_the_classifier_does(model_path, digits, tmp_path, capsys):
+    files = write_images(tmp_path / "images", digits)
+    code, stdout, stderr = run_main(["--model", str(model_path), *files], capsys)
+    assert code == 0 and stderr == ""
+    classifier = load_classifier(model_path)
+    rows = parse(stdout)
+    assert [path for path, _ in rows] == list(files)
+    for (path, ranked), pixels in zip(rows, files.values()):
+        digit, probability = expected_prediction(classifier, pixels)
+        assert ranked[0][0] == digit, path
+        assert ranked[0][1] == pytest.approx(probability, abs=6e-5), path
+        assert len(ranked) == 1
+
+
+def test_cli_top_k_lists_the_best_digits_first(model_path, digits, tmp_path, capsys):
+    files = write_images(tmp_path / "images", digits)
+    code, stdout, _ = run_main(["--model", str(model_path), "--top", "3", *files], capsys)
+    assert code == 0
+    _, top1, _ = run_main(["--model", str(model_path), *files], capsys)
+    classifier = load_classifier(model_path)
+    for (path, ranked), (_, best), pixels in zip(parse(stdout), parse(top1), files.values()):
+        assert len(ranked) == 3 and len({digit for digit, _ in ranked}) == 3
+        assert ranked[0] == best[0]
+        assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
+        probabilities = predict.predict_proba(classifier, np.clip(predict.resize(pixels, 32, 32), 0, 255))[0]
+        assert [digit for digit, _ in ranked] == list(np.argsort(-probabilities, kind="stable")[:3])
+        np.testing.assert_allclose([p for _, p in ranked], np.sort(probabilities)[::-1][:3], atol=6e-5)
+    code, stdout, _ = run_main(["--model", str(model_path), "--top", "10", *list(files)[:1]], capsys)
+    assert sum(p for _, p in parse(stdout)[0][1]) == pytest.approx(1, abs=6e-4)
+
+
+def test_cli_walks_a_folder_in_order_keeping_only_images(model_path, digits, tmp_path, capsys):
+    files = write_images(tmp_path / "images", digits)
+    (tmp_path / "images" / "notes.txt").write_text("not an image")
+    (tmp_path / "images" / "sub.png").mkdir()
+    (tmp_path / "images" / "sub.png" / "inside.png").write_bytes(b"")
+    code, stdout, stderr = run_main(["--model", str(model_path), str(tmp_path / "images"), "--batch-size", "2"],
+                                    capsys)
+    assert code == 0 and stderr == ""
+    paths = [path for path, _ in parse(stdout)]
+    assert paths == sorted(files) and [os.path.basename(path) for path in paths][-1] == "f_upper.PNG"
+    _, one_by_one, _ = run_main(["--model", str(model_path), *files], capsys)
+    assert stdout == one_by_one  # the batch size changes nothing
+
+
+def test_cli_reports_each_bad_file_and_classifies_the_others(model_path, digits, tmp_path, capsys):
+    files = write_images(tmp_path / "images", digits)
+    good = list(files)[:2]
+    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "notes.txt").write_text("not an image")
+    jpeg = Path(good[0]).with_suffix(".jpg")
+    matplotlib.image.imsave(jpeg, digits[0])
+    (tmp_path / "cut.jpg").write_bytes(jpeg.read_bytes()[:300])
+    (tmp_path / "empty").mkdir()
+    argv = ["--model", str(model_path), good[0], str(tmp_path / "text.png"), str(tmp_path / "notes.txt"),
+            str(tmp_path / "missing.png"), str(tmp_path / "cut.jpg"), str(tmp_path / "empty"), good[1]]
+    code, stdout, stderr = run_main(argv, capsys)
+    assert code == 2
+    assert [path for path, _ in parse(stdout)] == good
+    assert stderr.splitlines() == [
+        f"predict.py: error: cannot read {tmp_path / 'text.png'}: not a PNG file",
+        f"predict.py: error: cannot read {tmp_path / 'notes.txt'}: not a PNG or JPEG image",
+        f"predict.py: error: cannot read {tmp_path / 'missing.png'}: no such file or folder",
+        f"predict.py: error: cannot read {tmp_path / 'cut.jpg'}: Truncated File Read",
+        f"predict.py: error: cannot read {tmp_path / 'empty'}: a folder without .png/.jpg/.jpeg files",
+        "predict.py: 5 of 7 files could not be classified (see above)",
+    ]
+
+
+def test_cli_refuses_a_model_without_preprocessing(tmp_path, digits, capsys):
+    save_model(ConvNet((32, 32, 3), 10, 2, 2, seed=0), tmp_path / "bare.npz")
+    matplotlib.image.imsave(tmp_path / "a.png", digits[0])
+    code, stdout, stderr = run_main(["--model", str(tmp_path / "bare.npz"), str(tmp_path / "a.png")], capsys)
+    assert code == 2 and stdout == ""
+    assert stderr == (f"predict.py: error: --model {tmp_path / 'bare.npz'} holds no preprocessing (scale and mean "
+                      f"image): give the model.npz of a train.py run, or a checkpoint saved with save_model(..., "
+                      f"preprocessing=...) (see --help)\n")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--model", "{tmp}/none.npz", "a.png"], "--model {tmp}/none.npz: no such file or directory"),
+    (["--model", "{tmp}", "a.png"], "--model {tmp}: is a directory"),
+    (["--model", "{tmp}/a.png", "a.png"], "--model {tmp}/a.png: {tmp}/a.png is not a readable model checkpoint"),
+    (["--model", "{model}", "a.png", "--top", "11"], "--top must be at most the model's 10 classes, got 11"),
+    (["--model", "{model}", "a.png", "--top", "0"], "argument --top: must be a positive integer, got '0'"),
+    (["--model", "{model}", "a.png", "--batch-size", "x"], "argument --batch-size: must be a positive integer"),
+    (["a.png"], "the following arguments are required: --model"),
+    (["--model", "{model}"], "the following arguments are required: IMAGE_OR_FOLDER"),
+])
+def test_cli_bad_arguments_exit_2_with_one_line(model_path, tmp_path, digits, capsys, argv, match):
+    matplotlib.image.imsave(tmp_path / "a.png", digits[0])
+    argv = [arg.format(tmp=tmp_path, model=model_path) for arg in argv]
+    code, stdout, stderr = run_main(argv, capsys)
+    assert code == 2 and stdout == ""
+    assert stderr.startswith("predict.py: error: ") and stderr.endswith("(see --help)\n")
+    assert stderr.count("\n") == 1
+    assert match.format(tmp=tmp_path) in stderr, stderr
+
+
+def test_cli_interrupted_exits_130(model_path, digits, tmp_path, capsys, monkeypatch):
+    matplotlib.image.imsave(tmp_path / "a.png", digits[0])
+
+    def interrupt(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict, "read_image", interrupt)
+    code, _, stderr = run_main(["--model", str(model_path), str(tmp_path / "a.png")], capsys)
+    assert code == 130 and stderr == "predict.py: interrupted\n"
+
+
+def test_cli_as_a_script(model_path, digits, tmp_path):
+    matplotlib.image.imsave(tmp_path / "a.png", digits[0])
+    result = subprocess.run([sys.executable, str(ROOT / "predict.py"), "--model", str(model_path), "a.png",
+                             "--top", "2"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0 and result.stderr == ""
+    (path, ranked), = parse(result.stdout)
+    assert path == "a.png" and len(ranked) == 2
+    assert ranked[0][0] == load_classifier(model_path).predict(digits[0])[0]
