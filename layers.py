@@ -310,33 +310,13 @@ class ConvolutionalLayer:
         return out_height, out_width, self.out_channels
 
 
-class MaxPoolingLayer:
-    """Max over `pool_size x pool_size` windows moved by `stride`, per channel.
-
-    Windows may overlap (stride < pool_size); windows that do not fit at the bottom or right edge are dropped.
-    The backward pass gives each window's gradient to one element: its first maximum in row-major order.
-    The forward pass keeps a reference to its input's window positions, not a copy of the input.
-
-    Input shape: (batch, height, width, channels), float32 or float64.
-    Output shape: (batch, (height - pool_size) // stride + 1, (width - pool_size) // stride + 1, channels).
-    """
+class _WindowPooling:
+    """What max and average pooling share: `pool_size x pool_size` windows moved by `stride`, no parameters."""
 
     def __init__(self, pool_size, stride):
         self.pool_size = check_int(pool_size, "pool_size", 1)
         self.stride = check_int(stride, "stride", 1)
-        self._argmax = None
         self._input_shape = None
-
-    def forward(self, X):
-        X = check_images(X, "X")
-        _pool_output_shape(X.shape[1:3], self.pool_size, self.stride)
-        out, self._argmax = _max_pool(X, self.pool_size, self.stride)
-        self._input_shape = X.shape
-        return out
-
-    def backward(self, d_out):
-        d_out = _check_d_out(d_out, self._argmax, "MaxPoolingLayer")
-        return _max_pool_backward(d_out, self._argmax, self._input_shape, self.pool_size, self.stride)
 
     def params(self):
         return {}
@@ -356,7 +336,34 @@ class MaxPoolingLayer:
         return out_height, out_width, shape[2]
 
 
-class AveragePoolingLayer:
+class MaxPoolingLayer(_WindowPooling):
+    """Max over `pool_size x pool_size` windows moved by `stride`, per channel.
+
+    Windows may overlap (stride < pool_size); windows that do not fit at the bottom or right edge are dropped.
+    The backward pass gives each window's gradient to one element: its first maximum in row-major order.
+    The forward pass keeps a reference to its input's window positions, not a copy of the input.
+
+    Input shape: (batch, height, width, channels), float32 or float64.
+    Output shape: (batch, (height - pool_size) // stride + 1, (width - pool_size) // stride + 1, channels).
+    """
+
+    def __init__(self, pool_size, stride):
+        super().__init__(pool_size, stride)
+        self._argmax = None
+
+    def forward(self, X):
+        X = check_images(X, "X")
+        _pool_output_shape(X.shape[1:3], self.pool_size, self.stride)
+        out, self._argmax = _max_pool(X, self.pool_size, self.stride)
+        self._input_shape = X.shape
+        return out
+
+    def backward(self, d_out):
+        d_out = _check_d_out(d_out, self._argmax, "MaxPoolingLayer")
+        return _max_pool_backward(d_out, self._argmax, self._input_shape, self.pool_size, self.stride)
+
+
+class AveragePoolingLayer(_WindowPooling):
     """Mean over `pool_size x pool_size` windows moved by `stride`, per channel.
 
     Same windows as `MaxPoolingLayer`: they may overlap (stride < pool_size), and those that do not fit at the
@@ -366,11 +373,6 @@ class AveragePoolingLayer:
     Input shape: (batch, height, width, channels), float32 or float64.
     Output shape: (batch, (height - pool_size) // stride + 1, (width - pool_size) // stride + 1, channels).
     """
-
-    def __init__(self, pool_size, stride):
-        self.pool_size = check_int(pool_size, "pool_size", 1)
-        self.stride = check_int(stride, "stride", 1)
-        self._input_shape = None
 
     def forward(self, X):
         X = check_images(X, "X")
@@ -385,23 +387,6 @@ class AveragePoolingLayer:
             expected = (batch, *_pool_output_shape((height, width), self.pool_size, self.stride), channels)
         d_out = _check_d_out(d_out, self._input_shape, "AveragePoolingLayer", expected)
         return _avg_pool_backward(d_out, self._input_shape, self.pool_size, self.stride)
-
-    def params(self):
-        return {}
-
-    def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
-        return {"pool_size": self.pool_size, "stride": self.stride}
-
-    def output_shape(self, input_shape):
-        """(height, width, channels) -> (out_height, out_width, channels): the shape of one sample, without the
-        batch axis; ValueError when the window is larger than the input."""
-        shape = _check_sample_shape(input_shape, ("height", "width", "channels"))
-        try:
-            out_height, out_width = _pool_output_shape(shape[:2], self.pool_size, self.stride)
-        except ValueError as error:
-            raise ValueError(f"`input_shape` {shape} is too small: {error}") from None
-        return out_height, out_width, shape[2]
 
 
 class GlobalAveragePooling:

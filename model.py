@@ -1,9 +1,8 @@
 """The models: the assignment's `ConvNet`, and `Sequential`, `lenet`, `vgg` (defined in sequential.py)."""
 import numpy as np
 
-from layers import (ConvolutionalLayer, FullyConnectedLayer, Flattener, MaxPoolingLayer, ReLULayer,
-                    l2_regularization, softmax_with_cross_entropy)
-from sequential import Sequential, lenet, vgg  # noqa: F401  (part of this module's public names)
+from layers import ConvolutionalLayer, FullyConnectedLayer, Flattener, MaxPoolingLayer, ReLULayer
+from sequential import Sequential, lenet, loss_and_gradients, vgg  # noqa: F401  (Sequential, lenet, vgg: public)
 from validation import check_dtype, check_finite, check_images, check_int, check_labels, check_number, check_rng
 
 POOL = 4
@@ -78,21 +77,7 @@ class ConvNet:
         if X.shape[0] == 0:
             raise ValueError(f"`X` must hold at least one image, got shape {X.shape}")
         y = check_labels(y, "y", self.n_output_classes, length=X.shape[0])
-        params = self.params()
-        for param in params.values():
-            param.zero_grad()
-
-        loss, d_out = softmax_with_cross_entropy(self._forward(X), y)
-        for layer in reversed(list(self.layers.values())):
-            d_out = layer.backward(d_out)
-
-        if self.reg > 0:
-            for name, param in params.items():
-                if name.endswith("_W"):
-                    reg_loss, reg_grad = l2_regularization(param.value, self.reg)
-                    loss += reg_loss
-                    param.grad += reg_grad
-        return float(loss)
+        return loss_and_gradients(list(self.layers.values()), self.params(), X, y, self.reg)
 
     def predict(self, X, batch_size=256):
         """Class index of the highest score for each image.
@@ -120,8 +105,11 @@ class ConvNet:
                 for layer_name, layer in self.layers.items()
                 for param_name, param in layer.params().items()}
 
+    def forward(self, X):
+        """Scores of shape (batch, n_output_classes) for X of shape (batch, height, width, channels)."""
+        return self._forward(self._check_X(X))
+
     def _forward(self, X):
-        """Scores of shape (batch, n_output_classes)."""
         for layer in self.layers.values():
             X = layer.forward(X)
         return X

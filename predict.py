@@ -191,7 +191,7 @@ def scores(classifier, images, batch_size=BATCH_SIZE):
     if callable(getattr(model, "eval", None)):
         model.eval()
     try:
-        return np.concatenate([_forward(model, X[start:start + batch_size])
+        return np.concatenate([model.forward(X[start:start + batch_size])
                                for start in range(0, len(X), batch_size)])
     finally:
         if was_training:
@@ -314,13 +314,6 @@ def _classes(classifier):
     if hasattr(model, "n_output_classes"):
         return model.n_output_classes
     return model.output_shape(model.input_shape)[0]
-
-
-def _forward(model, X):
-    """The scores of one batch: every layer's forward in order (ConvNet and Sequential keep them in `layers`)."""
-    for layer in model.layers.values():
-        X = layer.forward(X)
-    return X
 
 
 class _Parser(argparse.ArgumentParser):

@@ -119,24 +119,7 @@ class Sequential:
         scores_shape = self.output_shape(X.shape[1:])
         if scores_shape is not None:
             y = check_labels(y, "y", _n_classes(scores_shape), length=X.shape[0])
-        params = self.params()
-        for param in params.values():
-            param.zero_grad()
-
-        scores = X
-        for layer in self.layers.values():
-            scores = layer.forward(scores)
-        loss, d_out = softmax_with_cross_entropy(scores, y)
-        for layer in reversed(self.layers.values()):
-            d_out = layer.backward(d_out)
-
-        if self.reg > 0:
-            for name, param in params.items():
-                if name.endswith("_W"):
-                    reg_loss, reg_grad = l2_regularization(param.value, self.reg)
-                    loss += reg_loss
-                    param.grad += reg_grad
-        return float(loss)
+        return loss_and_gradients(list(self.layers.values()), self.params(), X, y, self.reg)
 
     def predict(self, X, batch_size=256):
         """Class index of the highest score for each sample, in evaluation mode (the mode found is put back).
@@ -208,6 +191,39 @@ class Sequential:
         if self.input_shape is not None and X.shape[1:] != self.input_shape:
             raise ValueError(f"`X` must have shape (batch, {', '.join(map(str, self.input_shape))}), got {X.shape}")
         return check_finite(X, "X")
+
+
+def loss_and_gradients(layers, params, X, y, reg):
+    """One training pass through `layers` in order: zero every gradient, forward, softmax cross-entropy, backward.
+
+    Parameters
+    ----------
+    layers : list of layers
+    params : dict of name -> Param
+        Every parameter of the layers; those named `*_W` get the L2 penalty `reg * sum(W**2)`.
+    X : ndarray of shape (batch, ...), checked by the caller
+    y : int ndarray of shape (batch,), checked by the caller
+    reg : float >= 0
+
+    Returns
+    -------
+    float, the mean cross-entropy over the batch plus the penalty; every `Param.grad` holds its gradient
+    """
+    for param in params.values():
+        param.zero_grad()
+    scores = X
+    for layer in layers:
+        scores = layer.forward(scores)
+    loss, d_out = softmax_with_cross_entropy(scores, y)
+    for layer in reversed(layers):
+        d_out = layer.backward(d_out)
+    if reg > 0:
+        for name, param in params.items():
+            if name.endswith("_W"):
+                reg_loss, reg_grad = l2_regularization(param.value, reg)
+                loss += reg_loss
+                param.grad += reg_grad
+    return float(loss)
 
 
 def _name_layers(layers):

@@ -230,3 +230,13 @@ def test_float16_images_are_refused_like_a_float16_model(call, model_dtype):
         call(make_model(dtype=model_dtype), X.astype(np.float16), y)
     with pytest.raises(ValueError, match=r"`dtype` must be float32 or float64, got float16"):
         ConvNet((16, 16, 3), 10, 2, 3, dtype=np.float16)
+
+
+def test_forward_gives_the_scores_predict_takes_the_argmax_of(rng):
+    model = ConvNet((16, 16, 3), 10, 2, 3, seed=0)
+    X = rng.standard_normal((4, 16, 16, 3))
+    scores = model.forward(X)
+    assert scores.shape == (4, 10)
+    np.testing.assert_array_equal(scores.argmax(axis=1), model.predict(X))
+    with pytest.raises(ValueError, match="`X` must have 3 channels"):
+        model.forward(X[..., :2])
