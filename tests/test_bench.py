@@ -170,6 +170,7 @@ def test_bad_options_are_refused(option, capsys):
 
 @pytest.mark.parametrize("name", ["lenet", "vgg"])
 def test_torch_sequential_is_equivalent(name, one_thread):
+    pytest.importorskip("torch")
     bench.check_model_equivalence(name, batch=4)
 
 
@@ -182,6 +183,7 @@ def test_torch_sequential_is_equivalent(name, one_thread):
              FullyConnectedLayer(5, 10, seed=2)],
 ], ids=["flatten then batchnorm", "global average pooling"])
 def test_torch_sequential_of_every_layer_type(stack, one_thread):
+    pytest.importorskip("torch")
     bench.check_sequential_equivalence(Sequential(stack()), "mixed", batch=4)
 
 
@@ -203,6 +205,7 @@ def test_torch_sequential_refuses_an_unknown_layer():
 
 
 def test_model_equivalence_check_sees_the_flatten_order(monkeypatch, one_thread):
+    pytest.importorskip("torch")
     original = bench.torch_state
 
     def no_permutation(model, arrays, input_shape):  # fc rows left in our (h, w, c) order
