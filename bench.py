@@ -18,7 +18,9 @@ Run `python bench.py` (`--help` for the options). On batches of 32x32x3 images i
     default) and on channels_last ones (the memory layout of our NHWC arrays);
   - the peak memory of a training step;
   - one epoch over 73,257 images (SVHN's training set), extrapolated from a few steps or, with --full-epoch,
-    run whole.
+    run whole;
+  - for `lenet()`, the augmentation of one batch (`augment.DIGITS`: shift + rotation + colour jitter) against our
+    training step, interleaved with it.
 
 Ours and torch run in turn, one of each per round (with a pause and an untimed call at each switch, see
 `time_interleaved`), after warm-up rounds; every figure is a median, except the epoch, where they take turns every
@@ -39,6 +41,7 @@ from collections import OrderedDict
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+import augment
 from layers import (AveragePoolingLayer, BatchNormalization, ConvolutionalLayer, Dropout, Flattener,
                     FullyConnectedLayer, GlobalAveragePooling, MaxPoolingLayer, ReLULayer, TanhLayer)
 from model import ConvNet, lenet, vgg
@@ -84,6 +87,8 @@ MEMORY_TARGET_MB, MEMORY_TARGET_CASE = 32.0, ((16, 32), "float32")
 # most this many times torch's NCHW one; peak memory of a vgg() float32 step.
 MODEL_STEP_TARGETS = {("lenet", "float32"): 2.0, ("lenet", "float64"): 2.0, ("vgg", "float32"): 1.5}
 BATCHNORM_TARGET = 1.5
+AUGMENTATION = augment.DIGITS  # shift + rotation + colour jitter, what train.py --augment default applies
+AUGMENTATION_MODEL, AUGMENTATION_SHARE_TARGET = "lenet", 0.25  # of a training step
 MODEL_MEMORY_TARGET_MB, MODEL_MEMORY_TARGET_CASE = 200.0, ("vgg", "float32")
 
 
@@ -104,7 +109,8 @@ def main(argv=None):
 def _run(args):
     start = _cpu_snapshot()
     tables = {key: [] for key in ("step", "layers", "loop", "memory",
-                                  "model step", "model layers", "batchnorm", "model memory", "epoch")}
+                                  "model step", "model layers", "batchnorm", "model memory", "epoch",
+                                  "augmentation")}
     for config in args.configs:
         if torch is not None:
             check_equivalence(config, batch=min(args.batch, 16))
@@ -184,6 +190,13 @@ def _measure_model(name, dtype, args, tables):
            f"extrapolated from {timed} step{'s' if timed > 1 else ''} to {n_steps}")
     tables["epoch"].append([f"{name}()", dtype, how, _seconds(ours), _seconds(theirs),
                             _ratio(_divide(ours, theirs))])
+
+    if name == AUGMENTATION_MODEL:
+        augmentation, step = time_augmentation(name, dtype, args.batch, args.repeats, args.warmup)
+        share, target = augmentation / step, AUGMENTATION_SHARE_TARGET if at_target else None
+        tables["augmentation"].append([f"{name}()", dtype, _ms(augmentation), _ms(step), f"{share:.0%}",
+                                       _target("<=", None if target is None else 100 * target, "%"),
+                                       _status(share, target, at_most=True)])
 
 
 def _add_layer_rows(label, dtype, model, times, tables, at_target):
@@ -508,6 +521,19 @@ def time_model_step(name, dtype, batch, repeats, warmup):
     return times["ours"], times.get("torch")
 
 
+def time_augmentation(name, dtype, batch, repeats, warmup):
+    """Median seconds of `AUGMENTATION` on one batch and of a `momentum_step` of the model `name`, taking turns.
+
+    The generator is the function's own (seeded), as Trainer passes its own: the global RNG is left alone.
+    """
+    model = make_sequential(name, dtype)
+    X, y = make_batch(batch, dtype)
+    step, rng = momentum_step(model), np.random.default_rng(SEED)
+    times = time_interleaved([{"augmentation": lambda: AUGMENTATION(X, rng), "step": lambda: step(X, y)}],
+                             repeats, warmup)
+    return times["augmentation"], times["step"]
+
+
 def time_model_layers(model, batch, repeats, warmup):
     """Median seconds of each layer of the `Sequential` `model` on the activations of one batch: `_time_layers`
     of every layer but those that do not compute (a Flattener, a reshape; a Dropout with p = 0, the identity)."""
@@ -808,6 +834,12 @@ def _model_sections(tables, args):
          f"steps; each figure is the sum of one side's turns (a total, not a median: more exposed to the "
          f"machine's load than the tables above). 'extrapolated': the first steps of the epoch timed and scaled to "
          f"all of its steps; --full-epoch runs them all." + skipped),
+        (f"Augmentation of a batch against a {AUGMENTATION_MODEL}() training step, batch {args.batch}, ms (median of "
+         f"{args.repeats} runs after {args.warmup} warm-up runs, the two in turn)",
+         ["model", "dtype", "augmentation", "ours step", "share", "target", "status"], 2, tables["augmentation"],
+         f"augmentation: augment.DIGITS (shift + rotation + colour jitter: {AUGMENTATION}) on one batch, the "
+         f"images Trainer(transform=) would pass it; ours step: the training step of the first table, timed in "
+         f"turn with it; share: augmentation / step." + _at_target(args)),
     ]
 
 

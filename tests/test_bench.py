@@ -122,7 +122,8 @@ def test_help_speaks_to_the_user_not_to_the_tracker(capsys):
 
 MODELS_TINY = ["--quick", "--batch", "4", "--configs", "--dtypes", "float32", "--epoch-steps", "1", "--threads", "1"]
 MODEL_TITLES = ("Training step of lenet() and vgg()", "Layers of vgg()", "BatchNorm of vgg()",
-                "Peak memory of a lenet() and vgg() training step", "One epoch")
+                "Peak memory of a lenet() and vgg() training step", "One epoch",
+                "Augmentation of a batch against a lenet() training step")
 
 
 def test_models_print_every_table(capsys):
@@ -261,3 +262,31 @@ def test_epoch_trains_each_side_on_every_batch_once(monkeypatch, steps, expected
     if bench.torch is not None:
         assert sizes["torch"] == [2, *expected] and theirs > 0
     assert ours > 0
+
+
+def test_augmentation_is_timed_against_the_lenet_step(capsys):
+    bench.main(MODELS_TINY + ["--models", "lenet", "--dtypes", "float32", "float64"])
+    out = capsys.readouterr().out
+    table = out[out.index("Augmentation of a batch against a lenet() training step"):]
+    rows = [line.split() for line in table.splitlines()[4:6]]  # title, rule, headers, dashes
+    assert [row[:2] for row in rows] == [["lenet()", "float32"], ["lenet()", "float64"]]
+    for row in rows:
+        augmentation, step, share = float(row[2]), float(row[3]), float(row[4].rstrip("%"))
+        assert augmentation > 0 and step > 0
+        assert share == pytest.approx(100 * augmentation / step, abs=0.6)  # percent, rounded to 0.1 ms and 1%
+    assert "shift + rotation + colour jitter" in table
+
+
+def test_no_augmentation_table_without_lenet(capsys):
+    bench.main(MODELS_TINY + ["--models", "vgg"])
+    assert "Augmentation of a batch" not in capsys.readouterr().out
+
+
+def test_time_augmentation_keeps_the_dtype_and_leaves_the_global_rng(monkeypatch):
+    seen = []
+    monkeypatch.setattr(bench, "AUGMENTATION", lambda X, rng: seen.append(X.dtype) or X)
+    state = np.random.get_state()[1].copy()
+    augmentation, step = bench.time_augmentation("lenet", "float32", 4, repeats=2, warmup=1)
+    assert augmentation > 0 and step > 0
+    assert set(seen) == {np.dtype(np.float32)}
+    assert (np.random.get_state()[1] == state).all()
