@@ -1,0 +1,145 @@
+"""Tests of checks_training.py: every check passes on our model.py, optim.py and trainer.py, fails with the right
+hint on a copy of them with one known bug, and reports `not implemented` on the template's stubs."""
+import shutil
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import check_solution
+import checks_training  # noqa: F401  (registers the checks)
+import model
+import optim
+import trainer
+from checks_base import REGISTRY
+
+REPO = Path(__file__).resolve().parent.parent
+MODULES = ("model", "optim", "trainer")
+IDS = [check_id for check_id, entry in REGISTRY.items() if entry.function.__module__ == "checks_training"]
+TEMPLATE = {
+    "model.py": """
+        class ConvNet:
+            def __init__(self, input_shape, n_output_classes, conv1_channels, conv2_channels):
+                raise Exception("Not implemented!")
+
+            def compute_loss_and_gradients(self, X, y):
+                raise Exception("Not implemented!")
+
+            def predict(self, X):
+                raise Exception("Not implemented!")
+
+            def params(self):
+                raise Exception("Not implemented!")
+        """,
+    "optim.py": """
+        class SGD:
+            def __init__(self):
+                raise Exception("Not implemented!")
+
+            def update(self, w, d_w, learning_rate):
+                raise Exception("Not implemented!")
+
+
+        class MomentumSGD:
+            def __init__(self, momentum=0.9):
+                raise Exception("Not implemented!")
+
+            def update(self, w, d_w, learning_rate):
+                raise Exception("Not implemented!")
+        """,
+    "trainer.py": """
+        class Dataset:
+            def __init__(self, train_X, train_y, val_X, val_y):
+                raise Exception("Not implemented!")
+
+
+        class Trainer:
+            def __init__(self, model, dataset, optim, num_epochs=20, batch_size=20, learning_rate=1e-2,
+                         learning_rate_decay=1.0):
+                raise Exception("Not implemented!")
+
+            def fit(self):
+                raise Exception("Not implemented!")
+
+            def compute_accuracy(self, X, y):
+                raise Exception("Not implemented!")
+        """,
+}
+
+
+def test_every_module_of_ours_has_checks():
+    assert {REGISTRY[check_id].module for check_id in IDS} == set(MODULES)
+
+
+@pytest.mark.parametrize("check_id", IDS)
+def test_check_passes_on_our_modules_and_keeps_the_global_rng(check_id):
+    before = np.random.get_state()
+    assert REGISTRY[check_id].function(SimpleNamespace(model=model, optim=optim, trainer=trainer)) is None
+    after = np.random.get_state()
+    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+
+
+# (file, our code, the bug put in its place, module, {check id: hint key of its failure}); every other check of
+# the module must still pass.
+MUTANTS = [
+    pytest.param("optim.py", 'self.momentum = _check_decay(momentum, "momentum")', "self.momentum = 0.9", "optim",
+                 {"MomentumSGD.update.momentum_argument": "momentum_ignored"}, id="momentum_ignored"),
+    pytest.param("optim.py", "self.momentum * _state_or_zeros(self.velocity, w)", "self.momentum * np.zeros_like(w)",
+                 "optim", {"MomentumSGD.update.velocity": None, "MomentumSGD.update.momentum_argument": None,
+                           "MomentumSGD.init.default_momentum": None, "MomentumSGD.update.per_instance": None},
+                 id="velocity_forgotten"),
+    pytest.param("layers.py", "W = check_rng(seed).standard_normal(shape) * np.sqrt(gain / fan_in)",
+                 "W = check_rng(seed).standard_normal(shape)", "model", {"ConvNet.init.initial_loss": "init_scale"},
+                 id="conv_unit_variance"),
+    pytest.param("sequential.py", "for param in params.values():\n        param.zero_grad()",
+                 "for param in params.values():\n        pass", "model",
+                 {"ConvNet.compute_loss_and_gradients.grads_zeroed": None}, id="grads_not_zeroed"),
+    pytest.param("model.py", 'return {f"{layer_name}_{param_name}": param', "return {param_name: param", "model",
+                 {"ConvNet.params.all_parameters": None}, id="params_duplicate_names"),
+    pytest.param("model.py", "self._forward(X[start:start + batch_size]).argmax(axis=1)",
+                 "self._forward(X[start:start + batch_size]).argmin(axis=1)", "model",
+                 {"ConvNet.predict.lowest_loss": None}, id="predict_argmin"),
+    pytest.param("trainer.py", "loss_sum += self._train_step(", "loss_sum = len(batches) * self._train_step(",
+                 "trainer", {"Trainer.fit.epoch_loss": "epoch_loss_last_batch"}, id="epoch_loss_last_batch"),
+    pytest.param("trainer.py", "order = self._rng.permutation(X.shape[0])",
+                 "order = np.random.RandomState(0).permutation(X.shape[0])", "trainer",
+                 {"Trainer.fit.reshuffled": None}, id="shuffled_once"),
+    pytest.param("trainer.py", "range(0, len(order), self.batch_size)",
+                 "range(0, len(order) - self.batch_size + 1, self.batch_size)", "trainer",
+                 {"Trainer.fit.every_sample_once": None}, id="last_partial_batch_dropped"),
+    pytest.param("trainer.py", "self.learning_rate *= self.learning_rate_decay", "self.learning_rate *= 1.0",
+                 "trainer", {"Trainer.fit.learning_rate_decay": None}, id="decay_not_applied"),
+    pytest.param("trainer.py", "{name: copy.deepcopy(optim) for name in model.params()}",
+                 "{name: optim for name in model.params()}", "trainer", {"Trainer.fit.optimizer_per_param": None},
+                 id="one_optimizer_shared"),
+]
+
+
+@pytest.mark.parametrize("file, original, bug, module, failing", MUTANTS)
+def test_mutant_fails_the_right_check_with_its_hint(tmp_path, file, original, bug, module, failing):
+    for path in REPO.glob("*.py"):
+        shutil.copy(path, tmp_path)
+    text = (tmp_path / file).read_text()
+    assert text.count(original) == 1, f"{file} changed: update this mutant"
+    (tmp_path / file).write_text(text.replace(original, bug))
+
+    checks = {entry["id"]: entry for entry in check_solution.run(str(tmp_path), only=[module])["checks"]}
+
+    assert set(checks) == {check_id for check_id in IDS if REGISTRY[check_id].module == module}
+    for check_id, entry in checks.items():
+        if check_id in failing:
+            assert (entry["status"], entry["hint_key"]) == ("fail", failing[check_id]), entry
+        else:
+            assert entry["status"] == "pass", entry
+
+
+def test_template_stubs_are_not_implemented(tmp_path):
+    for name, text in TEMPLATE.items():
+        (tmp_path / name).write_text(textwrap.dedent(text))
+
+    report = check_solution.run(str(tmp_path), only=list(MODULES))
+
+    statuses = {entry["id"]: entry["status"] for entry in report["checks"]}
+    assert statuses == {check_id: "not implemented" for check_id in IDS}
