@@ -1,0 +1,446 @@
+"""Check your own solution: run the named checks of the assignment on anyone's layers.py, model.py, optim.py, ...
+
+    python check_solution.py PATH [--only MODULE ...] [--json FILE] [--timeout SECONDS] [--list]
+
+PATH is a folder holding some or all of the assignment's modules (checks_base.MODULES), written against the
+assignment's contract. This process never imports them: a worker process (check_worker.py) imports them from PATH
+only, in a fresh temporary working folder, and runs the checks one after another; their output goes to a pipe that
+is counted, never shown. Each check has a time limit: a check (or an import) that takes longer is reported as
+`timeout` and a fresh worker goes on with the rest; a worker that dies (os._exit, a crash) costs only the check it
+was running. Speed checks are timed on the learner's modules and on ours, and reported as `info` with the ratio.
+
+The report groups the checks by module, then prints the summary line; the exit code is 0 when no check failed,
+raised an error or timed out, 1 otherwise, 2 for a bad argument (nothing run). `run` is the same as a function.
+"""
+import argparse
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+from atomic import atomic_write
+from check_worker import load_checks
+from checks_base import HINTS, MODULES, STATUSES
+from validation import check_number, check_output_file, parse_argument
+
+REPO = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.join(REPO, "check_worker.py")
+
+#: Seconds a worker may take to start (import numpy and the checks) before the run is abandoned as broken.
+STARTUP_SECONDS = 120.0
+
+#: Output of a check above this many bytes is mentioned in its message (never shown).
+PRINTED_NOTE_BYTES = 10_000
+
+#: A learner's speed check this many times slower than ours gets the hint "slow_loops".
+SLOW_RATIO = 10.0
+
+_FAILING = ("fail", "error", "timeout")
+_COLOURS = {"pass": "32", "fail": "31", "error": "31", "not implemented": "33", "timeout": "35", "info": "36",
+            "missing": "2"}
+
+
+def run(path, only=None, select=None, timeout=30.0):
+    """Run the checks on the learner's modules in the folder `path` and return the report.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A folder holding at least one of the assignment's modules (layers.py, model.py, ...).
+    only : sequence of str or None
+        Module names (checks_base.MODULES) whose checks run; None: every module's.
+    select : sequence of str or None
+        Check id prefixes, e.g. ["MaxPoolingLayer."]: only the checks whose id starts with one of them run.
+        Speed checks run only when selected this way or when `select` is None.
+    timeout : float
+        Seconds each check (and each module's import) may take.
+
+    Returns
+    -------
+    dict
+        {"path": absolute folder, "checks": [{"id", "module", "status", "message", "hint", "hint_key",
+        "seconds"}, ...] grouped by module in checks_base.MODULES order, "summary": {status: count for every
+        status of checks_base.STATUSES}}.
+    """
+    path = check_folder(path, "path")
+    only = _check_names(only, "only", MODULES)
+    select = _check_names(select, "select")
+    timeout = check_number(timeout, "timeout", minimum=0, strict_minimum=True)
+    registry = load_checks()
+    chosen = _choose(registry, only, select)
+    results = {}
+    present = [check for check in chosen if not _absent(check, path, results)]
+    results.update(_run_checks(path, present, timeout))
+    _time_ours([check for check in present if results[check.id]["status"] == "timing"], results, timeout)
+    checks = [_entry(check, results[check.id]) for check in chosen]
+    return {"path": path, "checks": checks, "summary": {status: sum(entry["status"] == status for entry in checks)
+                                                         for status in STATUSES}}
+
+
+def check_folder(path, name):
+    """Return `path` as an absolute real path after checking it is a folder holding one of the assignment's modules."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`{name}` must be a str or os.PathLike, got {type(path).__name__}")
+    path = os.path.realpath(os.fspath(path))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"`{name}` must be an existing folder, got {path!r}, which does not exist")
+    if not os.path.isdir(path):
+        raise NotADirectoryError(f"`{name}` must be a folder holding the assignment's modules, got the file {path!r}")
+    if not any(_has_module(path, module) for module in MODULES):
+        raise ValueError(f"`{name}` must be a folder holding at least one of the assignment's modules "
+                         f"({', '.join(module + '.py' for module in MODULES)}), got {path!r}, which holds none")
+    return path
+
+
+def exit_code(report):
+    """0 when no check of the report failed, raised an error or timed out; 1 otherwise."""
+    return int(any(report["summary"][status] for status in _FAILING))
+
+
+def _check_names(names, name, allowed=None):
+    """`names` as a list of str (None stays None); each one of `allowed` when given."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(item, str) for item in names):
+        raise TypeError(f"`{name}` must be a list of str or None, got {names!r}")
+    names = list(names)
+    bad = [item for item in names if allowed is not None and item not in allowed]
+    if bad:
+        raise ValueError(f"`{name}` must hold module names of {', '.join(allowed)}, got {bad[0]!r}")
+    return names
+
+
+def _choose(registry, only, select):
+    """The checks to run, grouped by module in MODULES order, in registration order within a module."""
+    checks = [check for check in registry.values()
+              if (only is None or check.module in only)
+              and (select is None or any(check.id.startswith(prefix) for prefix in select))]
+    return sorted(checks, key=lambda check: MODULES.index(check.module))
+
+
+def _has_module(path, module):
+    return os.path.isfile(os.path.join(path, f"{module}.py")) or \
+        os.path.isfile(os.path.join(path, module, "__init__.py"))
+
+
+def _absent(check, path, results):
+    """Record `missing` for `check` when a module it needs is not in `path`; say whether it did."""
+    absent = [module for module in _modules(check) if not _has_module(path, module)]
+    if absent:
+        results[check.id] = _result("missing", f"no {absent[0]}.py in {path}")
+    return bool(absent)
+
+
+def _modules(check):
+    return list(dict.fromkeys(need.partition(".")[0] for need in check.needs))
+
+
+def _result(status, message="", hint_key=None, seconds=0.0):
+    return {"status": status, "message": message, "hint_key": hint_key, "seconds": seconds, "timing": None}
+
+
+def _entry(check, result):
+    """The report's entry for one check."""
+    hint_key = result["hint_key"]
+    return {"id": check.id, "module": check.module, "status": result["status"], "message": result["message"],
+            "hint": HINTS.get(hint_key), "hint_key": hint_key, "seconds": round(result["seconds"], 3)}
+
+
+def _run_checks(path, checks, timeout):
+    """Results (id -> result dict) of `checks` run on `path` by as many workers as hangs and crashes require."""
+    results, broken = {}, {}
+    pending = list(checks)
+    while True:
+        for check in pending:
+            failed_import = next((broken[module] for module in _modules(check) if module in broken), None)
+            if failed_import is not None:
+                results[check.id] = failed_import
+        pending = [check for check in pending if check.id not in results]
+        if not pending:
+            return results
+        progress = len(results) + len(broken)
+        _Worker(path, [check.id for check in pending], timeout).follow(results, broken)
+        if len(results) + len(broken) == progress:
+            raise RuntimeError(f"the check worker stopped without running a check on {path}")
+
+
+class _Worker:
+    """One worker process running checks on a folder, followed until it is done, hangs or dies."""
+
+    def __init__(self, path, ids, timeout):
+        self.timeout = timeout
+        self.printed = 0
+        self.tail = b""
+        self.folder = tempfile.mkdtemp(prefix="check_solution_")
+        read_end, write_end = os.pipe()
+        environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, WORKER, json.dumps({"path": path, "ids": ids}), str(write_end)],
+                pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                cwd=self.folder, env=environment, start_new_session=True)
+        except BaseException:
+            os.close(read_end)
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+        finally:
+            os.close(write_end)
+        self.events = read_end
+
+    def follow(self, results, broken):
+        """Read the worker's events into `results` (id -> result) and `broken` (module -> result of its import
+        that hung or killed the worker) until it is done, exceeds a time limit or dies; then end it."""
+        try:
+            self._follow(results, broken)
+        finally:
+            self._end()
+
+    def _follow(self, results, broken):
+        selector = selectors.DefaultSelector()
+        selector.register(self.events, selectors.EVENT_READ, "events")
+        selector.register(self.process.stdout, selectors.EVENT_READ, "output")
+        activity, deadline = ("startup", None), time.monotonic() + max(STARTUP_SECONDS, self.timeout)
+        pending, printed_before, open_streams = b"", 0, 2
+        while True:
+            ended = self.process.poll() is not None
+            for key, _ in selector.select(0 if ended else min(0.5, max(deadline - time.monotonic(), 0))):
+                data = os.read(key.fd, 1 << 16)
+                if not data:
+                    selector.unregister(key.fileobj)
+                    open_streams -= 1
+                elif key.data == "output":
+                    self.printed += len(data)
+                    self.tail = (self.tail + data)[-2000:]
+                else:
+                    pending += data
+            lines = pending.split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                event = json.loads(line)
+                kind = event.pop("event")
+                if kind == "done":
+                    return
+                if kind == "result":
+                    printed = self.printed - printed_before
+                    results[event.pop("id")] = _with_printed(event, printed)
+                    activity = ("idle", None)
+                else:
+                    activity = ("import", event["module"]) if kind == "import" else ("check", event["id"])
+                    printed_before = self.printed
+                deadline = time.monotonic() + self.timeout
+            if ended and (open_streams == 0 or not selector.select(0)):
+                self._record(activity, self._death(), "error", results, broken)
+                return
+            if time.monotonic() > deadline:
+                self._record(activity, "did not finish in {:g} s".format(self.timeout), "timeout", results, broken)
+                return
+
+    def _record(self, activity, what, status, results, broken):
+        """Record that the worker hung or died during `activity`."""
+        kind, name = activity
+        if kind == "check":
+            message = what if status == "timeout" else f"the worker process running it {what}"
+            results[name] = _result(status, message, seconds=self.timeout if status == "timeout" else 0.0)
+        elif kind == "import":
+            message = f"importing {name}.py {what}" if status == "timeout" else \
+                f"the worker process importing {name}.py {what}"
+            broken[name] = _result(status, message)
+        elif kind == "startup":
+            output = self.tail.decode(errors="replace").strip()
+            raise RuntimeError(f"the check worker {what} while starting; its last output: {output[-1000:]}")
+
+    def _death(self):
+        code = self.process.wait()
+        if code < 0:
+            return f"was killed by signal {signal.Signals(-code).name} (a crash, e.g. in C code)"
+        return f"exited with code {code} (os._exit, or a crash)"
+
+    def _end(self):
+        """Kill the worker's whole process group (the learner may have started processes) and clean up."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        self.process.stdout.close()
+        os.close(self.events)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _with_printed(event, printed):
+    """The worker's result event as a result, noting a large output of the learner's code."""
+    if printed > PRINTED_NOTE_BYTES:
+        note = f"printed {_size(printed)} (not shown)"
+        event["message"] = f"{event['message']}; {note}" if event["message"] else note
+    return event
+
+
+def _size(count):
+    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
+
+
+def _time_ours(checks, results, timeout):
+    """Turn the learner's timings of the speed `checks` into `info` results comparing them with ours."""
+    if not checks:
+        return
+    try:
+        ours = _run_checks(REPO, checks, timeout)
+    except (RuntimeError, OSError) as error:
+        ours = {check.id: _result("error", str(error)) for check in checks}
+    for check in checks:
+        result = results[check.id]
+        yours, what = result["timing"]
+        mine = ours[check.id]
+        if mine["status"] == "timing":
+            ratio = yours / max(mine["timing"][0], 1e-9)
+            message = f"yours {_duration(yours)}, ours {_duration(mine['timing'][0])}: {_ratio(ratio)} ours " \
+                      f"(what: {what})"
+            hint = "slow_loops" if ratio > SLOW_RATIO else None
+        else:
+            message = f"yours {_duration(yours)} (what: {what}); ours could not be timed: {mine['status']}: " \
+                      f"{mine['message']}"
+            hint = None
+        results[check.id] = dict(result, status="info", message=message, hint_key=hint)
+
+
+def _duration(seconds):
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
+def _ratio(ratio):
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
+
+
+def format_report(report, seconds=None, width=100, colour=False):
+    """The report as text: a table per module (id, status, seconds, message), hints, then the summary line.
+
+    Parameters
+    ----------
+    report : dict
+        What `run` returns.
+    seconds : float or None
+        Total run time for the summary line.
+    width : int
+        Terminal width the messages are wrapped to.
+    colour : bool
+        Colour the statuses with ANSI escapes.
+    """
+    lines = [f"Checked {report['path']}"]
+    id_width = max((len(entry["id"]) for entry in report["checks"]), default=10)
+    indent = id_width + 2 + 15 + 2 + 8 + 2
+    wrap = textwrap.TextWrapper(width=max(width - indent, 30), break_long_words=True, break_on_hyphens=False)
+    for module in MODULES:
+        entries = [entry for entry in report["checks"] if entry["module"] == module]
+        if not entries:
+            continue
+        lines += ["", f"{module}.py"]
+        for entry in entries:
+            status = entry["status"].ljust(15)
+            if colour:
+                status = f"\033[{_COLOURS[entry['status']]}m{status}\033[0m"
+            message = wrap.wrap(entry["message"]) or [""]
+            lines.append(f"{entry['id'].ljust(id_width)}  {status}  {entry['seconds']:6.2f} s  {message[0]}".rstrip())
+            lines += [" " * indent + rest for rest in message[1:]]
+            if entry["hint"]:
+                lines += [" " * indent + text for text in wrap.wrap(f"hint: {entry['hint']}")]
+    lines += ["", summary_line(report, seconds)]
+    return "\n".join(lines)
+
+
+def summary_line(report, seconds=None):
+    """"N passed, N failed, N errors, N not implemented, N timed out, N info, N missing in T s"."""
+    counts = report["summary"]
+    text = (f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, "
+            f"{counts['not implemented']} not implemented, {counts['timeout']} timed out, {counts['info']} info, "
+            f"{counts['missing']} missing")
+    return text if seconds is None else f"{text} in {seconds:.1f} s"
+
+
+def main(argv=None):
+    """Command line entry, see `--help`; returns the exit code (0, 1) or raises SystemExit(2) for a bad argument."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        _print_list()
+        return 0
+    if args.path is None:
+        parser.error("the argument PATH is required: the folder holding your layers.py, model.py, ...")
+    try:
+        check_folder(args.path, "PATH")
+        if args.json is not None:
+            _check_json_target(args.json)
+    except (TypeError, ValueError, OSError) as error:
+        parser.error(str(error))
+    start = time.monotonic()
+    report = run(args.path, only=args.only, timeout=args.timeout)
+    seconds = time.monotonic() - start
+    if args.json is not None:
+        with atomic_write(args.json) as file:
+            file.write(json.dumps(dict(report, seconds=round(seconds, 3)), indent=1).encode())
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    print(format_report(report, seconds, shutil.get_terminal_size((120, 24)).columns, colour))
+    return exit_code(report)
+
+
+def _check_json_target(path):
+    """Refuse a --json file that cannot be written, or that exists and is not an earlier report of ours."""
+    check_output_file(path, "--json")
+    if not os.path.lexists(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as file:
+            earlier = json.load(file)
+    except (OSError, UnicodeDecodeError, ValueError):
+        earlier = None
+    if not (isinstance(earlier, dict) and "checks" in earlier and "summary" in earlier):
+        raise FileExistsError(f"`--json` {path!r} exists and is not an earlier check_solution report: refusing to "
+                              f"replace it; choose another file name")
+
+
+def _print_list():
+    registry = load_checks()
+    checks = _choose(registry, None, None)
+    id_width = max((len(check.id) for check in checks), default=0)
+    for check in checks:
+        print(f"{check.id.ljust(id_width)}  {check.module.ljust(14)}  {check.description}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (no usage block), with exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())} (see --help)\n")
+
+
+def _parser():
+    parser = _Parser(prog="check_solution.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                     description="Run the assignment's checks on your own layers.py, model.py, optim.py, trainer.py, "
+                                 "metrics.py, dataset.py and gradient_check.py (any of them) and print a report.",
+                     epilog="Exit codes: 0 no check failed, raised an error or timed out; 1 some did; 2 bad "
+                            "arguments (nothing run).")
+    parser.add_argument("path", nargs="?", metavar="PATH", help="the folder holding your modules")
+    parser.add_argument("--only", nargs="+", action="extend", choices=MODULES, metavar="MODULE",
+                        help=f"check only these modules, of: {', '.join(MODULES)}")
+    parser.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE (replaces only an "
+                                                      "earlier report)")
+    parser.add_argument("--timeout", type=_positive_seconds, default=30.0, metavar="SECONDS",
+                        help="time limit of each check and of each module's import")
+    parser.add_argument("--list", action="store_true", help="list every check (id, module, description) and exit")
+    return parser
+
+
+def _positive_seconds(text):
+    return parse_argument(text, float, "a finite number of seconds > 0", lambda value: 0 < value < float("inf"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The worker process of check_solution.py: runs checks on a learner's modules, reporting on a private pipe.
+
+check_solution.py starts it as `python check_worker.py SPEC FD`, where SPEC is JSON {"path": folder, "ids": [check
+ids]} and FD a pipe's write end. The worker loads the check modules (ours), then removes this repository and the
+PYTHONPATH entries from sys.path and puts the learner's folder first, so that `import layers` can only find the
+learner's file. It runs the checks one after another, importing each learner module when a check first needs it,
+and writes one JSON line per event to FD:
+
+- {"event": "import", "module": "layers"} before importing a learner module;
+- {"event": "start", "id": ...} before running a check;
+- {"event": "result", "id", "status", "message", "hint_key", "seconds", "timing"} after it ("timing": [seconds,
+  what] when a speed check returned `Timing`, its status then "timing");
+- {"event": "done"} at the end.
+
+The learner's output (fds 1 and 2, C code included) goes wherever the parent pointed them; the parent enforces the
+time limits and restarts a worker that hung or died. Nothing here is for learners to call.
+
+For testing the runner only: the environment variable CHECK_SOLUTION_EXTRA_CHECKS may name Python files of extra
+checks (separated by os.pathsep); `load_checks` adds their checks to the registry it returns, without adding them to
+`checks_base.REGISTRY`.
+"""
+import importlib
+import importlib.util
+import json
+import os
+import re
+import sys
+import time
+import traceback
+import types
+
+import checks_base
+from checks_base import CheckFailed, Info, Timing
+
+#: The modules whose checks register themselves in checks_base.REGISTRY when imported.
+CHECK_MODULES = ("checks_layers", "checks_training", "checks_data")
+
+#: Testing only: files of extra checks (os.pathsep-separated) that `load_checks` adds to the registry it returns.
+EXTRA_CHECKS_VARIABLE = "CHECK_SOLUTION_EXTRA_CHECKS"
+
+REPO = os.path.dirname(os.path.abspath(__file__))
+
+_MESSAGE_LIMIT = 400
+
+
+def load_checks():
+    """Import the check modules and return every registered check, the extra test checks included.
+
+    Returns
+    -------
+    dict
+        check id -> checks_base.Check, in registration order.
+    """
+    for name in CHECK_MODULES:
+        importlib.import_module(name)
+    registry = dict(checks_base.REGISTRY)
+    for file in filter(None, os.environ.get(EXTRA_CHECKS_VARIABLE, "").split(os.pathsep)):
+        extra = _load_extra_checks(file)
+        clash = sorted(set(extra) & set(registry))
+        if clash:
+            raise ValueError(f"{EXTRA_CHECKS_VARIABLE}: {file} registers ids that exist already: {clash}")
+        registry.update(extra)
+    return registry
+
+
+def _load_extra_checks(file):
+    """The checks that the Python file `file` registers, kept out of checks_base.REGISTRY."""
+    saved = checks_base.REGISTRY
+    checks_base.REGISTRY = {}
+    try:
+        spec = importlib.util.spec_from_file_location(f"_extra_checks_{abs(hash(file))}", file)
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        return checks_base.REGISTRY
+    finally:
+        checks_base.REGISTRY = saved
+
+
+def main(argv):
+    """Run the checks of SPEC (argv[1]) on the learner's folder, reporting on the pipe argv[2]; never returns."""
+    spec = json.loads(argv[1])
+    channel = os.fdopen(int(argv[2]), "w")
+    registry = load_checks()
+    path = os.path.realpath(spec["path"])
+    _isolate(path)
+    session = _Session(path, channel)
+    for check_id in spec["ids"]:
+        session.run(registry[check_id])
+    session.emit(event="done")
+    # A learner's thread or atexit handler must not keep the worker alive or print after the end.
+    os._exit(0)
+
+
+def _isolate(path):
+    """Make `import NAME` find the learner's modules in `path` only: never this repository's."""
+    sys.dont_write_bytecode = True  # leave no __pycache__ in the learner's folder
+    ours = {REPO, os.getcwd(), *(os.path.abspath(entry) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                  if entry)}
+    sys.path[:] = [entry for entry in sys.path if entry and os.path.abspath(entry) not in ours]
+    sys.path.insert(0, path)
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None) or ""
+        from_repo = os.path.dirname(os.path.abspath(file)) == REPO if file else False
+        if name in checks_base.MODULES or (from_repo and not name.startswith("checks_") and name != "check_worker"):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+class _Session:
+    """The learner's modules imported so far, and the running of checks on them."""
+
+    def __init__(self, path, channel):
+        self.path = path
+        self.channel = channel
+        self.imports = {}  # module name -> (module or None, outcome of a failed import or None)
+
+    def emit(self, **event):
+        """Write one event line, after whatever the learner printed so far."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass  # the learner replaced or closed it: nothing of ours to flush
+        self.channel.write(json.dumps(event) + "\n")
+        self.channel.flush()
+
+    def run(self, check):
+        """Run one check and emit its result."""
+        status, message, hint, seconds, timing = *self._needs(check.needs), 0.0, None
+        if status is None:
+            modules = types.SimpleNamespace(**{name: self.imports[name][0] for name in _modules_of(check.needs)})
+            self.emit(event="start", id=check.id)
+            start = time.perf_counter()
+            status, message, hint, timing = _outcome(check.function, modules, self.path)
+            seconds = time.perf_counter() - start
+        self.emit(event="result", id=check.id, status=status, message=message, hint_key=hint, seconds=seconds,
+                  timing=timing)
+
+    def _needs(self, needs):
+        """(None, None, None) when every needed module imports and has the needed names, else the outcome."""
+        for need in needs:
+            module_name, _, attributes = need.partition(".")
+            module, failure = self._import(module_name)
+            if failure is not None:
+                return failure
+            target = module
+            for attribute in filter(None, attributes.split(".")):
+                try:
+                    found = hasattr(target, attribute)
+                except BaseException as error:  # a learner's property or module __getattr__ raised
+                    status, message, hint, _ = _exception_outcome(error, self.path)
+                    return status, f"looking up {need}: {message}", hint
+                if not found:
+                    return "missing", f"{module_name}.py has no {attributes}", None
+                target = getattr(target, attribute)
+        return None, None, None
+
+    def _import(self, name):
+        """(module, None) or (None, failed import's (status, message, hint)); each module is imported once."""
+        if name not in self.imports:
+            self.emit(event="import", module=name)
+            try:
+                self.imports[name] = importlib.import_module(name), None
+            except BaseException as error:
+                status, message, hint, _ = _exception_outcome(error, self.path)
+                self.imports[name] = None, (status, f"importing {name}.py failed: {message}", hint)
+        return self.imports[name]
+
+
+def _modules_of(needs):
+    """The module names of `needs` ("layers.X", "model.Y" -> layers, model), in order, once each."""
+    return list(dict.fromkeys(need.partition(".")[0] for need in needs))
+
+
+def _outcome(function, modules, path):
+    """(status, message, hint key, timing) of calling the check function on the learner's modules."""
+    try:
+        value = function(modules)
+    except CheckFailed as failure:
+        return "fail", _shorten(failure.message, 4 * _MESSAGE_LIMIT), failure.hint, None
+    except BaseException as error:  # everything the learner's code raises, SystemExit included
+        return _exception_outcome(error, path)
+    if value is None:
+        return "pass", "", None, None
+    if isinstance(value, Info):
+        return "info", value.message, None, None
+    if isinstance(value, Timing):
+        return "timing", "", None, (float(value.seconds), value.what)
+    return "error", f"the check returned {type(value).__name__}, not None, Info or Timing (a bug of the check)", \
+        None, None
+
+
+def _exception_outcome(error, path):
+    """(status, message, hint key, None) for an exception raised by the learner's code."""
+    where = _where(error, path)
+    if isinstance(error, SystemExit):
+        code = "" if error.code is None else repr(error.code)
+        return "error", f"called sys.exit({code}){where}", None, None
+    text = _shorten(_first_line(str(error)), _MESSAGE_LIMIT)
+    if isinstance(error, NotImplementedError) or text.strip().rstrip("!.").lower() == "not implemented":
+        return "not implemented", f"{type(error).__name__}({text!r}){where}", None, None
+    hint = None
+    if isinstance(error, AttributeError) and re.search(r"numpy.* has no attribute 'float'", text):
+        hint = "np_float_removed"
+    return "error", f"{type(error).__name__}: {text}{where}", hint, None
+
+
+def _where(error, path):
+    """" (layers.py:123 in backward)": the innermost place of the traceback inside the learner's folder."""
+    if isinstance(error, SyntaxError) and error.filename and _inside(error.filename, path):
+        return f" ({os.path.relpath(error.filename, path)}:{error.lineno})"
+    frames = traceback.extract_tb(error.__traceback__)
+    for frame in reversed(frames):
+        if _inside(frame.filename, path):
+            return f" ({os.path.relpath(frame.filename, path)}:{frame.lineno} in {frame.name})"
+    if frames:
+        frame = frames[-1]
+        return f" (in {os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}, outside your files)"
+    return ""
+
+
+def _inside(file, path):
+    return os.path.realpath(file).startswith(path + os.sep)
+
+
+def _first_line(text):
+    """The first non-empty line of `text` (the rest of a long message, e.g. numpy's advice, is left out)."""
+    return next((line for line in text.splitlines() if line.strip()), "")
+
+
+def _shorten(text, limit):
+    """`text` on one line, at most `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+if __name__ == "__main__":
+    main(sys.argv)
