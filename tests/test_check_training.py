@@ -13,6 +13,7 @@ import checks_training  # noqa: F401  (registers the checks)
 import model
 import optim
 import trainer
+import checks_base
 from checks_base import REGISTRY
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,3 +144,58 @@ def test_template_stubs_are_not_implemented(tmp_path):
 
     statuses = {entry["id"]: entry["status"] for entry in report["checks"]}
     assert statuses == {check_id: "not implemented" for check_id in IDS}
+
+
+class _SharedVelocityMomentumSGD:
+    """A learner's MomentumSGD whose velocity is a class attribute: every instance steps with the others' velocity."""
+    velocity = 0.0
+
+    def __init__(self, momentum=0.9):
+        self.momentum = momentum
+
+    def update(self, w, d_w, learning_rate):
+        type(self).velocity = self.momentum * type(self).velocity - learning_rate * d_w
+        return w + type(self).velocity
+
+
+class _ForgetfulMomentumSGD(_SharedVelocityMomentumSGD):
+    """A learner's MomentumSGD that never keeps its velocity: plain SGD."""
+
+    def update(self, w, d_w, learning_rate):
+        return w - learning_rate * d_w
+
+
+def _run_check(check_id, **modules):
+    return REGISTRY[check_id].function(SimpleNamespace(**modules))
+
+
+def test_a_velocity_shared_between_instances_is_named_at_a_new_instances_first_step():
+    _SharedVelocityMomentumSGD.velocity = 0.0
+    _run_check("MomentumSGD.update.velocity", optim=SimpleNamespace(MomentumSGD=_SharedVelocityMomentumSGD))
+    with pytest.raises(checks_base.CheckFailed, match=r"after its first step.*class attribute or a global") as error:
+        _run_check("MomentumSGD.update.momentum_argument",
+                   optim=SimpleNamespace(MomentumSGD=_SharedVelocityMomentumSGD))
+    assert error.value.hint is None
+
+
+def test_an_optimizer_without_velocity_is_named_plain_sgd():
+    with pytest.raises(checks_base.CheckFailed, match=r"after step 2 .*plain SGD steps, without velocity"):
+        _run_check("MomentumSGD.update.velocity", optim=SimpleNamespace(MomentumSGD=_ForgetfulMomentumSGD))
+
+
+class _RandomModelWithoutParams:
+    """A learner's ConvNet that draws from the global RNG and forgets its parameters."""
+
+    def __init__(self, input_shape, n_output_classes, conv1_channels, conv2_channels):
+        self.W = np.random.randn(3, 3)
+
+    def params(self):
+        return {}
+
+
+def test_a_failing_check_leaves_the_global_rng_as_it_was():
+    before = np.random.get_state()
+    with pytest.raises(checks_base.CheckFailed, match=r"must hold 6 parameters, got 0.*missing: conv1 W"):
+        _run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_RandomModelWithoutParams))
+    after = np.random.get_state()
+    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
