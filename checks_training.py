@@ -49,8 +49,6 @@ def _keeps_global_rng(seed=None):
     return decorate
 
 
-# ---------------------------------------------------------------------------------------------------------------- model
-
 @check("ConvNet.params.all_parameters", needs=("model.ConvNet",),
        description="params() holds the six parameters (conv1 W and B, conv2 W and B, fc W and B) under unique "
                    "names, with the architecture's shapes and each grad shaped like its value")
@@ -187,8 +185,6 @@ def _convnet_predict_lowest_loss(modules):
                               f"{losses.min():.6g}: predict must return the argmax of the scores ({case})")
 
 
-# ---------------------------------------------------------------------------------------------------------------- optim
-
 @check("SGD.update.formula", needs=("optim.SGD",),
        description="SGD().update(w, d_w, learning_rate) returns w - learning_rate * d_w")
 def _sgd_formula(modules):
@@ -284,8 +280,6 @@ def _momentum_steps(w, gradients, rate, momentum):
     return w
 
 
-# -------------------------------------------------------------------------------------------------------------- trainer
-
 @check("Dataset.init.arrays", needs=("trainer.Dataset",),
        description="Dataset(train_X, train_y, val_X, val_y) keeps the four arrays under those names")
 def _dataset_arrays(modules):
@@ -335,7 +329,7 @@ def _trainer_every_sample_once(modules):
     run = _TrainerRun(modules, n_train=10, batch_size=4, num_epochs=2)
     run.fit()
     for number, epoch in enumerate(run.epochs(), start=1):
-        seen = np.concatenate([ids for ids, _ in epoch["batches"]])
+        seen = _epoch_ids(epoch)
         counts = np.bincount(seen[(seen >= 0) & (seen < run.n_train)], minlength=run.n_train)
         if len(seen) != run.n_train or np.any(counts != 1):
             raise CheckFailed(f"epoch {number} trained on the samples {seen.tolist()} in batches of "
@@ -351,7 +345,7 @@ def _trainer_every_sample_once(modules):
 def _trainer_reshuffled(modules):
     run = _TrainerRun(modules, n_train=10, batch_size=4, num_epochs=3)
     run.fit()
-    orders = [np.concatenate([ids for ids, _ in epoch["batches"]]).tolist() for epoch in run.epochs()]
+    orders = [_epoch_ids(epoch).tolist() for epoch in run.epochs()]
     if all(order == orders[0] for order in orders):
         raise CheckFailed(f"all {len(orders)} epochs trained on the samples in the same order {orders[0]}: "
                           f"shuffle the training set again at the start of every epoch ({run.case})")
@@ -556,6 +550,11 @@ def _ids(X):
     return np.rint(X[:, 0, 0, 0]).astype(np.int64)
 
 
+def _epoch_ids(epoch):
+    """The ids of the samples an epoch trained on, in order: (n,) int."""
+    return np.concatenate([np.empty(0, dtype=np.int64)] + [ids for ids, _ in epoch["batches"]])
+
+
 def _histories(returned, num_epochs, case):
     """fit()'s three histories as lists of floats, after checking there are three of num_epochs numbers each."""
     names = ("loss_history", "train_acc_history", "val_acc_history")
@@ -571,8 +570,6 @@ def _histories(returned, num_epochs, case):
         histories.append([float(value) for value in values])
     return histories
 
-
-# -------------------------------------------------------------------------------------------------------------- helpers
 
 def _convnet(modules, conv1_channels, conv2_channels):
     """The learner's ConvNet for 32x32x3 images and 10 classes, made as the notebook makes it."""
