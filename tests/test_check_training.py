@@ -199,3 +199,23 @@ def test_a_failing_check_leaves_the_global_rng_as_it_was():
         _run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_RandomModelWithoutParams))
     after = np.random.get_state()
     assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+
+
+class _HalfDefaultMomentumSGD:
+    """A learner's MomentumSGD whose default momentum is 0.5 instead of the contract's 0.9."""
+
+    def __init__(self, momentum=0.5):
+        self.momentum, self.velocity = momentum, 0.0
+
+    def update(self, w, d_w, learning_rate):
+        self.velocity = self.momentum * self.velocity - learning_rate * d_w
+        return w + self.velocity
+
+
+def test_a_wrong_default_momentum_is_named_without_the_ignored_argument_hint():
+    optim_module = SimpleNamespace(MomentumSGD=_HalfDefaultMomentumSGD)
+    _run_check("MomentumSGD.update.momentum_argument", optim=optim_module)
+    with pytest.raises(checks_base.CheckFailed, match=r"MomentumSGD\(\): w after step 2 is that of momentum 0.5, "
+                                                      r"not 0.9") as error:
+        _run_check("MomentumSGD.init.default_momentum", optim=optim_module)
+    assert error.value.hint is None
