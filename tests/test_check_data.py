@@ -144,3 +144,187 @@ def test_template_stubs_are_not_implemented(tmp_path):
     report = check_solution.run(str(tmp_path), only=list(MODULES))
     statuses = {entry["id"]: entry["status"] for entry in report["checks"]}
     assert statuses == {check_id: "not implemented" for check_id in IDS}
+
+
+# Hand-written learner functions with bugs no textual mutant of ours expresses.
+def nan_metrics(prediction, ground_truth):
+    """The straightforward formulas in numpy: NaN for every 0/0."""
+    tp = np.sum(prediction & ground_truth)
+    with np.errstate(invalid="ignore"):
+        precision, recall = tp / np.sum(prediction), tp / np.sum(ground_truth)
+        f1 = 2 * precision * recall / (precision + recall)
+    return np.mean(prediction == ground_truth), precision, recall, f1
+
+
+def assignment1_order_metrics(prediction, ground_truth):
+    accuracy, precision, recall, f1 = metrics.binary_classification_metrics(prediction, ground_truth)
+    return precision, recall, f1, accuracy
+
+
+def vacuous_precision_metrics(prediction, ground_truth):
+    """Precision 1 when nothing is predicted positive (no false positive): a consistent convention."""
+    accuracy, precision, recall, f1 = metrics.binary_classification_metrics(prediction, ground_truth)
+    return accuracy, (precision if prediction.any() else 1.0), recall, f1
+
+
+@pytest.mark.parametrize("function, case, expected", [
+    pytest.param(nan_metrics, "formulas", None, id="nan_formulas"),
+    pytest.param(nan_metrics, "no_predicted_positive", "precision and f1 NaN on 5 samples: TP 0, FP 0, FN 2",
+                 id="nan_no_predicted_positive"),
+    pytest.param(nan_metrics, "no_actual_positive", "recall and f1 NaN", id="nan_no_actual_positive"),
+    pytest.param(vacuous_precision_metrics, "no_predicted_positive", None, id="vacuous_precision"),
+])
+def test_binary_metrics_0_over_0_passes_or_is_info(function, case, expected):
+    outcome = run_check(f"binary_classification_metrics.call.{case}",
+                        metrics=SimpleNamespace(binary_classification_metrics=function))
+    if expected is None:
+        assert outcome is None
+    else:
+        assert isinstance(outcome, Info) and outcome.message.startswith(expected)
+
+
+@pytest.mark.parametrize("function, case, message", [
+    pytest.param(nan_metrics, "all_wrong", r"f1 is NaN, but F1 = 2 TP / \(2 TP \+ FP \+ FN\) = 0 here",
+                 id="nan_f1_all_wrong"),
+    pytest.param(assignment1_order_metrics, "formulas", r"assignment 1's order \(precision, recall, f1, accuracy\)",
+                 id="assignment1_order"),
+    pytest.param(lambda p, t: (0.6, -1.0, 0.0, 0.0), "no_predicted_positive",
+                 r"precision is 0/0 here and may be any value in \[0, 1\] \(ours is 0\), got -1", id="out_of_range"),
+    pytest.param(lambda p, t: {"accuracy": 1.0}, "all_correct",
+                 r"must return \(accuracy, precision, recall, f1\), got dict", id="dict"),
+    pytest.param(lambda p, t: (1.0, 1.0, [1.0], 1.0), "all_correct", r"recall must be a number, got list",
+                 id="list_value"),
+])
+def test_binary_metrics_failures(function, case, message):
+    with pytest.raises(CheckFailed, match=message):
+        run_check(f"binary_classification_metrics.call.{case}",
+                  metrics=SimpleNamespace(binary_classification_metrics=function))
+
+
+def test_multiclass_accuracy_must_be_a_number():
+    with pytest.raises(CheckFailed, match=r"must return a number, got ndarray"):
+        run_check("multiclass_accuracy.call.batch_of_one",
+                  metrics=SimpleNamespace(multiclass_accuracy=lambda p, t: (p == t).astype(float)))
+
+
+def unseeded_load_data_mat(filename, max_samples, seed=42):
+    """Draws its subset from the global RNG without seeding it."""
+    raw = scipy.io.loadmat(filename)
+    X, y = np.moveaxis(raw["X"], 3, 0), raw["y"].reshape(-1) % 10
+    samples = np.random.choice(X.shape[0], max_samples, replace=False)
+    return X[samples].astype(np.float32), y[samples]
+
+
+def reshaped_load_data_mat(filename, max_samples, seed=42):
+    """Reshapes SVHN's (32, 32, 3, n) into (n, 32, 32, 3) instead of moving the axis: images mixed up."""
+    raw = scipy.io.loadmat(filename)
+    X = raw["X"].reshape(-1, 32, 32, 3).astype(np.float32)
+    samples = np.random.default_rng(seed).choice(X.shape[0], max_samples, replace=False)
+    return X[samples], (raw["y"].reshape(-1) % 10)[samples]
+
+
+def swapped_load_svhn(folder, max_train, max_test):
+    test_X, test_y, train_X, train_y = dataset.load_svhn(folder, max_test, max_train)
+    return train_X[:max_train], train_y[:max_train], test_X[:max_test], test_y[:max_test]
+
+
+def unpaired_split(X, y, num_val, seed=42):
+    """Shuffles X and y with different orders."""
+    rng = np.random.default_rng(seed)
+    X, y = X[rng.permutation(len(X))], y[rng.permutation(len(y))]
+    return X[num_val:], y[num_val:], X[:num_val], y[:num_val]
+
+
+@pytest.mark.parametrize("check_id, module, message, hint", [
+    pytest.param("load_data_mat.call.global_rng", SimpleNamespace(load_data_mat=unseeded_load_data_mat),
+                 r"changed numpy's global random state \(it draws from np.random\)", None, id="unseeded_global_rng"),
+    pytest.param("load_data_mat.call.seed_reproducible", SimpleNamespace(load_data_mat=unseeded_load_data_mat),
+                 r"two calls with seed=7 returned different samples", None, id="unseeded_reproducible"),
+    pytest.param("load_data_mat.call.images", SimpleNamespace(load_data_mat=reshaped_load_data_mat),
+                 r"returned image 0 is none of the images of the file: .*np.moveaxis\(X, 3, 0\)", None,
+                 id="reshaped_images"),
+    pytest.param("load_data_mat.call.shapes", SimpleNamespace(load_data_mat=lambda f, n, seed=42: (
+                 np.zeros((32, 32, 3, n)), np.zeros(n, int))),
+                 r"X of load_data_mat\(a file of 12 images, 5\): expected an array of numbers of shape "
+                 r"\(5, 32, 32, 3\), got float64 \(32, 32, 3, 5\)", None, id="svhn_layout_kept"),
+    pytest.param("load_svhn.call.files", SimpleNamespace(load_svhn=swapped_load_svhn),
+                 r"returned image 0 is none of the images of train_32x32.mat", None, id="files_swapped"),
+    pytest.param("random_split_train_val.call.partition", SimpleNamespace(random_split_train_val=unpaired_split),
+                 r"train_X\[i\] must be the sample whose label is train_y\[i\]", None, id="split_unpaired"),
+])
+def test_dataset_failures(check_id, module, message, hint):
+    before = np.random.get_state()
+    with pytest.raises(CheckFailed, match=message) as failure:
+        run_check(check_id, dataset=module)
+    assert failure.value.hint == hint
+    after = np.random.get_state()
+    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+
+
+def test_labels_of_mixed_up_images_are_compared_as_a_whole():
+    assert run_check("load_data_mat.call.labels",
+                     dataset=SimpleNamespace(load_data_mat=reshaped_load_data_mat)) is None
+
+
+def learner_check_gradient(f, x, delta=1e-5, tol=1e-4, first_only=False, in_place=False, leave_shifted=False,
+                           result=True):
+    """A learner's check_gradient: perturbs x in place (`in_place`), forgets to restore it (`leave_shifted`),
+    compares only the first entry (`first_only`), or returns None instead of its verdict (`result` False)."""
+    _, analytic = f(x)
+    analytic = analytic.copy()
+    for index in list(np.ndindex(x.shape))[:1 if first_only else None]:
+        if in_place:
+            x[index] += delta
+            plus = f(x)[0]
+            x[index] -= 2 * delta
+            minus = f(x)[0]
+            x[index] += 0 if leave_shifted else delta
+        else:
+            shifted = x.copy()
+            shifted[index] += delta
+            plus = f(shifted)[0]
+            shifted[index] -= 2 * delta
+            minus = f(shifted)[0]
+        if not np.isclose((plus - minus) / (2 * delta), analytic[index], tol):
+            return False if result else None
+    return True if result else None
+
+
+@pytest.mark.parametrize("check_id, options, message", [
+    pytest.param("check_gradient.call.wrong_gradient", {"first_only": True},
+                 r"check_gradient returned True on a wrong gradient: it must compare every entry \(input: a wrong "
+                 r"gradient: f\(x\) = sum\(x \*\* 2\), gradient 2 x but its last entry 1 too large, x of shape \(3,\)",
+                 id="first_entry_only"),
+    pytest.param("check_gradient.call.correct_gradient", {"result": False},
+                 r"check_gradient must return True or False, got NoneType None", id="returns_none"),
+    pytest.param("check_gradient.call.x_unchanged", {"in_place": True, "leave_shifted": True},
+                 r"check_gradient changed x: 6 of 6 values differ afterwards", id="x_left_shifted"),
+])
+def test_check_gradient_failures(check_id, options, message):
+    def check_gradient(f, x, delta=1e-5, tol=1e-4):
+        return learner_check_gradient(f, x, delta, tol, **options)
+    with pytest.raises(CheckFailed, match=message):
+        run_check(check_id, gradient_check=SimpleNamespace(check_gradient=check_gradient))
+
+
+def test_check_gradient_that_changes_x_by_rounding_is_info():
+    def check_gradient(f, x, delta=1e-5, tol=1e-4):
+        return learner_check_gradient(f, x, delta, tol, in_place=True)
+    outcome = run_check("check_gradient.call.x_unchanged",
+                        gradient_check=SimpleNamespace(check_gradient=check_gradient))
+    assert isinstance(outcome, Info) and outcome.message.startswith("x changed by rounding only")
+
+
+def test_model_checker_that_checks_the_first_parameter_only_fails():
+    def check_model_gradient(model, X, y, delta=1e-5, tol=1e-4):
+        param = next(iter(model.params().values()))
+
+        def value_and_grad(value):
+            param.value = value
+            loss = model.compute_loss_and_gradients(X, y)
+            return loss, param.grad.copy()
+        return gradient_check.check_gradient(value_and_grad, param.value.copy(), delta, tol)
+
+    with pytest.raises(CheckFailed, match=r"check_model_gradient returned True on a wrong gradient"):
+        run_check("check_model_gradient.call.wrong_gradient",
+                  gradient_check=SimpleNamespace(check_model_gradient=check_model_gradient))
