@@ -1,0 +1,777 @@
+"""Checks of the learner's layers.py: forward passes against plain-loop oracles, backward passes against numeric
+gradients of those oracles, the accumulation into `Param.grad`, the tie rule of max pooling and two timings.
+
+Every case is random but seeded, and every list of image cases comes in pairs, a square image then a non-square one
+with everything else equal, smallest first: a check reports its first failing case, and diagnoses "right on square
+images, wrong on non-square ones" as rows and columns swapped.
+"""
+import functools
+import time
+from collections import namedtuple
+
+import numpy as np
+
+import checks_oracles as oracles
+from checks_base import CheckFailed, Info, Timing, assert_close, check, describe, numeric_gradient
+
+# Learners' results are compared with these tolerances: loose enough for float32 arithmetic inside their layers,
+# far tighter than the error any known bug makes.
+RTOL, ATOL = 1e-4, 1e-6
+
+FcCase = namedtuple("FcCase", "batch n_input n_output")
+ConvCase = namedtuple("ConvCase", "batch height width in_channels out_channels filter_size padding")
+PoolCase = namedtuple("PoolCase", "pool_size stride batch height width channels")
+
+FC_CASES = (FcCase(1, 3, 2), FcCase(4, 5, 3))
+
+CONV_FORWARD_CASES = (
+    ConvCase(1, 3, 3, 1, 1, 1, 0), ConvCase(1, 3, 4, 1, 1, 1, 0),
+    ConvCase(2, 4, 4, 1, 2, 2, 0), ConvCase(2, 4, 3, 1, 2, 2, 0),
+    ConvCase(1, 4, 4, 3, 2, 3, 1), ConvCase(1, 4, 6, 3, 2, 3, 1),
+    ConvCase(1, 5, 5, 2, 2, 3, 0), ConvCase(1, 5, 6, 2, 2, 3, 0),
+    ConvCase(2, 3, 3, 2, 3, 3, 2), ConvCase(2, 5, 3, 2, 3, 3, 2),
+    ConvCase(1, 5, 5, 3, 4, 1, 1), ConvCase(1, 5, 2, 3, 4, 1, 1),
+)
+# Smaller: each value of X, W or B costs two oracle passes for its numeric gradient.
+CONV_BACKWARD_CASES = (
+    ConvCase(1, 3, 3, 1, 1, 2, 0), ConvCase(1, 3, 4, 1, 1, 2, 0),
+    ConvCase(2, 3, 3, 2, 3, 3, 1), ConvCase(2, 3, 4, 2, 3, 3, 1),
+    ConvCase(1, 2, 2, 3, 2, 3, 2), ConvCase(1, 2, 3, 3, 2, 3, 2),
+)
+POOL_CASES = (
+    PoolCase(2, 2, 1, 4, 4, 1), PoolCase(2, 2, 1, 4, 6, 1),
+    PoolCase(2, 2, 2, 5, 5, 2), PoolCase(2, 2, 2, 5, 7, 2),
+    PoolCase(3, 3, 1, 7, 7, 2), PoolCase(3, 3, 1, 7, 8, 2),
+    PoolCase(2, 3, 1, 8, 8, 1), PoolCase(2, 3, 1, 8, 7, 1),
+    PoolCase(3, 2, 1, 5, 5, 1), PoolCase(3, 2, 1, 5, 8, 1),
+    PoolCase(3, 2, 2, 7, 7, 3), PoolCase(3, 2, 2, 7, 6, 3),
+    PoolCase(2, 1, 1, 3, 3, 2), PoolCase(2, 1, 1, 3, 5, 2),
+)
+POOL_DISJOINT_CASES = tuple(case for case in POOL_CASES if case.stride >= case.pool_size)
+POOL_OVERLAPPING_CASES = tuple(case for case in POOL_CASES if case.stride < case.pool_size)
+
+# One batch of SVHN-sized images for the timings: the first convolution and pooling of the notebook's ConvNet.
+SPEED_BATCH, SPEED_SIZE = 64, 32
+CONV_SPEED_CHANNELS = (3, 16)
+POOL_SPEED_CHANNELS = 16
+
+
+def _layer_check(check_id, needs, description, speed=False):
+    """`checks_base.check` for a check that leaves numpy's global random state as it found it.
+
+    The template's layers draw their initial weights from `np.random`; the data loader's check measures that state.
+    """
+    def register(function):
+        @functools.wraps(function)
+        def keeping_global_rng(modules):
+            state = np.random.get_state()
+            try:
+                return function(modules)
+            finally:
+                np.random.set_state(state)
+        check(check_id, needs, description, speed)(keeping_global_rng)
+        return function
+    return register
+
+
+@_layer_check("Param.init.value_and_grad", needs=("layers.Param",),
+              description="Param(value) keeps value and starts grad as zeros of value's shape")
+def _param_init(modules):
+    rng = np.random.default_rng(1)
+    for shape in ((3, 2), (4,)):
+        value = rng.standard_normal(shape)
+        param = modules.layers.Param(value.copy())
+        case = describe(value_shape=shape)
+        assert_close("Param.value", value, _array(param.value, "Param.value", shape, case), case)
+        assert_close("Param.grad", np.zeros(shape), _array(param.grad, "Param.grad", shape, case), case)
+
+
+def _l2_cases(modules):
+    """(case text, W, reg_strength, loss, grad) of the learner's l2_regularization on two random W."""
+    rng = np.random.default_rng(2)
+    for shape, reg_strength in (((3, 4), 0.01), ((2, 3, 2, 2), 0.5)):
+        W = rng.standard_normal(shape)
+        case = describe(W_shape=shape, reg_strength=reg_strength)
+        loss, grad = _pair(modules.layers.l2_regularization(W.copy(), reg_strength), "l2_regularization", case)
+        yield case, W, reg_strength, _number(loss, "l2_regularization's loss", case), grad
+
+
+@_layer_check("l2_regularization.loss.formula", needs=("layers.l2_regularization",),
+              description="the loss is reg_strength * sum(W**2)")
+def _l2_loss(modules):
+    for case, W, reg_strength, loss, _ in _l2_cases(modules):
+        assert_close("l2_regularization's loss", reg_strength * np.sum(W ** 2), loss, case, RTOL, ATOL)
+
+
+@_layer_check("l2_regularization.gradient.formula", needs=("layers.l2_regularization",),
+              description="the gradient is 2 * reg_strength * W, shaped like W")
+def _l2_gradient(modules):
+    for case, W, reg_strength, _, grad in _l2_cases(modules):
+        grad = _array(grad, "l2_regularization's gradient", W.shape, case)
+        if np.allclose(grad, reg_strength * W, RTOL, ATOL):
+            raise CheckFailed(f"l2_regularization's gradient: expected 2 * reg_strength * W, got reg_strength * W, "
+                              f"half of it: the derivative of reg_strength * sum(W**2) has the factor 2 (input: {case})")
+        assert_close("l2_regularization's gradient", 2 * reg_strength * W, grad, case, RTOL, ATOL)
+
+
+def _softmax_cases(batched):
+    """(predictions, target as the learner gets it, target as a (batch,) array) of one or several samples."""
+    rng = np.random.default_rng(3)
+    if not batched:
+        predictions = rng.standard_normal(5)
+        return [(predictions, 2, np.array([2])), (predictions, np.array([2]), np.array([2]))]
+    cases = []
+    for batch in (1, 3):
+        target = rng.integers(0, 5, size=batch)
+        cases.append((rng.standard_normal((batch, 5)), target, target))
+    return cases
+
+
+def _softmax(modules, predictions, target):
+    """The learner's (loss, gradient) for copies of the arguments, checked to be a number and an array."""
+    case = describe(predictions_shape=predictions.shape, target_index=_target_text(target))
+    with np.errstate(all="ignore"):  # overflow in the learner's exp is reported by the check, not as a warning
+        result = modules.layers.softmax_with_cross_entropy(predictions.copy(), _copy(target))
+    loss, grad = _pair(result, "softmax_with_cross_entropy", case)
+    loss = _number(loss, "softmax_with_cross_entropy's loss", case)
+    return case, loss, _array(grad, "softmax_with_cross_entropy's gradient", predictions.shape, case)
+
+
+def _softmax_loss(modules, batched):
+    for predictions, target, target_array in _softmax_cases(batched):
+        case, loss, _ = _softmax(modules, predictions, target)
+        expected = oracles.softmax_cross_entropy(predictions, target_array)
+        if batched and len(predictions) > 1 and np.isclose(loss, expected * len(predictions), RTOL, ATOL):
+            raise CheckFailed(f"softmax_with_cross_entropy's loss: expected the mean over the batch {expected:.6g}, "
+                              f"got the sum {loss:.6g} (input: {case})")
+        assert_close("softmax_with_cross_entropy's loss", expected, loss, case, RTOL, ATOL)
+
+
+def _softmax_gradient(modules, batched):
+    for predictions, target, target_array in _softmax_cases(batched):
+        case, _, grad = _softmax(modules, predictions, target)
+        expected = numeric_gradient(lambda p: oracles.softmax_cross_entropy(p, target_array), predictions)
+        if batched and len(predictions) > 1 and np.allclose(grad, expected * len(predictions), RTOL, ATOL):
+            raise CheckFailed("softmax_with_cross_entropy's gradient: the gradient of the batch's summed loss, "
+                              f"expected that of its mean (divide by the batch size {len(predictions)}) "
+                              f"(input: {case})")
+        assert_close("softmax_with_cross_entropy's gradient", expected, grad, case, RTOL, ATOL)
+
+
+@_layer_check("softmax_with_cross_entropy.loss.single", needs=("layers.softmax_with_cross_entropy",),
+              description="loss of one sample (predictions of shape (N,)), target an int or an array of shape (1,)")
+def _softmax_loss_single(modules):
+    _softmax_loss(modules, batched=False)
+
+
+@_layer_check("softmax_with_cross_entropy.loss.batch", needs=("layers.softmax_with_cross_entropy",),
+              description="mean loss of a batch (predictions (batch, N), target (batch,)), batch 1 and 3")
+def _softmax_loss_batch(modules):
+    _softmax_loss(modules, batched=True)
+
+
+@_layer_check("softmax_with_cross_entropy.gradient.single", needs=("layers.softmax_with_cross_entropy",),
+              description="gradient for one sample equals the numeric gradient of the loss")
+def _softmax_gradient_single(modules):
+    _softmax_gradient(modules, batched=False)
+
+
+@_layer_check("softmax_with_cross_entropy.gradient.batch", needs=("layers.softmax_with_cross_entropy",),
+              description="gradient for a batch equals the numeric gradient of the mean loss, batch 1 and 3")
+def _softmax_gradient_batch(modules):
+    _softmax_gradient(modules, batched=True)
+
+
+@_layer_check("softmax_with_cross_entropy.loss.large_logits", needs=("layers.softmax_with_cross_entropy",),
+              description="scores near +-1000 give a finite loss and gradient, the same as the scores shifted near 0 "
+                          "(no overflow in exp)")
+def _softmax_large_logits(modules):
+    predictions = np.array([[1000.0, 999.0, 998.0, 1001.0], [-1000.0, -999.0, -1002.0, -998.0]])
+    target = np.array([3, 0])
+    case, loss, grad = _softmax(modules, predictions, target)
+    if not (np.isfinite(loss) and np.isfinite(grad).all()):
+        raise CheckFailed(f"softmax_with_cross_entropy: expected a finite loss and gradient, got loss {loss} and "
+                          f"{int(np.sum(~np.isfinite(grad)))} non-finite gradient values: subtract each row's "
+                          f"maximum from the scores before np.exp (input: {case})")
+    # Softmax does not change when a constant is added to a row: the learner's own result near 0 is the reference.
+    shifted = predictions - predictions.max(axis=1, keepdims=True)
+    _, shifted_loss, shifted_grad = _softmax(modules, shifted, target)
+    assert_close("softmax_with_cross_entropy's loss (expected the loss of the same scores shifted near 0)",
+                 shifted_loss, loss, case, RTOL, ATOL)
+    assert_close("softmax_with_cross_entropy's gradient (expected the gradient of the same scores shifted near 0)",
+                 shifted_grad, grad, case, RTOL, ATOL)
+
+
+def _relu_cases():
+    """(X, d_out) pairs: a 2-D batch and a non-square 4-D one; X is never exactly 0."""
+    rng = np.random.default_rng(4)
+    return [(rng.standard_normal(shape), rng.standard_normal(shape)) for shape in ((2, 5), (1, 3, 4, 2))]
+
+
+@_layer_check("ReLULayer.forward.values", needs=("layers.ReLULayer",),
+              description="forward is max(X, 0) elementwise, on 2-D and 4-D input")
+def _relu_forward(modules):
+    for X, _ in _relu_cases():
+        case = describe(X_shape=X.shape)
+        got = _forward(modules.layers.ReLULayer(), X, "ReLULayer", X.shape, case)
+        assert_close("ReLULayer.forward", np.maximum(X, 0), got, case)
+
+
+@_layer_check("ReLULayer.backward.values", needs=("layers.ReLULayer",),
+              description="backward passes d_out where the forward input was positive, 0 elsewhere")
+def _relu_backward(modules):
+    for X, d_out in _relu_cases():
+        case = describe(X_shape=X.shape)
+        layer = modules.layers.ReLULayer()
+        _forward(layer, X, "ReLULayer", X.shape, case)
+        got = _backward(layer, d_out, "ReLULayer", X.shape, case)
+        assert_close("ReLULayer.backward", d_out * (X > 0), got, case)
+
+
+@_layer_check("ReLULayer.params.empty", needs=("layers.ReLULayer",), description="params() is {}")
+def _relu_params(modules):
+    _check_no_params(modules.layers.ReLULayer(), "ReLULayer")
+
+
+# A learner's layer for one case, our random X, W, B of the contract's shapes, and the oracle forward(X, W, B).
+Problem = namedtuple("Problem", "layer X W B forward case")
+
+
+def _fc_problem(modules, case, seed):
+    rng = np.random.default_rng(seed)
+    layer = modules.layers.FullyConnectedLayer(case.n_input, case.n_output)
+    return Problem(layer, rng.standard_normal((case.batch, case.n_input)),
+                   rng.standard_normal((case.n_input, case.n_output)), rng.standard_normal((1, case.n_output)),
+                   oracles.fully_connected, case)
+
+
+def _conv_problem(modules, case, seed):
+    rng = np.random.default_rng(seed)
+    layer = modules.layers.ConvolutionalLayer(case.in_channels, case.out_channels, case.filter_size, case.padding)
+    k = case.filter_size
+    return Problem(layer, rng.standard_normal((case.batch, case.height, case.width, case.in_channels)),
+                   rng.standard_normal((k, k, case.in_channels, case.out_channels)),
+                   rng.standard_normal(case.out_channels),
+                   functools.partial(oracles.convolution, padding=case.padding), case)
+
+
+def _run_pass(problem, name, d_out, X=None):
+    """Forward with our W and B set as the notebook sets them, then backward of d_out, on the learner's layer.
+
+    Returns (d_input, W.grad, B.grad), checked to be numeric arrays of the expected shapes; the grads are copies.
+    The forward output is checked for its shape only: d_out must have it.
+    """
+    X = problem.X if X is None else X
+    case = describe(**problem.case._asdict())
+    W, B = _params(problem.layer, name, case)
+    W.value, B.value = problem.W.copy(), problem.B.copy()
+    _forward(problem.layer, X, name, d_out.shape, case)
+    d_input = _backward(problem.layer, d_out, name, X.shape, case)
+    return (d_input, _array(W.grad, f"{name}: W.grad", problem.W.shape, case),
+            _array(B.grad, f"{name}: B.grad", problem.B.shape, case))
+
+
+def _check_forward_values(problems, name):
+    """The learner's forward of every problem against the oracle; the first mismatch fails, diagnosed."""
+    failures = []
+    for problem in problems:
+        case = describe(**problem.case._asdict())
+        expected = problem.forward(problem.X, problem.W, problem.B)
+        W, B = _params(problem.layer, name, case)
+        W.value, B.value = problem.W.copy(), problem.B.copy()
+        failures += _failure(problem.case, _check_output, problem.layer, problem.X, name, expected, case)
+    _raise_first(failures)
+
+
+def _check_gradient(problems, name, which):
+    """The learner's gradient `which` ("input", "W" or "B") against the numeric gradient of the oracle, for every
+    problem; the first mismatch fails, diagnosed."""
+    position = {"input": 0, "W": 1, "B": 2}[which]
+    failures = []
+    for seed, problem in enumerate(problems):
+        failures += _failure(problem.case, _compare_gradient, problem, name, which, position, seed)
+    _raise_first(failures)
+
+
+def _compare_gradient(problem, name, which, position, seed):
+    case = describe(**problem.case._asdict())
+    arrays = [problem.X, problem.W, problem.B]
+    d_out = np.random.default_rng(seed).standard_normal(problem.forward(*arrays).shape)
+    got = _run_pass(problem, name, d_out)[position]
+
+    def loss(value):
+        return np.sum(problem.forward(*arrays[:position], value, *arrays[position + 1:]) * d_out)
+    assert_close(f"{name}.backward's gradient with respect to {which}", numeric_gradient(loss, arrays[position]),
+                 got, case, RTOL, ATOL)
+
+
+def _check_accumulation(make_problem, name):
+    """Two backward passes into the same layer must leave the sum of their parameter gradients in Param.grad.
+
+    The learner's own single-pass gradients are the reference, so only the accumulation is tested here.
+    """
+    first, second = make_problem(), make_problem()
+    rng = np.random.default_rng(5)
+    X2 = rng.standard_normal(first.X.shape)
+    out_shape = first.forward(first.X, first.W, first.B).shape
+    d_out1, d_out2 = rng.standard_normal(out_shape), rng.standard_normal(out_shape)
+    _, W2, B2 = _run_pass(second, name, d_out2, X=X2)
+    _, W1, B1 = _run_pass(first, name, d_out1)
+    _, W_total, B_total = _run_pass(first, name, d_out2, X=X2)
+    case = describe(**first.case._asdict()) + ", two forward/backward passes"
+    for param, single, total, last in (("W", W1, W_total, W2), ("B", B1, B_total, B2)):
+        if np.allclose(total, last, RTOL, ATOL) and not np.allclose(single, 0, RTOL, ATOL):
+            raise CheckFailed(f"{name}: after two backward passes {param}.grad holds the second pass's gradient "
+                              f"only, expected the sum of both (input: {case})", "grad_overwritten")
+        assert_close(f"{name}: {param}.grad after two backward passes (expected the sum of both passes' "
+                     "gradients)", single + last, total, case, RTOL, ATOL)
+
+
+def _fc_problems(modules):
+    return [_fc_problem(modules, case, seed) for seed, case in enumerate(FC_CASES, start=10)]
+
+
+@_layer_check("FullyConnectedLayer.params.shapes", needs=("layers.FullyConnectedLayer",),
+              description="params() is {'W', 'B'}: W (n_input, n_output), B (1, n_output), grads zeros of their shapes")
+def _fc_params(modules):
+    _check_param_shapes(modules.layers.FullyConnectedLayer(4, 3), "FullyConnectedLayer", (4, 3), (1, 3),
+                        describe(n_input=4, n_output=3))
+
+
+@_layer_check("FullyConnectedLayer.forward.values", needs=("layers.FullyConnectedLayer",),
+              description="forward is X @ W + B with W and B as set by the caller, batch 1 and 4")
+def _fc_forward(modules):
+    _check_forward_values(_fc_problems(modules), "FullyConnectedLayer")
+
+
+@_layer_check("FullyConnectedLayer.backward.input_grad", needs=("layers.FullyConnectedLayer",),
+              description="backward returns the numeric gradient with respect to X")
+def _fc_input_grad(modules):
+    _check_gradient(_fc_problems(modules), "FullyConnectedLayer", "input")
+
+
+@_layer_check("FullyConnectedLayer.backward.W_grad", needs=("layers.FullyConnectedLayer",),
+              description="backward leaves the numeric gradient with respect to W in W.grad")
+def _fc_W_grad(modules):
+    _check_gradient(_fc_problems(modules), "FullyConnectedLayer", "W")
+
+
+@_layer_check("FullyConnectedLayer.backward.B_grad", needs=("layers.FullyConnectedLayer",),
+              description="backward leaves the numeric gradient with respect to B in B.grad")
+def _fc_B_grad(modules):
+    _check_gradient(_fc_problems(modules), "FullyConnectedLayer", "B")
+
+
+@_layer_check("FullyConnectedLayer.backward.accumulates", needs=("layers.FullyConnectedLayer",),
+              description="two backward passes add up in W.grad and B.grad (+=, not =)")
+def _fc_accumulates(modules):
+    _check_accumulation(lambda: _fc_problem(modules, FC_CASES[1], 20), "FullyConnectedLayer")
+
+
+def _conv_problems(modules, cases):
+    return [_conv_problem(modules, case, seed) for seed, case in enumerate(cases, start=30)]
+
+
+@_layer_check("ConvolutionalLayer.params.shapes", needs=("layers.ConvolutionalLayer",),
+              description="params() is {'W', 'B'}: W (filter, filter, in, out), B (out,), grads zeros of their shapes")
+def _conv_params(modules):
+    _check_param_shapes(modules.layers.ConvolutionalLayer(2, 3, 3, 1), "ConvolutionalLayer", (3, 3, 2, 3), (3,),
+                        describe(in_channels=2, out_channels=3, filter_size=3, padding=1))
+
+
+@_layer_check("ConvolutionalLayer.forward.output_shape", needs=("layers.ConvolutionalLayer",),
+              description="output (batch, H + 2p - f + 1, W + 2p - f + 1, out): filters 1-3, paddings 0-2, "
+                          "non-square images")
+def _conv_output_shape(modules):
+    failures = []
+    for problem in _conv_problems(modules, CONV_FORWARD_CASES):
+        case = describe(**problem.case._asdict())
+        expected = problem.forward(problem.X, problem.W, problem.B).shape
+        failures += _failure(problem.case, _forward, problem.layer, problem.X, "ConvolutionalLayer", expected, case)
+    _raise_first(failures)
+
+
+@_layer_check("ConvolutionalLayer.forward.values", needs=("layers.ConvolutionalLayer",),
+              description="forward equals a loop convolution: batch 1-2, channels 1-3, filters 1-3, paddings 0-2, "
+                          "non-square images")
+def _conv_forward(modules):
+    _check_forward_values(_conv_problems(modules, CONV_FORWARD_CASES), "ConvolutionalLayer")
+
+
+@_layer_check("ConvolutionalLayer.forward.new_weights", needs=("layers.ConvolutionalLayer",),
+              description="after a forward pass, W.value and B.value set by the caller (as the notebook does) are "
+                          "used by the next one, replaced or changed in place")
+def _conv_new_weights(modules):
+    problem = _conv_problem(modules, CONV_FORWARD_CASES[4], 40)  # square: only the weights are in question
+    case = describe(**problem.case._asdict())
+    layer, rng = problem.layer, np.random.default_rng(41)
+    old_W, old_B = rng.standard_normal(problem.W.shape), rng.standard_normal(problem.B.shape)
+    layer.W.value, layer.B.value = old_W.copy(), old_B.copy()
+    first = _forward(layer, problem.X, "ConvolutionalLayer", problem.forward(problem.X, old_W, old_B).shape, case)
+    for change in ("replaced", "changed in place"):
+        if change == "replaced":
+            layer.W.value, layer.B.value = problem.W.copy(), problem.B.copy()
+            W, B = problem.W, problem.B
+        else:
+            layer.W.value[0, 0, 0, 0] += 1.0
+            layer.B.value[0] -= 1.0
+            W, B = layer.W.value.copy(), layer.B.value.copy()
+        expected = problem.forward(problem.X, W, B)
+        got = _forward(layer, problem.X, "ConvolutionalLayer", expected.shape, case)
+        if np.allclose(got, first, RTOL, ATOL):
+            raise CheckFailed(f"ConvolutionalLayer.forward: W.value and B.value were {change} after a forward pass, "
+                              f"but the next forward gave the same output as before: read self.W.value and "
+                              f"self.B.value in forward, do not keep copies made in __init__ (input: {case})")
+        assert_close(f"ConvolutionalLayer.forward after W.value and B.value were {change}", expected, got, case,
+                     RTOL, ATOL)
+        first = got
+
+
+@_layer_check("ConvolutionalLayer.backward.input_grad", needs=("layers.ConvolutionalLayer",),
+              description="backward returns the numeric gradient with respect to X: paddings 0-2, non-square images")
+def _conv_input_grad(modules):
+    _check_gradient(_conv_problems(modules, CONV_BACKWARD_CASES), "ConvolutionalLayer", "input")
+
+
+@_layer_check("ConvolutionalLayer.backward.W_grad", needs=("layers.ConvolutionalLayer",),
+              description="backward leaves the numeric gradient with respect to W in W.grad")
+def _conv_W_grad(modules):
+    _check_gradient(_conv_problems(modules, CONV_BACKWARD_CASES), "ConvolutionalLayer", "W")
+
+
+@_layer_check("ConvolutionalLayer.backward.B_grad", needs=("layers.ConvolutionalLayer",),
+              description="backward leaves the numeric gradient with respect to B in B.grad")
+def _conv_B_grad(modules):
+    _check_gradient(_conv_problems(modules, CONV_BACKWARD_CASES), "ConvolutionalLayer", "B")
+
+
+@_layer_check("ConvolutionalLayer.backward.accumulates", needs=("layers.ConvolutionalLayer",),
+              description="two backward passes add up in W.grad and B.grad (+=, not =)")
+def _conv_accumulates(modules):
+    _check_accumulation(lambda: _conv_problem(modules, CONV_BACKWARD_CASES[2], 50), "ConvolutionalLayer")  # square
+
+
+@_layer_check("ConvolutionalLayer.speed.svhn_batch", needs=("layers.ConvolutionalLayer",), speed=True,
+              description="seconds for forward + backward of 64 images 32x32x3, 3 -> 16 channels, filter 3, "
+                          "padding 1")
+def _conv_speed(modules):
+    in_channels, out_channels = CONV_SPEED_CHANNELS
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((SPEED_BATCH, SPEED_SIZE, SPEED_SIZE, in_channels))
+    d_out = rng.standard_normal((SPEED_BATCH, SPEED_SIZE, SPEED_SIZE, out_channels))
+    layer = modules.layers.ConvolutionalLayer(in_channels, out_channels, 3, 1)
+    seconds = _median_seconds(lambda: (layer.forward(X), layer.backward(d_out)), X, d_out, "ConvolutionalLayer")
+    return Timing(seconds, f"forward + backward of {SPEED_BATCH} images {SPEED_SIZE}x{SPEED_SIZE}x{in_channels}, "
+                           f"{in_channels} -> {out_channels} channels, filter 3, padding 1")
+
+
+def _pool_problem(modules, case, seed):
+    """The learner's MaxPoolingLayer for `case` and an input of distinct values (no ties) 0.1 apart or more."""
+    shape = (case.batch, case.height, case.width, case.channels)
+    size = int(np.prod(shape))
+    X = (np.random.default_rng(seed).permutation(size).reshape(shape) - size / 2) / 10
+    return modules.layers.MaxPoolingLayer(case.pool_size, case.stride), X
+
+
+def _pool_output_shape(case):
+    out_height, out_width = oracles.pool_output_size((case.height, case.width), case.pool_size, case.stride)
+    return case.batch, out_height, out_width, case.channels
+
+
+@_layer_check("MaxPoolingLayer.forward.values", needs=("layers.MaxPoolingLayer",),
+              description="forward equals loop window maxima: pool/stride 2/2, 3/3, 2/3, 3/2 and 2/1 (overlapping), "
+                          "sizes that do not divide, non-square images")
+def _pool_forward(modules):
+    failures = []
+    for seed, case in enumerate(POOL_CASES, start=60):
+        layer, X = _pool_problem(modules, case, seed)
+        expected = oracles.max_pool(X, case.pool_size, case.stride)
+        failures += _failure(case, _check_output, layer, X, "MaxPoolingLayer", expected, describe(**case._asdict()))
+    _raise_first(failures)
+
+
+def _check_pool_backward(modules, cases):
+    """The learner's pooling gradient against the numeric one on inputs without ties; diagnosed failures."""
+    failures = []
+    for seed, case in enumerate(cases, start=80):
+        text = describe(**case._asdict())
+        layer, X = _pool_problem(modules, case, seed)
+        shape_failure = _failure(case, _forward, layer, X, "MaxPoolingLayer", _pool_output_shape(case), text)
+        if shape_failure:
+            failures += shape_failure
+            continue
+        d_out = np.random.default_rng(seed).standard_normal(_pool_output_shape(case))
+        got = _backward(layer, d_out, "MaxPoolingLayer", X.shape, text)
+        expected = numeric_gradient(lambda x: np.sum(oracles.max_pool(x, case.pool_size, case.stride) * d_out), X)
+        failures += _failure(case, _check_pool_gradient, expected, got, case, text)
+    _raise_first(failures)
+
+
+def _check_pool_gradient(expected, got, case, text):
+    """assert_close of a pooling gradient; diagnoses "wrong only at pixels inside two or more windows"."""
+    try:
+        assert_close("MaxPoolingLayer.backward's gradient", expected, got, text, RTOL, ATOL)
+    except CheckFailed as failure:
+        wrong_pixels = (~np.isclose(got, expected, RTOL, ATOL)).any(axis=(0, 3))
+        covering = oracles.windows_covering((case.height, case.width), case.pool_size, case.stride)
+        if (covering[wrong_pixels] >= 2).all():
+            raise CheckFailed(f"{failure.message}; every wrong value is at a pixel inside two or more windows",
+                              "overlapping_windows") from None
+        raise
+
+
+@_layer_check("MaxPoolingLayer.backward.disjoint", needs=("layers.MaxPoolingLayer",),
+              description="backward equals the numeric gradient when windows do not overlap (pool/stride 2/2, 3/3, "
+                          "2/3), sizes that do not divide, non-square images")
+def _pool_backward_disjoint(modules):
+    _check_pool_backward(modules, POOL_DISJOINT_CASES)
+
+
+@_layer_check("MaxPoolingLayer.backward.overlapping", needs=("layers.MaxPoolingLayer",),
+              description="backward equals the numeric gradient when windows overlap (pool/stride 3/2, 2/1): a pixel "
+                          "that is the maximum of two windows gets both gradients")
+def _pool_backward_overlapping(modules):
+    _check_pool_backward(modules, POOL_OVERLAPPING_CASES)
+
+
+@_layer_check("MaxPoolingLayer.backward.tied_maxima", needs=("layers.MaxPoolingLayer",),
+              description="a window with tied maxima gives its whole gradient to one of them (info when the rule "
+                          "differs but is consistent: an equal split, or all of it to each)")
+def _pool_ties(modules):
+    X, maxima = _tied_windows()
+    case = "batch 1, height 4, width 6, channels 2, pool size 2, stride 2; windows with 1 to 4 equal maxima"
+    layer = modules.layers.MaxPoolingLayer(2, 2)
+    _forward(layer, X, "MaxPoolingLayer", (1, 2, 3, 2), case)
+    d_out = np.random.default_rng(7).uniform(0.5, 1.5, (1, 2, 3, 2)) * np.array([1, -1])
+    got = _backward(layer, d_out, "MaxPoolingLayer", X.shape, case)
+    rules = set()
+    for (y, x, channel), window_maxima in maxima.items():
+        window = got[0, 2 * y:2 * y + 2, 2 * x:2 * x + 2, channel].reshape(-1)
+        rule = _tie_rule(window, window_maxima, d_out[0, y, x, channel])
+        where = (f"the window at rows {2 * y}-{2 * y + 1}, columns {2 * x}-{2 * x + 1}, channel {channel} "
+                 f"({window_maxima.sum()} equal maxima), d_out {d_out[0, y, x, channel]:.4g}: got {window.round(4)}")
+        if rule is None or (window_maxima.sum() == 1 and rule != "one"):
+            raise CheckFailed(f"MaxPoolingLayer.backward: expected the window's whole gradient on one of its maxima "
+                              f"and 0 elsewhere, in {where} (input: {case})",
+                              "tied_maxima" if window_maxima.sum() > 1 else None)
+        if window_maxima.sum() > 1:
+            rules.add(rule)
+    if len(rules) > 1:
+        raise CheckFailed(f"MaxPoolingLayer.backward treats tied maxima by several rules ({', '.join(sorted(rules))} "
+                          f"of: one maximum gets it all, an equal split, all of it to each) (input: {case})",
+                          "tied_maxima")
+    if rules == {"split"}:
+        return Info("MaxPoolingLayer.backward splits a window's gradient equally among its tied maxima; ours gives "
+                    "it all to one maximum. Both keep each window's total gradient (ties are where the gradient is "
+                    "not defined)")
+    if rules == {"each"}:
+        return Info("MaxPoolingLayer.backward gives a window's whole gradient to each of its tied maxima (the rule "
+                    "of a mask X == max): k tied maxima pass k times the gradient, e.g. on the zeros after a ReLU; "
+                    "ours gives it all to one maximum")
+    return None
+
+
+def _tied_windows():
+    """An input of shape (1, 4, 6, 2) whose 2x2 windows hold 1, 2, 3 or 4 equal maxima at shuffled places.
+
+    Returns X and {(window row, window column, channel): bool mask (4,) of the maxima in the window, row-major}.
+    """
+    rng = np.random.default_rng(8)
+    X = np.zeros((1, 4, 6, 2))
+    maxima = {}
+    for index, (y, x, channel) in enumerate(np.ndindex(2, 3, 2)):
+        n_maxima = 1 + index % 4
+        values = rng.permutation(np.r_[np.zeros(n_maxima), -1.0 - np.arange(4 - n_maxima)]) + index
+        X[0, 2 * y:2 * y + 2, 2 * x:2 * x + 2, channel] = values.reshape(2, 2)
+        maxima[y, x, channel] = values == values.max()
+    return X, maxima
+
+
+def _tie_rule(window, maxima, d_out):
+    """How a window's gradient (4,) was shared among its maxima: "one", "split", "each", or None for none of those."""
+    if not np.allclose(window[~maxima], 0, RTOL, ATOL):
+        return None
+    on_maxima = window[maxima]
+    if np.isclose(on_maxima, d_out, RTOL, ATOL).sum() == 1 and np.isclose(on_maxima, 0, RTOL, ATOL).sum() == \
+            len(on_maxima) - 1:
+        return "one"
+    if np.allclose(on_maxima, d_out / len(on_maxima), RTOL, ATOL):
+        return "split"
+    if np.allclose(on_maxima, d_out, RTOL, ATOL):
+        return "each"
+    return None
+
+
+@_layer_check("MaxPoolingLayer.params.empty", needs=("layers.MaxPoolingLayer",), description="params() is {}")
+def _pool_params(modules):
+    _check_no_params(modules.layers.MaxPoolingLayer(2, 2), "MaxPoolingLayer")
+
+
+@_layer_check("MaxPoolingLayer.speed.svhn_batch", needs=("layers.MaxPoolingLayer",), speed=True,
+              description="seconds for forward + backward of 64 inputs 32x32x16, pool 4, stride 4")
+def _pool_speed(modules):
+    X = _pool_problem(modules, PoolCase(4, 4, SPEED_BATCH, SPEED_SIZE, SPEED_SIZE, POOL_SPEED_CHANNELS), 9)[1]
+    d_out = np.random.default_rng(9).standard_normal((SPEED_BATCH, SPEED_SIZE // 4, SPEED_SIZE // 4,
+                                                      POOL_SPEED_CHANNELS))
+    layer = modules.layers.MaxPoolingLayer(4, 4)
+    seconds = _median_seconds(lambda: (layer.forward(X), layer.backward(d_out)), X, d_out, "MaxPoolingLayer")
+    return Timing(seconds, f"forward + backward of {SPEED_BATCH} inputs {SPEED_SIZE}x{SPEED_SIZE}x"
+                           f"{POOL_SPEED_CHANNELS}, pool 4, stride 4")
+
+
+def _flattener_cases():
+    rng = np.random.default_rng(10)
+    return [rng.standard_normal(shape) for shape in ((1, 2, 2, 3), (2, 3, 5, 2))]
+
+
+@_layer_check("Flattener.forward.shape", needs=("layers.Flattener",),
+              description="forward gives (batch, H*W*C), each row holding the values of its sample")
+def _flattener_forward(modules):
+    for X in _flattener_cases():
+        case = describe(X_shape=X.shape)
+        got = _forward(modules.layers.Flattener(), X, "Flattener", (len(X), X[0].size), case)
+        for n, (row, sample) in enumerate(zip(got, X)):
+            if not np.array_equal(np.sort(row), np.sort(sample.reshape(-1))):
+                raise CheckFailed(f"Flattener.forward: row {n} of the output does not hold the values of sample {n} "
+                                  f"(input: {case})")
+
+
+@_layer_check("Flattener.backward.round_trip", needs=("layers.Flattener",),
+              description="backward gives back the forward input's shape: backward(forward(X)) == X")
+def _flattener_backward(modules):
+    for X in _flattener_cases():
+        case = describe(X_shape=X.shape)
+        layer = modules.layers.Flattener()
+        out = _forward(layer, X, "Flattener", (len(X), X[0].size), case)
+        assert_close("Flattener.backward(forward(X))", X, _backward(layer, out, "Flattener", X.shape, case), case)
+
+
+@_layer_check("Flattener.params.empty", needs=("layers.Flattener",), description="params() is {}")
+def _flattener_params(modules):
+    _check_no_params(modules.layers.Flattener(), "Flattener")
+
+
+def _array(value, what, shape, case):
+    """`value` as a float64 copy, after checking it is a numeric ndarray of `shape`; CheckFailed otherwise."""
+    shape = tuple(shape)
+    if not isinstance(value, np.ndarray):
+        got = "None" if value is None else f"a {type(value).__name__}"
+        raise CheckFailed(f"{what}: expected an array of shape {shape}, got {got} (input: {case})")
+    if value.dtype.kind not in "biuf":
+        raise CheckFailed(f"{what}: expected an array of numbers, got one of dtype {value.dtype} (input: {case})")
+    if value.shape != shape:
+        raise CheckFailed(f"{what}: expected an array of shape {shape}, got shape {value.shape} (input: {case})")
+    return value.astype(np.float64)
+
+
+def _number(value, what, case):
+    """`value` as a float after checking it is one real number (a Python or numpy scalar, or a size-1 array)."""
+    array = np.asarray(value) if not isinstance(value, (str, bytes)) else np.asarray(None)
+    if array.dtype.kind not in "iuf" or array.size != 1:
+        raise CheckFailed(f"{what}: expected a float, got {type(value).__name__} {value!r:.80} (input: {case})")
+    return float(array.reshape(()))
+
+
+def _pair(result, what, case):
+    """The two entries of a function's (value, gradient) result; CheckFailed when it is not a pair."""
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise CheckFailed(f"{what}: expected a pair (loss, gradient), got {type(result).__name__} {result!r:.80} "
+                          f"(input: {case})")
+    return result
+
+
+def _forward(layer, X, name, shape, case):
+    """The learner's `layer.forward` of a copy of X (ours stays as it was), checked to be a numeric array of
+    `shape`."""
+    return _array(layer.forward(X.copy()), f"{name}.forward", shape, case)
+
+
+def _check_output(layer, X, name, expected, case):
+    """The learner's `layer.forward` of X against `expected`, shape and values."""
+    assert_close(f"{name}.forward", expected, _forward(layer, X, name, expected.shape, case), case, RTOL, ATOL)
+
+
+def _backward(layer, d_out, name, shape, case):
+    """The learner's `layer.backward` of a copy of d_out, checked to be a numeric array of `shape`."""
+    return _array(layer.backward(d_out.copy()), f"{name}.backward", shape, case)
+
+
+def _params(layer, name, case):
+    """The learner's params()["W"] and ["B"], checked to be a dict of exactly those with .value and .grad."""
+    params = layer.params()
+    if not isinstance(params, dict) or set(params) != {"W", "B"}:
+        got = sorted(params) if isinstance(params, dict) else f"a {type(params).__name__}"
+        raise CheckFailed(f"{name}.params(): expected a dict with the keys 'W' and 'B', got {got} (input: {case})")
+    for key, param in params.items():
+        if not (hasattr(param, "value") and hasattr(param, "grad")):
+            raise CheckFailed(f"{name}.params()['{key}']: expected a Param (with .value and .grad), got "
+                              f"{type(param).__name__} (input: {case})")
+    return params["W"], params["B"]
+
+
+def _check_param_shapes(layer, name, W_shape, B_shape, case):
+    """params() of a fresh layer: W and B with the contract's shapes, their grads zeros of the same shapes."""
+    W, B = _params(layer, name, case)
+    for key, param, shape in (("W", W, W_shape), ("B", B, B_shape)):
+        _array(param.value, f"{name}.params()['{key}'].value", shape, case)
+        assert_close(f"{name}.params()['{key}'].grad", np.zeros(shape),
+                     _array(param.grad, f"{name}.params()['{key}'].grad", shape, case), case)
+
+
+def _check_no_params(layer, name):
+    params = layer.params()
+    if not isinstance(params, dict) or params:
+        raise CheckFailed(f"{name}.params(): expected an empty dict {{}}, got {params!r:.80}")
+
+
+def _failure(case, function, *args):
+    """[(case, CheckFailed)] when `function(*args)` raises CheckFailed, else []: lets a check try every case."""
+    try:
+        function(*args)
+    except CheckFailed as failure:
+        return [(case, failure)]
+    return []
+
+
+def _raise_first(failures):
+    """Raise the first (smallest) failure; hint from the pattern of all failures when it has none of its own.
+
+    Every non-square case has a square twin and every stride other than the pool size a twin with the stride equal
+    to the pool size, so "only non-square cases fail" means rows and columns swapped, and "only cases whose stride
+    differs from the pool size fail" a stride that is ignored.
+    """
+    if not failures:
+        return
+    cases = [case for case, _ in failures]
+    hint = failures[0][1].hint
+    if hint is None and all(hasattr(case, "height") and case.height != case.width for case in cases):
+        hint = "rows_columns_swapped"
+    if hint is None and all(hasattr(case, "stride") and case.stride != case.pool_size for case in cases):
+        hint = "stride_ignored"
+    raise CheckFailed(failures[0][1].message, hint)
+
+
+def _median_seconds(run, X, d_out, name, repeats=5, budget=3.0):
+    """Median seconds of `run()` (one forward + backward) over up to `repeats` runs within about `budget` seconds.
+
+    A slow layer is timed once: a loop implementation must end well inside the runner's time limit. The first run's
+    results are checked to be arrays of the right shapes.
+    """
+    times = []
+    while len(times) < repeats and (not times or sum(times) + np.median(times) <= budget):
+        start = time.perf_counter()
+        out, d_input = run()
+        times.append(time.perf_counter() - start)
+        if len(times) == 1:
+            case = describe(X_shape=X.shape)
+            _array(out, f"{name}.forward", d_out.shape, case)
+            _array(d_input, f"{name}.backward", X.shape, case)
+    return float(np.median(times))
+
+
+def _copy(target):
+    return target.copy() if isinstance(target, np.ndarray) else target
+
+
+def _target_text(target):
+    return f"array {target.tolist()}" if isinstance(target, np.ndarray) else f"int {target}"
