@@ -2,17 +2,21 @@
 
 Usage::
 
-    python predict.py --model runs/first/model.npz photo.png more/photos/ [--top 3] [--batch-size 256]
+    python predict.py --model runs/first/model.npz photo.png more/photos/ [--top 3] [--crop none] [--batch-size 256]
 
 Each argument is an image file or a folder; a folder stands for its PNG and JPEG files (by extension, not its
 sub-folders), in sorted order. Every image becomes what the model was trained on:
 
-- read with `matplotlib.image.imread` (PNG gives floats in [0, 1], JPEG integers), brought to pixel values in
-  [0, 255] (floats times 255, integers times 255 / their dtype's maximum);
-- alpha dropped (the colour under transparent pixels is kept as it is), greyscale repeated into three channels;
+- read by Pillow and turned upright as its EXIF orientation says (phone photos), then converted by matplotlib's
+  reader (`matplotlib.image.pil_to_array`) and brought to pixel values in [0, 255] (floats times 255, integers
+  times 255 / their dtype's maximum);
+- transparent pixels put on white, as image viewers show them (a digit drawn in an app is often black strokes on
+  a transparent canvas whose hidden colour is black too); greyscale repeated into three channels;
+- a digit on a plain background (a drawing, a scan of handwriting) cropped by `crop_to_digit` to a square window in
+  which it is as tall as the digits of SVHN's crops; any other picture is left whole (`--crop none`: never);
 - resized to the model's input size (32x32 for SVHN) by `resize`: area averaging along an axis that shrinks, linear
-  interpolation between pixel centres along one that grows; the aspect ratio is not kept, so crop the picture
-  around the digit first, as SVHN's crops are;
+  interpolation between pixel centres along one that grows; the aspect ratio is not kept, so crop a photo around
+  the digit first, as SVHN's crops are;
 - scaled and mean-subtracted with the preprocessing saved in the checkpoint (`checkpoint.load_classifier`), exactly
   as in training.
 
@@ -22,7 +26,7 @@ evaluation mode: BatchNorm's running statistics, no dropout). A file that cannot
 naming it; the others are still classified, and the exit code is then 2. Exit codes: 0 every image classified, 2 a
 bad argument or model, or an image that could not be read, 130 interrupted (Ctrl-C).
 
-The steps are importable: `read_image`, `to_rgb`, `resize`, `predict_proba`, `image_paths`.
+The steps are importable: `read_image`, `to_rgb`, `crop_to_digit`, `resize`, `predict_proba`, `image_paths`.
 """
 import argparse
 import os
@@ -30,13 +34,16 @@ import sys
 
 import matplotlib.image
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from checkpoint import load_classifier, read_preprocessing
 from validation import check_int, parse_argument
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 BATCH_SIZE = 256
+DIGIT_HEIGHT = 0.72  # of the window, after crop_to_digit: the stand-in draws digits 0.55-0.9 of the image tall
+PLAIN_TOLERANCE = 32.0  # of 255: how far a plain background's pixels may stray from its median colour
+MAX_WINDOW = 0.8  # crop_to_digit's window at most this share of the picture's shorter side, or no crop
 
 
 def read_image(path):
@@ -45,7 +52,7 @@ def read_image(path):
     Parameters
     ----------
     path : str or os.PathLike
-        A PNG or JPEG file (anything `matplotlib.image.imread` reads).
+        A PNG or JPEG file (anything Pillow reads), turned upright as its EXIF orientation says.
 
     Returns
     -------
@@ -61,7 +68,8 @@ def read_image(path):
         why.
     """
     try:
-        image = matplotlib.image.imread(os.fspath(path))
+        with Image.open(os.fspath(path)) as file:
+            image = matplotlib.image.pil_to_array(ImageOps.exif_transpose(file))
     except SyntaxError as error:  # Pillow's PNG reader says "not a PNG file" this way
         raise ValueError(str(error)) from None
     except (RuntimeError, Image.DecompressionBombError) as error:
@@ -82,7 +90,8 @@ def to_rgb(image):
     Returns
     -------
     ndarray of shape (height, width, 3), float64
-        `image * 255` for floats, `image * 255 / max` for integers; alpha dropped, grey repeated in every channel.
+        `image * 255` for floats, `image * 255 / max` for integers, put over white by its alpha (`colour * alpha +
+        255 * (1 - alpha)`, alpha in [0, 1]); grey repeated in every channel.
     """
     image = np.asarray(image)
     if image.ndim == 2:
@@ -90,15 +99,61 @@ def to_rgb(image):
     if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4) or 0 in image.shape:
         raise ValueError(f"`image` must be (height, width) or (height, width, 1 to 4 channels), got shape "
                          f"{image.shape}")
-    colour = image[:, :, :3] if image.shape[2] >= 3 else image[:, :, :1]  # drop alpha
     if np.issubdtype(image.dtype, np.floating):
         # In the reader's precision: float32(k / 255) * float32(255) gives k back exactly, as it was in the file.
-        colour = (colour * image.dtype.type(255)).astype(np.float64)
+        pixels = (image * image.dtype.type(255)).astype(np.float64)
     elif np.issubdtype(image.dtype, np.integer):
-        colour = colour * (255.0 / np.iinfo(image.dtype).max)
+        pixels = image * (255.0 / np.iinfo(image.dtype).max)
     else:
         raise TypeError(f"`image` must hold numbers, got dtype {image.dtype}")
+    n_colours = 3 if image.shape[2] >= 3 else 1
+    colour = pixels[:, :, :n_colours]
+    if image.shape[2] in (2, 4):
+        alpha = pixels[:, :, n_colours:] / 255
+        colour = colour * alpha + 255 * (1 - alpha)
     return np.broadcast_to(colour, (*image.shape[:2], 3)).copy()
+
+
+def crop_to_digit(image):
+    """A square window around a digit on a plain background, or the image itself when it is not one.
+
+    The background is the median colour of the image's outermost pixels; it is plain when 95% of them are within
+    `PLAIN_TOLERANCE` of it. The ink is every pixel farther from it than half the farthest one (and than the
+    tolerance). The window is the square centred on the ink's bounding box in which the box's longer side is
+    `DIGIT_HEIGHT` of the window, padded with the background where it leaves the image. There is no crop when the
+    ink touches an edge of the image or the window would be more than `MAX_WINDOW` of its shorter side: a picture
+    cropped like SVHN's (the digit filling it, neighbouring digits at the edges, uneven light) comes back
+    unchanged.
+
+    Parameters
+    ----------
+    image : ndarray of shape (height, width, 3), float64
+        Pixel values in [0, 255], as `read_image` gives them.
+
+    Returns
+    -------
+    ndarray of shape (side, side, 3), float64, or `image` itself
+    """
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])   # (2 * (height + width), 3)
+    background = np.median(border, axis=0)
+    if np.percentile(np.abs(border - background).max(axis=1), 95) > PLAIN_TOLERANCE:
+        return image
+    distance = np.abs(image - background).max(axis=2)                            # (height, width)
+    ink = distance > max(PLAIN_TOLERANCE, distance.max() / 2)
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0 or rows[0] == 0 or columns[0] == 0 or rows[-1] == len(ink) - 1 \
+            or columns[-1] == ink.shape[1] - 1:
+        return image
+    side = round(max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1) / DIGIT_HEIGHT)
+    if side > MAX_WINDOW * min(image.shape[:2]):  # the digit already fills the picture: a crop already
+        return image
+    top = int(round((rows[0] + rows[-1] + 1 - side) / 2))
+    left = int(round((columns[0] + columns[-1] + 1 - side) / 2))
+    window = np.empty((side, side, 3))
+    window[:] = background
+    source = image[max(top, 0):top + side, max(left, 0):left + side]
+    window[max(-top, 0):max(-top, 0) + source.shape[0], max(-left, 0):max(-left, 0) + source.shape[1]] = source
+    return window
 
 
 def resize(image, height, width):
@@ -254,7 +309,8 @@ def main(argv=None):
     try:
         items = image_paths(args.images)
         for start in range(0, len(items), args.batch_size):
-            failed += _classify(classifier, items[start:start + args.batch_size], (height, width), args.top)
+            failed += _classify(classifier, items[start:start + args.batch_size], (height, width), args.top,
+                                args.crop == "auto")
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
@@ -264,14 +320,15 @@ def main(argv=None):
     return 0
 
 
-def _classify(classifier, items, size, top):
+def _classify(classifier, items, size, top, crop):
     """Read, classify and print one batch of (path, problem) items; return how many failed."""
     images, paths, failed = [], [], 0
     for path, problem in items:
         if problem is None:
             try:
                 # Rounding in the resize can leave a pixel an ulp above 255, which Classifier refuses.
-                images.append(np.clip(resize(read_image(path), *size), 0, 255))
+                image = read_image(path)
+                images.append(np.clip(resize(crop_to_digit(image) if crop else image, *size), 0, 255))
                 paths.append(path)
                 continue
             except (OSError, ValueError) as error:
@@ -328,8 +385,10 @@ def _parser():
                      description="Classify PNG and JPEG images with a model saved by train.py: one line per image, "
                                  "'path: digit (probability)'. Any size is resized to the model's input (area "
                                  "averaging to shrink, linear interpolation to enlarge; the aspect ratio is not "
-                                 "kept), alpha is dropped and grey becomes RGB; then the checkpoint's scaling and "
-                                 "mean image are applied, as in training.",
+                                 "kept), after turning photos upright by their EXIF orientation, putting "
+                                 "transparent pixels on white, making grey RGB and cropping a digit on a plain "
+                                 "background (see --crop); then the checkpoint's scaling and mean image are "
+                                 "applied, as in training.",
                      epilog="Exit codes: 0 every image classified, 2 bad arguments or model, or some files could "
                             "not be read (each named on stderr; the others are classified), 130 interrupted.")
     parser.add_argument("--model", required=True,
@@ -337,6 +396,10 @@ def _parser():
     parser.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
                         help="image files, or folders whose .png/.jpg/.jpeg files are classified (not recursive)")
     parser.add_argument("--top", type=_positive_int, default=1, help="print the K most likely digits, best first")
+    parser.add_argument("--crop", choices=("auto", "none"), default="auto",
+                        help="auto: a digit on a plain background (a drawing, a scan of handwriting) is cropped to "
+                             "a square window in which it is as tall as SVHN's digits; other pictures are left "
+                             "whole. none: every picture is resized whole")
     parser.add_argument("--batch-size", type=_positive_int, default=BATCH_SIZE,
                         help="images read and classified at a time")
     return parser

@@ -62,7 +62,9 @@ def write_images(folder, digits):
     files = {}
 
     def keep(path):
-        files[str(path)] = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+        pixels = np.asarray(Image.open(path).convert("RGBA"), dtype=np.float64)
+        alpha = pixels[:, :, 3:] / 255
+        files[str(path)] = pixels[:, :, :3] * alpha + 255 * (1 - alpha)  # over white
 
     matplotlib.image.imsave(folder / "a_rgb_32.png", digits[0])
     keep(folder / "a_rgb_32.png")
@@ -177,10 +179,14 @@ def test_resize_refuses_bad_input():
 
 @pytest.mark.parametrize("image, expected", [
     (np.array([[[0.0, 0.5, 1.0]]], np.float32), [[[0.0, 127.5, 255.0]]]),
-    (np.array([[[0, 128, 255, 7]]], np.uint8), [[[0, 128, 255]]]),
+    (np.array([[[0, 128, 255, 255]]], np.uint8), [[[0, 128, 255]]]),
+    (np.array([[[0, 128, 255, 0]]], np.uint8), [[[255, 255, 255]]]),           # transparent: white, as viewers show it
+    (np.array([[[0, 100, 255, 51]]], np.uint8), [[[204, 224, 255]]]),          # 20% opaque over white
     (np.array([[[65535, 0, 257]]], np.uint16), [[[255, 0, 1]]]),
     (np.array([[0.2, 1.0]], np.float32), [[[51] * 3, [255] * 3]]),
-    (np.array([[[10, 99]]], np.uint8), [[[10] * 3]]),
+    (np.array([[[10, 255]]], np.uint8), [[[10] * 3]]),
+    (np.array([[[10, 0]]], np.uint8), [[[255] * 3]]),
+    (np.array([[[0.0, 0.5, 1.0, 0.5]]], np.float32), [[[127.5, 191.25, 255]]]),
     (np.array([[[0.4]]], np.float64), [[[102] * 3]]),
 ])
 def test_to_rgb_brings_every_mode_to_rgb_0_255(image, expected):
@@ -210,8 +216,89 @@ def test_read_image_gives_the_pixels_of_each_mode(tmp_path, digits):
     np.testing.assert_array_equal(predict.read_image(tmp_path / "a_rgb_32.png"), digits[0])
 
 
+def test_read_image_turns_a_photo_as_its_exif_orientation_says(tmp_path, digits):
+    """Phones store a photo as the sensor saw it and say in EXIF how to turn it (tag 274, orientation)."""
+    upright = upscale(digits[0], 64, 48)                                         # (64, 48, 3), portrait
+    stored = np.ascontiguousarray(np.rot90(upright, k=1))                        # (48, 64, 3) as the sensor saw it
+    exif = Image.Exif()
+    exif[274] = 6                                                                # "rotate 90 degrees clockwise"
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", quality=98, exif=exif)
+    image = predict.read_image(tmp_path / "phone.jpg")
+    assert image.shape == (64, 48, 3)
+    assert np.abs(image - upright).mean() < 3                                   # JPEG's loss only
+
+
+def test_read_image_puts_a_transparent_drawing_on_white(tmp_path):
+    """A digit drawn in an app: black strokes on a transparent canvas, whose hidden colour is black too."""
+    drawing = np.zeros((40, 40, 4), np.uint8)
+    drawing[8:32, 18:22, 3] = 255                                                # an opaque black "1"
+    Image.fromarray(drawing, "RGBA").save(tmp_path / "drawn.png")
+    image = predict.read_image(tmp_path / "drawn.png")
+    assert (image[8:32, 18:22] == 0).all()
+    assert (image[:8] == 255).all() and (image[:, :18] == 255).all()
+
+
+# Cropping a digit on a plain background
+
+def paper(height, width, ink_box, background=(250, 248, 240), ink=(20, 20, 60)):
+    """A page of `background` colour with a solid `ink` rectangle at ink_box = (top, bottom, left, right)."""
+    image = np.empty((height, width, 3))
+    image[:] = background
+    top, bottom, left, right = ink_box
+    image[top:bottom, left:right] = ink
+    return image
+
+
+def test_crop_centres_a_square_window_around_the_ink():
+    image = paper(300, 400, (100, 172, 180, 216))                                # ink 72 tall, 36 wide
+    window = predict.crop_to_digit(image)
+    side = round(72 / predict.DIGIT_HEIGHT)                                      # the ink fills DIGIT_HEIGHT of it
+    assert window.shape == (side, side, 3)
+    rows, columns = np.nonzero(window[:, :, 0] < 100)
+    assert rows.max() - rows.min() + 1 == 72 and columns.max() - columns.min() + 1 == 36
+    assert abs((rows.min() + rows.max()) / 2 - (side - 1) / 2) <= 1                # centred
+    assert abs((columns.min() + columns.max()) / 2 - (side - 1) / 2) <= 1
+
+
+def test_crop_pads_with_the_background_where_the_window_leaves_the_page():
+    image = paper(100, 300, (30, 70, 3, 20))                                     # ink 40 tall, 3 pixels from the left
+    window = predict.crop_to_digit(image)
+    assert window.shape == (56, 56, 3)
+    np.testing.assert_array_equal(window[:, 0], np.broadcast_to((250, 248, 240), (56, 3)))
+    assert (window[:, :, 0] < 100).sum() == 40 * 17
+
+
+@pytest.mark.parametrize("case", ["ink at the edge", "digit fills the picture", "busy background", "blank page"])
+def test_crop_leaves_alone_what_is_not_a_digit_on_a_plain_background(case, rng):
+    if case == "ink at the edge":
+        image = paper(60, 80, (10, 50, 0, 20))
+    elif case == "digit fills the picture":                                      # window 0.81 of the 60 rows
+        image = paper(60, 80, (13, 48, 30, 50))
+    elif case == "busy background":
+        image = paper(60, 80, (10, 50, 30, 50)) + rng.normal(0, 40, (60, 80, 3))
+    else:
+        image = paper(60, 80, (0, 0, 0, 0))
+    np.testing.assert_array_equal(predict.crop_to_digit(image), image)
+
+
+def test_crop_leaves_the_stand_in_digits_as_they_are(digits):
+    """Crops like SVHN's (neighbours at the edges, uneven light, noise) are what the model was trained on."""
+    for image in digits.astype(np.float64):
+        assert predict.crop_to_digit(image) is image
+
+
+def test_cli_crops_a_digit_on_a_page_unless_told_not_to(model_path, digits, tmp_path, capsys):
+    image = paper(240, 320, (60, 180, 130, 190)).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "page.png")
+    classifier = load_classifier(model_path)
+    for crop, pixels in [("auto", predict.crop_to_digit(image.astype(np.float64))), ("none", image)]:
+        code, stdout, _ = run_main(["--model", str(model_path), "--crop", crop, str(tmp_path / "page.png")], capsys)
+        (_, ranked), = parse(stdout)
+        assert code == 0 and ranked[0][1] == pytest.approx(expected_prediction(classifier, pixels)[1], abs=6e-5)
+
+
 @pytest.mark.parametrize("content, error, match", [
-    (b"hello", ValueError, "not a PNG file"),
+    (b"hello", OSError, "cannot identify image file"),
     (None, FileNotFoundError, "No such file"),
 ])
 def test_read_image_errors(tmp_path, content, error, match):
@@ -304,7 +391,7 @@ def test_cli_reports_each_bad_file_and_classifies_the_others(model_path, digits,
     assert code == 2
     assert [path for path, _ in parse(stdout)] == good
     assert stderr.splitlines() == [
-        f"predict.py: error: cannot read {tmp_path / 'text.png'}: not a PNG file",
+        f"predict.py: error: cannot read {tmp_path / 'text.png'}: not a PNG or JPEG image",
         f"predict.py: error: cannot read {tmp_path / 'notes.txt'}: not a PNG or JPEG image",
         f"predict.py: error: cannot read {tmp_path / 'missing.png'}: no such file or folder",
         f"predict.py: error: cannot read {tmp_path / 'cut.jpg'}: Truncated File Read",
