@@ -28,7 +28,7 @@ from checks_base import CheckFailed, Info, check
 _METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
 
 
-# ---------------------------------------------------------------------------------------------------- metrics.py
+# The checks of metrics.py.
 @check("binary_classification_metrics.call.formulas", needs=("metrics.binary_classification_metrics",),
        description="accuracy, precision, recall and F1 equal their formulas where precision and recall differ")
 def _binary_formulas(modules):
@@ -181,7 +181,7 @@ def _check_accuracy(modules, prediction, truth):
     raise CheckFailed(f"expected {expected:.6g}, got {got:.6g} (input: {case})")
 
 
-# ---------------------------------------------------------------------------------------------------- dataset.py
+# The checks of dataset.py.
 @check("load_data_mat.call.shapes", needs=("dataset.load_data_mat",),
        description="X of shape (n, 32, 32, 3) float and y of shape (n,) int for max_samples n")
 def _load_shapes(modules):
@@ -457,9 +457,9 @@ def _check_global_rng_kept(call, name, seed):
         return
     reseeds = [candidate for candidate in dict.fromkeys((seed, 42, 0)) if _reseeded_with(after, candidate)]
     if reseeds:
-        raise CheckFailed(f"{name}(..., seed={seed}) reseeds numpy's global random generator: afterwards its "
-                          f"state is one of np.random.seed({reseeds[0]})'s, so every later np.random draw of the "
-                          f"program (weights, shuffling) is the same in every run", "global_rng_reseeded")
+        raise CheckFailed(f"{name}(..., seed={seed}) reseeds numpy's global random generator: afterwards it is "
+                          f"in a state of the stream np.random.seed({reseeds[0]}) starts, so every later np.random "
+                          f"draw of the program (weights, shuffling) is the same in every run", "global_rng_reseeded")
     raise CheckFailed(f"{name}(..., seed={seed}) changed numpy's global random state (it draws from np.random): "
                       f"draw from a local np.random.RandomState(seed) or np.random.default_rng(seed) instead")
 
@@ -479,7 +479,7 @@ def _reseeded_with(state, seed):
     return False
 
 
-# ---------------------------------------------------------------------------------------------- gradient_check.py
+# The checks of gradient_check.py.
 @check("check_gradient.call.correct_gradient", needs=("gradient_check.check_gradient",),
        description="True for f(x) = sum(x ** 2) with its gradient 2 x, x float64 of shapes (3,) and (2, 3)")
 def _gradient_correct(modules):
@@ -487,8 +487,7 @@ def _gradient_correct(modules):
         x = _point(shape)
         with _global_rng_kept():
             result = modules.gradient_check.check_gradient(_square_sum, x)
-        _expect_bool(result, True, "check_gradient", f"a correct gradient: f(x) = sum(x ** 2), gradient 2 x, "
-                                                     f"x of shape {shape} float64")
+        _expect_bool(result, True, "check_gradient", f"f(x) = sum(x ** 2), gradient 2 x, x of shape {shape} float64")
 
 
 @check("check_gradient.call.wrong_gradient", needs=("gradient_check.check_gradient",),
@@ -498,8 +497,8 @@ def _gradient_wrong(modules):
         x = _point(shape)
         with _global_rng_kept():
             result = modules.gradient_check.check_gradient(_square_sum_wrong, x)
-        _expect_bool(result, False, "check_gradient", f"a wrong gradient: f(x) = sum(x ** 2), gradient 2 x but "
-                                                      f"its last entry 1 too large, x of shape {shape} float64")
+        _expect_bool(result, False, "check_gradient", f"f(x) = sum(x ** 2), gradient 2 x but its last entry 1 too "
+                                                      f"large, x of shape {shape} float64")
 
 
 @check("check_gradient.call.x_unchanged", needs=("gradient_check.check_gradient",),

@@ -292,8 +292,8 @@ def learner_check_gradient(f, x, delta=1e-5, tol=1e-4, first_only=False, in_plac
 
 @pytest.mark.parametrize("check_id, options, message", [
     pytest.param("check_gradient.call.wrong_gradient", {"first_only": True},
-                 r"check_gradient returned True on a wrong gradient: it must compare every entry \(input: a wrong "
-                 r"gradient: f\(x\) = sum\(x \*\* 2\), gradient 2 x but its last entry 1 too large, x of shape \(3,\)",
+                 r"check_gradient returned True on a wrong gradient: it must compare every entry \(input: "
+                 r"f\(x\) = sum\(x \*\* 2\), gradient 2 x but its last entry 1 too large, x of shape \(3,\)",
                  id="first_entry_only"),
     pytest.param("check_gradient.call.correct_gradient", {"result": False},
                  r"check_gradient must return True or False, got NoneType None", id="returns_none"),
