@@ -110,7 +110,8 @@ def _l2_gradient(modules):
         grad = _array(grad, "l2_regularization's gradient", W.shape, case)
         if np.allclose(grad, reg_strength * W, RTOL, ATOL):
             raise CheckFailed(f"l2_regularization's gradient: expected 2 * reg_strength * W, got reg_strength * W, "
-                              f"half of it: the derivative of reg_strength * sum(W**2) has the factor 2 (input: {case})")
+                              "half of it: the derivative of reg_strength * sum(W**2) has the factor 2 "
+                              f"(input: {case})")
         assert_close("l2_regularization's gradient", 2 * reg_strength * W, grad, case, RTOL, ATOL)
 
 

@@ -1,0 +1,332 @@
+"""Tests of checks_layers.py: every check passes on our layers.py, fails with the right hint on a copy of our modules
+with one known bug, judges hand-written learner layers (tie rules, cached weights, wrong return types) and reports
+`not implemented` on the template's stubs."""
+import importlib.util
+import re
+import shutil
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import check_solution
+import checks_layers  # noqa: F401  (registers the checks)
+import layers
+from checks_base import REGISTRY, CheckFailed, Info, Timing
+
+REPO = Path(__file__).resolve().parent.parent
+IDS = [check_id for check_id, entry in REGISTRY.items() if entry.function.__module__ == "checks_layers"]
+SPEED_IDS = [check_id for check_id in IDS if REGISTRY[check_id].speed]
+CHECK_IDS = [check_id for check_id in IDS if not REGISTRY[check_id].speed]
+NAMES = ("Param", "l2_regularization", "softmax_with_cross_entropy", "ReLULayer", "FullyConnectedLayer",
+         "ConvolutionalLayer", "MaxPoolingLayer", "Flattener")
+
+
+def run_check(check_id, **names):
+    """The check's outcome on our layers.py with `names` (name -> object) in place of ours."""
+    return REGISTRY[check_id].function(SimpleNamespace(layers=SimpleNamespace(**{**vars(layers), **names})))
+
+
+def checks_of(*names):
+    """The non-speed check ids of the contract names given."""
+    return [check_id for check_id in CHECK_IDS if check_id.split(".")[0] in names]
+
+
+def test_every_name_of_the_contract_has_checks():
+    assert {check_id.split(".")[0] for check_id in IDS} == set(NAMES)
+    assert {REGISTRY[check_id].module for check_id in IDS} == {"layers"}
+
+
+@pytest.mark.parametrize("check_id", CHECK_IDS)
+def test_check_passes_on_our_layers_and_keeps_the_global_rng(check_id):
+    before = np.random.get_state()
+    assert run_check(check_id) is None
+    after = np.random.get_state()
+    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+
+
+@pytest.mark.parametrize("check_id", SPEED_IDS)
+def test_speed_check_times_our_layer(check_id):
+    timing = run_check(check_id)
+    assert isinstance(timing, Timing) and 0 < timing.seconds < 5
+    assert "64" in timing.what
+
+
+# (file, [(our code, the bug put in its place)], contract names whose checks run,
+#  {check id: (status, hint key, message pattern)}); every other check of those names must still pass.
+MUTANTS = [
+    pytest.param("kernels.py", [("rows_cols += (argmax == offset) * d_out",
+                                 "rows_cols[...] = (argmax == offset) * d_out")],
+                 ("MaxPoolingLayer",),
+                 {"MaxPoolingLayer.backward.overlapping": ("fail", "overlapping_windows", "two or more windows")},
+                 id="pool-backward-assigns-instead-of-adding"),
+    pytest.param("layers.py", [('self.stride = check_int(stride, "stride", 1)\n        self._input_shape = None',
+                                'self.stride = check_int(pool_size, "stride", 1)\n        self._input_shape = None')],
+                 ("MaxPoolingLayer",),
+                 {f"MaxPoolingLayer.{case}": ("fail", "stride_ignored", r"stride 3.*expected an array of shape|"
+                                              r"expected an array of shape .* stride [23]")
+                  for case in ("forward.values", "backward.disjoint", "backward.overlapping")},
+                 id="pool-stride-ignored"),
+    pytest.param("layers.py", [("out, self._argmax = _max_pool(X, self.pool_size, self.stride)",
+                                "out, self._argmax = _max_pool(X, self.pool_size, self.stride)\n        self._X = X"),
+                               ("return _max_pool_backward(d_out, self._argmax, self._input_shape, self.pool_size, "
+                                "self.stride)", textwrap.indent(textwrap.dedent("""\
+                                    p, s, X = self.pool_size, self.stride, self._X
+                                    d_input = np.zeros_like(X)
+                                    for y in range(d_out.shape[1]):
+                                        for x in range(d_out.shape[2]):
+                                            window = X[:, y * s:y * s + p, x * s:x * s + p]
+                                            mask = window == window.max(axis=(1, 2), keepdims=True)
+                                            share = mask / mask.sum(axis=(1, 2), keepdims=True)
+                                            d_out_window = d_out[:, y:y + 1, x:x + 1]
+                                            d_input[:, y * s:y * s + p, x * s:x * s + p] += share * d_out_window
+                                    return d_input"""), " " * 8).lstrip())],
+                 ("MaxPoolingLayer",),
+                 {"MaxPoolingLayer.backward.tied_maxima": ("info", None, "splits a window's gradient equally")},
+                 id="pool-ties-split"),
+    pytest.param("layers.py", [("return out.reshape(X.shape[0], out_height, out_width, F)",
+                                "return out.reshape(X.shape[0], out_width, out_height, F)")],
+                 ("ConvolutionalLayer",),
+                 {f"ConvolutionalLayer.{case}": ("fail", "rows_columns_swapped", r"got shape \(1, 4, 3, 1\)|"
+                                                 r"got shape \(1, 3, 2, 1\)")
+                  for case in ("forward.output_shape", "forward.values", "backward.input_grad", "backward.W_grad",
+                               "backward.B_grad")},
+                 id="conv-rows-columns-swapped"),
+    pytest.param("layers.py", [("self.W.grad += (self._cols @ d_out)", "self.W.grad = (self._cols @ d_out)")],
+                 ("ConvolutionalLayer",),
+                 {"ConvolutionalLayer.backward.accumulates": ("fail", "grad_overwritten", "W.grad holds the second")},
+                 id="conv-W-grad-overwritten"),
+    pytest.param("layers.py", [("self.W.grad += self._X.T @ d_out", "self.W.grad = self._X.T @ d_out")],
+                 ("FullyConnectedLayer",),
+                 {"FullyConnectedLayer.backward.accumulates": ("fail", "grad_overwritten", "W.grad holds the second")},
+                 id="fc-W-grad-overwritten"),
+    pytest.param("layers.py", [("self.B.grad += d_out.sum(axis=0, keepdims=True)",
+                                "self.B.grad += d_out.mean(axis=0, keepdims=True)")],
+                 ("FullyConnectedLayer",),
+                 {"FullyConnectedLayer.backward.B_grad": ("fail", None, r"respect to B.*batch 4")},
+                 id="fc-B-grad-mean-over-batch"),
+    pytest.param("layers.py", [("shifted = logits - logits.max(axis=1, keepdims=True)", "shifted = logits")],
+                 ("softmax_with_cross_entropy", "l2_regularization"),
+                 {"softmax_with_cross_entropy.loss.large_logits": ("fail", None, "got loss nan.*subtract each row's "
+                                                                                 "maximum")},
+                 id="softmax-without-max-shift"),
+    pytest.param("layers.py", [("    d_logits /= batch\n", "")],
+                 ("softmax_with_cross_entropy",),
+                 {"softmax_with_cross_entropy.gradient.batch": ("fail", None, "summed loss.*batch size 3")},
+                 id="softmax-gradient-of-the-sum"),
+    pytest.param("layers.py", [("return loss, (2 * reg_strength) * W", "return loss, reg_strength * W")],
+                 ("l2_regularization", "Param"),
+                 {"l2_regularization.gradient.formula": ("fail", None, "half of it")},
+                 id="l2-gradient-without-factor-2"),
+    pytest.param("layers.py", [("return d_out * self._positive", "return d_out")],
+                 ("ReLULayer", "Flattener"),
+                 {"ReLULayer.backward.values": ("fail", None, "ReLULayer.backward: .* values differ")},
+                 id="relu-backward-passes-everything"),
+    pytest.param("layers.py", [("return d_out.reshape(self._input_shape)", "return d_out")],
+                 ("Flattener", "ReLULayer"),
+                 {"Flattener.backward.round_trip": ("fail", None, r"expected an array of shape \(1, 2, 2, 3\)")},
+                 id="flattener-backward-keeps-flat-shape"),
+]
+
+
+@pytest.mark.parametrize("file, replacements, names, expected", MUTANTS)
+def test_mutant_fails_the_right_checks_only(tmp_path, file, replacements, names, expected):
+    for source in REPO.glob("*.py"):
+        shutil.copy(source, tmp_path)
+    text = (tmp_path / file).read_text()
+    for old, new in replacements:
+        assert text.count(old) == 1, f"{file} no longer holds {old!r} once: update the mutant"
+        text = text.replace(old, new)
+    (tmp_path / file).write_text(text)
+
+    report = check_solution.run(str(tmp_path), only=["layers"], select=checks_of(*names))
+
+    results = {entry["id"]: entry for entry in report["checks"]}
+    assert set(results) == set(checks_of(*names))
+    for check_id, entry in results.items():
+        status, hint, pattern = expected.get(check_id, ("pass", None, ""))
+        assert (entry["status"], entry["hint_key"]) == (status, hint), (check_id, entry)
+        assert re.search(pattern, entry["message"], re.DOTALL), (check_id, entry["message"])
+
+
+class LoopMaxPool:
+    """A learner's max pooling by loops over windows; `rule` says which of a window's tied maxima get its gradient:
+    "first" (the whole of it to the first), "split" (equal shares), "each" (all of it to each), "untied" (nothing
+    to tied maxima) or "mixed" (equal shares for two tied maxima, all of it to each for more)."""
+    rule = "first"
+
+    def __init__(self, pool_size, stride):
+        self.pool_size, self.stride = pool_size, stride
+
+    def params(self):
+        return {}
+
+    def windows(self):
+        p, s = self.pool_size, self.stride
+        for y in range((self.X.shape[1] - p) // s + 1):
+            for x in range((self.X.shape[2] - p) // s + 1):
+                yield y, x, (slice(None), slice(y * s, y * s + p), slice(x * s, x * s + p))
+
+    def forward(self, X):
+        self.X = X
+        out_shape = (len(X), (X.shape[1] - self.pool_size) // self.stride + 1,
+                     (X.shape[2] - self.pool_size) // self.stride + 1, X.shape[3])
+        out = np.zeros(out_shape)
+        for y, x, window in self.windows():
+            out[:, y, x] = X[window].max(axis=(1, 2))
+        return out
+
+    def backward(self, d_out):
+        d_input = np.zeros_like(self.X)
+        for y, x, window in self.windows():
+            for n, channel in np.ndindex(len(self.X), self.X.shape[3]):
+                values = self.X[window][n, :, :, channel]
+                maxima = (values == values.max()).astype(float)
+                d_input[window][n, :, :, channel] += self.share(maxima) * d_out[n, y, x, channel]
+        return d_input
+
+    def share(self, maxima):
+        count = maxima.sum()
+        if self.rule == "first" or count == 1:
+            first = np.zeros(maxima.size)
+            first[np.argmax(maxima)] = 1
+            return first.reshape(maxima.shape)
+        if self.rule == "split" or (self.rule == "mixed" and count == 2):
+            return maxima / count
+        return maxima if self.rule in ("each", "mixed") else 0 * maxima
+
+
+def pool_with_rule(rule):
+    return type(f"MaxPool_{rule}", (LoopMaxPool,), {"rule": rule})
+
+
+def test_loop_pooling_with_the_first_maximum_passes_every_pooling_check():
+    for check_id in checks_of("MaxPoolingLayer"):
+        assert run_check(check_id, MaxPoolingLayer=pool_with_rule("first")) is None
+
+
+@pytest.mark.parametrize("rule, message", [
+    ("split", "splits a window's gradient equally among its tied maxima"),
+    ("each", "gives a window's whole gradient to each of its tied maxima"),
+])
+def test_a_consistent_other_tie_rule_is_info(rule, message):
+    outcome = run_check("MaxPoolingLayer.backward.tied_maxima", MaxPoolingLayer=pool_with_rule(rule))
+    assert isinstance(outcome, Info) and message in outcome.message
+
+
+@pytest.mark.parametrize("rule, message", [
+    ("untied", r"expected the window's whole gradient on one of its maxima and 0 elsewhere, in the window at rows "
+               r"0-1, columns 0-1, channel 1 \(2 equal maxima\)"),
+    ("mixed", r"treats tied maxima by several rules \(each, split of"),
+])
+def test_an_inconsistent_tie_rule_fails(rule, message):
+    with pytest.raises(CheckFailed, match=message) as failure:
+        run_check("MaxPoolingLayer.backward.tied_maxima", MaxPoolingLayer=pool_with_rule(rule))
+    assert failure.value.hint == "tied_maxima"
+
+
+class WeightsOfFirstForward(layers.ConvolutionalLayer):
+    """A learner's convolution that keeps copies of W and B from its first forward pass and computes with them."""
+
+    def forward(self, X):
+        self.__dict__.setdefault("kept", (self.W.value.copy(), self.B.value.copy()))
+        current = self.W.value, self.B.value
+        self.W.value, self.B.value = self.kept
+        try:
+            return super().forward(X)
+        finally:
+            self.W.value, self.B.value = current
+
+
+def test_conv_that_ignores_weights_set_after_its_first_forward_fails_new_weights_only():
+    with pytest.raises(CheckFailed, match="were replaced after a forward pass, but the next forward gave the same "
+                                          "output as before: read self.W.value"):
+        run_check("ConvolutionalLayer.forward.new_weights", ConvolutionalLayer=WeightsOfFirstForward)
+    assert run_check("ConvolutionalLayer.forward.values", ConvolutionalLayer=WeightsOfFirstForward) is None
+
+
+class ListReLU(layers.ReLULayer):
+    def forward(self, X):
+        return super().forward(X).tolist()
+
+
+def not_a_pair(predictions, target_index):
+    return layers.softmax_with_cross_entropy(predictions, target_index)[0]
+
+
+def array_loss(W, reg_strength):
+    loss, grad = layers.l2_regularization(W, reg_strength)
+    return np.array([[loss, loss]]), grad
+
+
+class NoneParams(layers.FullyConnectedLayer):
+    def params(self):
+        return None
+
+
+@pytest.mark.parametrize("check_id, names, message", [
+    ("ReLULayer.forward.values", {"ReLULayer": ListReLU},
+     r"ReLULayer.forward: expected an array of shape \(2, 5\), got a list \(input: X shape \(2, 5\)\)"),
+    ("softmax_with_cross_entropy.loss.single", {"softmax_with_cross_entropy": not_a_pair},
+     r"expected a pair \(loss, gradient\), got float "),
+    ("l2_regularization.loss.formula", {"l2_regularization": array_loss},
+     r"l2_regularization's loss: expected a float, got ndarray array\(\[\["),
+    ("FullyConnectedLayer.backward.W_grad", {"FullyConnectedLayer": NoneParams},
+     r"FullyConnectedLayer.params\(\): expected a dict with the keys 'W' and 'B', got a NoneType"),
+])
+def test_a_wrong_return_value_is_a_failure_that_says_what_came(check_id, names, message):
+    with pytest.raises(CheckFailed, match=message):
+        run_check(check_id, **names)
+
+
+class TemplateFullyConnected(layers.FullyConnectedLayer):
+    """The template's initialisation: weights drawn from numpy's global generator."""
+
+    def __init__(self, n_input, n_output):
+        super().__init__(n_input, n_output)
+        self.W = layers.Param(0.001 * np.random.randn(n_input, n_output))
+
+
+def test_checks_put_back_the_global_rng_that_learner_layers_draw_from():
+    before = np.random.get_state()
+    for check_id in checks_of("FullyConnectedLayer"):
+        assert run_check(check_id, FullyConnectedLayer=TemplateFullyConnected) is None
+    after = np.random.get_state()
+    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+
+
+STUB_CLASSES = {"Param": "value", "ReLULayer": "", "FullyConnectedLayer": "n_input, n_output",
+                "ConvolutionalLayer": "in_channels, out_channels, filter_size, padding",
+                "MaxPoolingLayer": "pool_size, stride", "Flattener": ""}
+
+
+def template_stub():
+    """layers.py as the template gives it, every function and method raising Exception("Not implemented!")."""
+    raising = '    raise Exception("Not implemented!")\n'
+    text = ["def l2_regularization(W, reg_strength):\n" + raising,
+            "def softmax_with_cross_entropy(predictions, target_index):\n" + raising]
+    for name, arguments in STUB_CLASSES.items():
+        methods = [("__init__", arguments)] + ([] if name == "Param" else
+                                               [("forward", "X"), ("backward", "d_out"), ("params", "")])
+        text.append(f"class {name}:\n" + "\n".join(
+            f"    def {method}(self{', ' * bool(args)}{args}):\n    {raising}" for method, args in methods))
+    return "\n\n".join(text)
+
+
+def test_every_check_raises_the_templates_not_implemented(tmp_path):
+    (tmp_path / "layers.py").write_text(template_stub())
+    spec = importlib.util.spec_from_file_location("template_layers", tmp_path / "layers.py")
+    stub = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stub)
+    for check_id in IDS:
+        with pytest.raises(Exception, match="^Not implemented!$") as raised:
+            REGISTRY[check_id].function(SimpleNamespace(layers=stub))
+        assert type(raised.value) is Exception, check_id
+
+
+def test_runner_reports_every_check_not_implemented_on_the_template(tmp_path):
+    (tmp_path / "layers.py").write_text(template_stub())
+    report = check_solution.run(str(tmp_path), only=["layers"])
+    assert {entry["id"]: entry["status"] for entry in report["checks"]} == dict.fromkeys(IDS, "not implemented")
