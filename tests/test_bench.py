@@ -7,6 +7,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import bench
+import bench_models
 from layers import (AveragePoolingLayer, BatchNormalization, ConvolutionalLayer, Dropout, Flattener,
                     FullyConnectedLayer, GlobalAveragePooling, MaxPoolingLayer, ReLULayer, TanhLayer)
 from model import Sequential
@@ -78,8 +79,8 @@ def test_loop_convolution_matches_the_layer(padding, compute_input_grad):
     d_out = rng.standard_normal(out.shape)
     d_X = layer.backward(d_out)
 
-    loop_d_X, loop_d_W, loop_d_B = bench.conv_backward_loop(d_out, X, layer.W.value, padding, compute_input_grad)
-    np.testing.assert_allclose(bench.conv_forward_loop(X, layer.W.value, layer.B.value, padding), out, atol=1e-12)
+    loop_d_X, loop_d_W, loop_d_B = bench_models.conv_backward_loop(d_out, X, layer.W.value, padding, compute_input_grad)
+    np.testing.assert_allclose(bench_models.conv_forward_loop(X, layer.W.value, layer.B.value, padding), out, atol=1e-12)
     np.testing.assert_allclose(loop_d_W, layer.W.grad, atol=1e-12)
     np.testing.assert_allclose(loop_d_B, layer.B.grad, atol=1e-12)
     if compute_input_grad:
@@ -90,21 +91,21 @@ def test_loop_convolution_matches_the_layer(padding, compute_input_grad):
 
 def test_torch_model_is_equivalent():
     pytest.importorskip("torch")
-    bench.check_equivalence((2, 3), batch=4)
+    bench_models.check_equivalence((2, 3), batch=4)
 
 
 def test_equivalence_check_fails_loudly(monkeypatch):
     torch = pytest.importorskip("torch")
-    original = bench.torch_model
+    original = bench_models.torch_model
 
     def fc_rows_reversed(model):  # the layout mistake the check exists for
         net = original(model)
         with torch.no_grad():
             net.fc.weight.copy_(net.fc.weight.flip(1))
         return net
-    monkeypatch.setattr(bench, "torch_model", fc_rows_reversed)
+    monkeypatch.setattr(bench_models, "torch_model", fc_rows_reversed)
     with pytest.raises(RuntimeError, match=r"the torch model of \(2, 3\) is not ours: loss"):
-        bench.check_equivalence((2, 3), batch=4)
+        bench_models.check_equivalence((2, 3), batch=4)
 
 
 def test_format_table_aligns_labels_left_and_numbers_right():
@@ -172,7 +173,7 @@ def test_bad_options_are_refused(option, capsys):
 @pytest.mark.parametrize("name", ["lenet", "vgg"])
 def test_torch_sequential_is_equivalent(name, one_thread):
     pytest.importorskip("torch")
-    bench.check_model_equivalence(name, batch=4)
+    bench_models.check_model_equivalence(name, batch=4)
 
 
 @pytest.mark.parametrize("stack", [
@@ -185,7 +186,7 @@ def test_torch_sequential_is_equivalent(name, one_thread):
 ], ids=["flatten then batchnorm", "global average pooling"])
 def test_torch_sequential_of_every_layer_type(stack, one_thread):
     pytest.importorskip("torch")
-    bench.check_sequential_equivalence(Sequential(stack()), "mixed", batch=4)
+    bench_models.check_sequential_equivalence(Sequential(stack()), "mixed", batch=4)
 
 
 def test_torch_sequential_refuses_an_unknown_layer():
@@ -201,13 +202,13 @@ def test_torch_sequential_refuses_an_unknown_layer():
         def params(self):
             return {}
     with pytest.raises(TypeError, match="torch_sequential has no torch module for Identity"):
-        bench.torch_sequential(Sequential([ConvolutionalLayer(3, 2, 3), Identity(), Flattener(),
+        bench_models.torch_sequential(Sequential([ConvolutionalLayer(3, 2, 3), Identity(), Flattener(),
                                            FullyConnectedLayer(1800, 10)]))
 
 
 def test_model_equivalence_check_sees_the_flatten_order(monkeypatch, one_thread):
     pytest.importorskip("torch")
-    original = bench.torch_state
+    original = bench_models.torch_state
 
     def no_permutation(model, arrays, input_shape):  # fc rows left in our (h, w, c) order
         state = original(model, arrays, input_shape)
@@ -215,14 +216,14 @@ def test_model_equivalence_check_sees_the_flatten_order(monkeypatch, one_thread)
         if fc is not None:
             state["fc1.weight"] = np.ascontiguousarray(fc.T)
         return state
-    monkeypatch.setattr(bench, "torch_state", no_permutation)
+    monkeypatch.setattr(bench_models, "torch_state", no_permutation)
     with pytest.raises(RuntimeError, match=r"the torch model of lenet is not ours: loss"):
-        bench.check_model_equivalence("lenet", batch=4)
+        bench_models.check_model_equivalence("lenet", batch=4)
 
 
 def test_model_equivalence_check_sees_the_running_statistics(monkeypatch, one_thread):
     torch = pytest.importorskip("torch")
-    original = bench.torch_sequential
+    original = bench_models.torch_sequential
 
     def default_momentum(model):  # torch's BatchNorm2d default momentum where ours differs
         net = original(model)
@@ -230,13 +231,13 @@ def test_model_equivalence_check_sees_the_running_statistics(monkeypatch, one_th
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.momentum = 0.2
         return net
-    monkeypatch.setattr(bench, "torch_sequential", default_momentum)
+    monkeypatch.setattr(bench_models, "torch_sequential", default_momentum)
     with pytest.raises(RuntimeError, match=r"the torch model of vgg is not ours: bn1.running_mean"):
-        bench.check_model_equivalence("vgg", batch=4)
+        bench_models.check_model_equivalence("vgg", batch=4)
 
 
 def test_the_source_describes_targets_without_tracker_numbers():
-    assert "issue" not in inspect.getsource(bench).lower()
+    assert "issue" not in inspect.getsource(bench).lower() + inspect.getsource(bench_models).lower()
 
 
 @pytest.mark.parametrize("steps, expected", [(None, [2] * 11 + [1]), (7, [2] * 7), (50, [2] * 11 + [1])])
