@@ -54,6 +54,9 @@ POOL_OVERLAPPING_CASES = tuple(case for case in POOL_CASES if case.stride < case
 SPEED_BATCH, SPEED_SIZE = 64, 32
 CONV_SPEED_CHANNELS = (3, 16)
 POOL_SPEED_CHANNELS = 16
+# A layer whose pass over one image, times the batch, exceeds this many seconds is timed on that one image only and
+# its batch time estimated: a per-element Python loop then ends well inside the runner's 30 s limit.
+SPEED_ESTIMATE_ABOVE = 10.0
 
 
 def _layer_check(check_id, needs, description, speed=False):
@@ -266,7 +269,7 @@ def _run_pass(problem, name, d_out, X=None):
     case = describe(**problem.case._asdict())
     W, B = _params(problem.layer, name, case)
     W.value, B.value = problem.W.copy(), problem.B.copy()
-    _forward(problem.layer, X, name, d_out.shape, case)
+    _forward_before_backward(problem.layer, X, name, d_out.shape, case)
     d_input = _backward(problem.layer, d_out, name, X.shape, case)
     return (d_input, _array(W.grad, f"{name}: W.grad", problem.W.shape, case),
             _array(B.grad, f"{name}: B.grad", problem.B.shape, case))
@@ -461,9 +464,9 @@ def _conv_speed(modules):
     X = rng.standard_normal((SPEED_BATCH, SPEED_SIZE, SPEED_SIZE, in_channels))
     d_out = rng.standard_normal((SPEED_BATCH, SPEED_SIZE, SPEED_SIZE, out_channels))
     layer = modules.layers.ConvolutionalLayer(in_channels, out_channels, 3, 1)
-    seconds = _median_seconds(lambda: (layer.forward(X), layer.backward(d_out)), X, d_out, "ConvolutionalLayer")
-    return Timing(seconds, f"forward + backward of {SPEED_BATCH} images {SPEED_SIZE}x{SPEED_SIZE}x{in_channels}, "
-                           f"{in_channels} -> {out_channels} channels, filter 3, padding 1")
+    return _time_passes(layer, X, d_out, "ConvolutionalLayer",
+                        f"forward + backward of {SPEED_BATCH} images {SPEED_SIZE}x{SPEED_SIZE}x{in_channels}, "
+                        f"{in_channels} -> {out_channels} channels, filter 3, padding 1")
 
 
 def _pool_problem(modules, case, seed):
@@ -497,7 +500,8 @@ def _check_pool_backward(modules, cases):
     for seed, case in enumerate(cases, start=80):
         text = describe(**case._asdict())
         layer, X = _pool_problem(modules, case, seed)
-        shape_failure = _failure(case, _forward, layer, X, "MaxPoolingLayer", _pool_output_shape(case), text)
+        shape_failure = _failure(case, _forward_before_backward, layer, X, "MaxPoolingLayer", _pool_output_shape(case),
+                                 text)
         if shape_failure:
             failures += shape_failure
             continue
@@ -615,9 +619,8 @@ def _pool_speed(modules):
     d_out = np.random.default_rng(9).standard_normal((SPEED_BATCH, SPEED_SIZE // 4, SPEED_SIZE // 4,
                                                       POOL_SPEED_CHANNELS))
     layer = modules.layers.MaxPoolingLayer(4, 4)
-    seconds = _median_seconds(lambda: (layer.forward(X), layer.backward(d_out)), X, d_out, "MaxPoolingLayer")
-    return Timing(seconds, f"forward + backward of {SPEED_BATCH} inputs {SPEED_SIZE}x{SPEED_SIZE}x"
-                           f"{POOL_SPEED_CHANNELS}, pool 4, stride 4")
+    return _time_passes(layer, X, d_out, "MaxPoolingLayer", f"forward + backward of {SPEED_BATCH} inputs "
+                        f"{SPEED_SIZE}x{SPEED_SIZE}x{POOL_SPEED_CHANNELS}, pool 4, stride 4")
 
 
 def _flattener_cases():
@@ -687,6 +690,15 @@ def _forward(layer, X, name, shape, case):
     return _array(layer.forward(X.copy()), f"{name}.forward", shape, case)
 
 
+def _forward_before_backward(layer, X, name, shape, case):
+    """The learner's `layer.forward` of X, whose output must have `shape`: the shape of the d_out to come."""
+    try:
+        _forward(layer, X, name, shape, case)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.message}; backward takes a d_out of the forward output's shape, so it was not "
+                          "checked", failure.hint) from None
+
+
 def _check_output(layer, X, name, expected, case):
     """The learner's `layer.forward` of X against `expected`, shape and values."""
     assert_close(f"{name}.forward", expected, _forward(layer, X, name, expected.shape, case), case, RTOL, ATOL)
@@ -752,22 +764,33 @@ def _raise_first(failures):
     raise CheckFailed(failures[0][1].message, hint)
 
 
-def _median_seconds(run, X, d_out, name, repeats=5, budget=3.0):
-    """Median seconds of `run()` (one forward + backward) over up to `repeats` runs within about `budget` seconds.
+def _time_passes(layer, X, d_out, name, what, repeats=5, budget=3.0):
+    """Timing of one forward + backward of the learner's layer on (X, d_out): the median of up to `repeats` passes
+    within about `budget` seconds, after one pass on the first image alone.
 
-    A slow layer is timed once: a loop implementation must end well inside the runner's time limit. The first run's
-    results are checked to be arrays of the right shapes.
+    When that first pass, times the batch, exceeds SPEED_ESTIMATE_ABOVE seconds, the batch's time is that estimate.
+    Every pass's results are checked to be arrays of the right shapes.
     """
-    times = []
-    while len(times) < repeats and (not times or sum(times) + np.median(times) <= budget):
-        start = time.perf_counter()
-        out, d_input = run()
-        times.append(time.perf_counter() - start)
-        if len(times) == 1:
-            case = describe(X_shape=X.shape)
-            _array(out, f"{name}.forward", d_out.shape, case)
-            _array(d_input, f"{name}.backward", X.shape, case)
-    return float(np.median(times))
+    one_image = _timed_pass(layer, X[:1], d_out[:1], name)
+    if one_image * len(X) > SPEED_ESTIMATE_ABOVE:
+        return Timing(one_image * len(X), f"{what}; estimated as {len(X)} times the time of one image, the batch "
+                                          "would take too long")
+    times = [_timed_pass(layer, X, d_out, name)]
+    while len(times) < repeats and sum(times) + np.median(times) <= budget:
+        times.append(_timed_pass(layer, X, d_out, name))
+    return Timing(float(np.median(times)), what)
+
+
+def _timed_pass(layer, X, d_out, name):
+    """Seconds of the learner's forward of X and backward of d_out; their results are checked afterwards."""
+    start = time.perf_counter()
+    out = layer.forward(X)
+    d_input = layer.backward(d_out)
+    seconds = time.perf_counter() - start
+    case = describe(X_shape=X.shape)
+    _array(out, f"{name}.forward", d_out.shape, case)
+    _array(d_input, f"{name}.backward", X.shape, case)
+    return seconds
 
 
 def _copy(target):

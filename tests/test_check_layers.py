@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import check_solution
-import checks_layers  # noqa: F401  (registers the checks)
+import checks_layers
 import layers
 from checks_base import REGISTRY, CheckFailed, Info, Timing
 
@@ -52,6 +52,39 @@ def test_speed_check_times_our_layer(check_id):
     timing = run_check(check_id)
     assert isinstance(timing, Timing) and 0 < timing.seconds < 5
     assert "64" in timing.what
+
+
+class CountingPool(layers.MaxPoolingLayer):
+    """Our max pooling, noting the batch size of every forward pass in `batches`."""
+
+    def forward(self, X):
+        self.batches.append(len(X))
+        return super().forward(X)
+
+
+def test_a_fast_layer_is_timed_on_the_whole_batch():
+    pool = type("Pool", (CountingPool,), {"batches": []})
+    assert "estimated" not in run_check("MaxPoolingLayer.speed.svhn_batch", MaxPoolingLayer=pool).what
+    assert pool.batches[0] == 1 and 2 <= len(pool.batches) <= 6 and set(pool.batches[1:]) == {64}
+
+
+def test_a_slow_layer_is_timed_on_one_image_and_its_batch_time_estimated(monkeypatch):
+    monkeypatch.setattr(checks_layers, "SPEED_ESTIMATE_ABOVE", 0.0)
+    pool = type("Pool", (CountingPool,), {"batches": []})
+    timing = run_check("MaxPoolingLayer.speed.svhn_batch", MaxPoolingLayer=pool)
+    assert pool.batches == [1]
+    assert timing.what.endswith("; estimated as 64 times the time of one image, the batch would take too long")
+
+
+class ListBackwardConv(layers.ConvolutionalLayer):
+    def backward(self, d_out):
+        return super().backward(d_out).tolist()
+
+
+def test_speed_check_fails_a_wrong_return_value():
+    with pytest.raises(CheckFailed, match=r"ConvolutionalLayer.backward: expected an array of shape \(1, 32, 32, 3\), "
+                                          "got a list"):
+        run_check("ConvolutionalLayer.speed.svhn_batch", ConvolutionalLayer=ListBackwardConv)
 
 
 # (file, [(our code, the bug put in its place)], contract names whose checks run,
