@@ -298,6 +298,7 @@ def _check_gradient(problems, name, which):
 
 
 def _compare_gradient(problem, name, which, position, seed):
+    """One problem of `_check_gradient`: `position` indexes (X, W, B); `seed` draws its d_out."""
     case = describe(**problem.case._asdict())
     arrays = [problem.X, problem.W, problem.B]
     d_out = np.random.default_rng(seed).standard_normal(problem.forward(*arrays).shape)
@@ -411,7 +412,11 @@ def _conv_new_weights(modules):
     layer, rng = problem.layer, np.random.default_rng(41)
     old_W, old_B = rng.standard_normal(problem.W.shape), rng.standard_normal(problem.B.shape)
     layer.W.value, layer.B.value = old_W.copy(), old_B.copy()
-    first = _forward(layer, problem.X, "ConvolutionalLayer", problem.forward(problem.X, old_W, old_B).shape, case)
+    expected = problem.forward(problem.X, old_W, old_B)
+    first = _forward(layer, problem.X, "ConvolutionalLayer", expected.shape, case)
+    if not np.allclose(first, expected, RTOL, ATOL):
+        raise CheckFailed("ConvolutionalLayer.forward is wrong before any change of the weights, so their use "
+                          f"could not be checked: see ConvolutionalLayer.forward.values (input: {case})")
     for change in ("replaced", "changed in place"):
         if change == "replaced":
             layer.W.value, layer.B.value = problem.W.copy(), problem.B.copy()

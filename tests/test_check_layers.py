@@ -280,6 +280,17 @@ def test_conv_that_ignores_weights_set_after_its_first_forward_fails_new_weights
     assert run_check("ConvolutionalLayer.forward.values", ConvolutionalLayer=WeightsOfFirstForward) is None
 
 
+class ShiftedConv(layers.ConvolutionalLayer):
+    def forward(self, X):
+        return super().forward(X) + 1
+
+
+def test_new_weights_says_when_the_forward_pass_is_wrong_from_the_start():
+    with pytest.raises(CheckFailed, match="is wrong before any change of the weights, so their use could not be "
+                                          "checked: see ConvolutionalLayer.forward.values"):
+        run_check("ConvolutionalLayer.forward.new_weights", ConvolutionalLayer=ShiftedConv)
+
+
 class ListReLU(layers.ReLULayer):
     def forward(self, X):
         return super().forward(X).tolist()
