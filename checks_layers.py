@@ -500,25 +500,22 @@ def _pool_forward(modules):
 
 
 def _check_pool_backward(modules, cases):
-    """The learner's pooling gradient against the numeric one on inputs without ties; diagnosed failures."""
+    """The learner's pooling gradient against the numeric one on inputs without ties; the first mismatch fails,
+    diagnosed."""
     failures = []
     for seed, case in enumerate(cases, start=80):
-        text = describe(**case._asdict())
-        layer, X = _pool_problem(modules, case, seed)
-        shape_failure = _failure(case, _forward_before_backward, layer, X, "MaxPoolingLayer", _pool_output_shape(case),
-                                 text)
-        if shape_failure:
-            failures += shape_failure
-            continue
-        d_out = np.random.default_rng(seed).standard_normal(_pool_output_shape(case))
-        got = _backward(layer, d_out, "MaxPoolingLayer", X.shape, text)
-        expected = numeric_gradient(lambda x: np.sum(oracles.max_pool(x, case.pool_size, case.stride) * d_out), X)
-        failures += _failure(case, _check_pool_gradient, expected, got, case, text)
+        failures += _failure(case, _compare_pool_gradient, modules, case, seed)
     _raise_first(failures)
 
 
-def _check_pool_gradient(expected, got, case, text):
-    """assert_close of a pooling gradient; diagnoses "wrong only at pixels inside two or more windows"."""
+def _compare_pool_gradient(modules, case, seed):
+    """One case of `_check_pool_backward`; diagnoses "wrong only at pixels inside two or more windows"."""
+    text = describe(**case._asdict())
+    layer, X = _pool_problem(modules, case, seed)
+    _forward_before_backward(layer, X, "MaxPoolingLayer", _pool_output_shape(case), text)
+    d_out = np.random.default_rng(seed).standard_normal(_pool_output_shape(case))
+    got = _backward(layer, d_out, "MaxPoolingLayer", X.shape, text)
+    expected = numeric_gradient(lambda x: np.sum(oracles.max_pool(x, case.pool_size, case.stride) * d_out), X)
     try:
         assert_close("MaxPoolingLayer.backward's gradient", expected, got, text, RTOL, ATOL)
     except CheckFailed as failure:
@@ -602,8 +599,8 @@ def _tie_rule(window, maxima, d_out):
     if not np.allclose(window[~maxima], 0, RTOL, ATOL):
         return None
     on_maxima = window[maxima]
-    if np.isclose(on_maxima, d_out, RTOL, ATOL).sum() == 1 and np.isclose(on_maxima, 0, RTOL, ATOL).sum() == \
-            len(on_maxima) - 1:
+    near_d_out, near_zero = np.isclose(on_maxima, d_out, RTOL, ATOL), np.isclose(on_maxima, 0, RTOL, ATOL)
+    if near_d_out.sum() == 1 and near_zero.sum() == len(on_maxima) - 1:
         return "one"
     if np.allclose(on_maxima, d_out / len(on_maxima), RTOL, ATOL):
         return "split"
@@ -629,6 +626,7 @@ def _pool_speed(modules):
 
 
 def _flattener_cases():
+    """Inputs of batch 1 (square) and batch 2 (non-square)."""
     rng = np.random.default_rng(10)
     return [rng.standard_normal(shape) for shape in ((1, 2, 2, 3), (2, 3, 5, 2))]
 
@@ -675,7 +673,7 @@ def _array(value, what, shape, case):
 
 def _number(value, what, case):
     """`value` as a float after checking it is one real number (a Python or numpy scalar, or a size-1 array)."""
-    array = np.asarray(value) if not isinstance(value, (str, bytes)) else np.asarray(None)
+    array = np.asarray(value)
     if array.dtype.kind not in "iuf" or array.size != 1:
         raise CheckFailed(f"{what}: expected a float, got {type(value).__name__} {value!r:.80} (input: {case})")
     return float(array.reshape(()))
