@@ -205,45 +205,51 @@ class _Worker:
         selector = selectors.DefaultSelector()
         selector.register(self.events, selectors.EVENT_READ, "events")
         selector.register(self.process.stdout, selectors.EVENT_READ, "output")
-        activity, deadline = ("startup", None), time.monotonic() + max(STARTUP_SECONDS, self.timeout)
-        pending, printed_before, open_streams = b"", 0, 2
+        self.activity, self.deadline = ("startup", None), time.monotonic() + max(STARTUP_SECONDS, self.timeout)
+        self.pending, self.printed_before = b"", 0
         while True:
             ended = self.process.poll() is not None
-            for key, _ in selector.select(0 if ended else min(0.5, max(deadline - time.monotonic(), 0))):
+            ready = selector.select(0 if ended else min(0.5, max(self.deadline - time.monotonic(), 0)))
+            # Events first: the worker writes an event only once all its earlier output has been read, so output
+            # read after an event was printed after it.
+            for key, _ in sorted(ready, key=lambda item: item[0].data != "events"):
                 data = os.read(key.fd, 1 << 16)
                 if not data:
                     selector.unregister(key.fileobj)
-                    open_streams -= 1
                 elif key.data == "output":
                     self.printed += len(data)
                     self.tail = (self.tail + data)[-2000:]
-                else:
-                    pending += data
-            lines = pending.split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                event = json.loads(line)
-                kind = event.pop("event")
-                if kind == "done":
+                elif self._read_events(data, results):
                     return
-                if kind == "result":
-                    printed = self.printed - printed_before
-                    results[event.pop("id")] = _with_printed(event, printed)
-                    activity = ("idle", None)
-                else:
-                    activity = ("import", event["module"]) if kind == "import" else ("check", event["id"])
-                    printed_before = self.printed
-                deadline = time.monotonic() + self.timeout
-            if ended and (open_streams == 0 or not selector.select(0)):
-                self._record(activity, self._death(), "error", results, broken)
+            if ended and not selector.select(0):
+                self._record(self._death(), "error", results, broken)
                 return
-            if time.monotonic() > deadline:
-                self._record(activity, "did not finish in {:g} s".format(self.timeout), "timeout", results, broken)
+            if time.monotonic() > self.deadline:
+                self._record("did not finish in {:g} s".format(self.timeout), "timeout", results, broken)
                 return
 
-    def _record(self, activity, what, status, results, broken):
-        """Record that the worker hung or died during `activity`."""
-        kind, name = activity
+    def _read_events(self, data, results):
+        """Follow the events of `data` (bytes from the events pipe): record results, track the current activity and
+        its deadline; say whether the worker is done."""
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        for line in lines:
+            event = json.loads(line)
+            kind = event.pop("event")
+            if kind == "done":
+                return True
+            if kind == "result":
+                results[event.pop("id")] = _with_printed(event, self.printed - self.printed_before)
+                self.activity = ("idle", None)
+            else:
+                self.activity = ("import", event["module"]) if kind == "import" else ("check", event["id"])
+                self.printed_before = self.printed
+            self.deadline = time.monotonic() + self.timeout
+        return False
+
+    def _record(self, what, status, results, broken):
+        """Record that the worker hung or died during its current activity."""
+        kind, name = self.activity
         if kind == "check":
             message = what if status == "timeout" else f"the worker process running it {what}"
             results[name] = _result(status, message, seconds=self.timeout if status == "timeout" else 0.0)
@@ -337,12 +343,16 @@ def format_report(report, seconds=None, width=100, colour=False):
     lines = [f"Checked {report['path']}"]
     id_width = max((len(entry["id"]) for entry in report["checks"]), default=10)
     indent = id_width + 2 + 15 + 2 + 8 + 2
-    wrap = textwrap.TextWrapper(width=max(width - indent, 30), break_long_words=True, break_on_hyphens=False)
+    wrap = textwrap.TextWrapper(width=max(width - indent, 40), break_long_words=True, break_on_hyphens=False)
     for module in MODULES:
         entries = [entry for entry in report["checks"] if entry["module"] == module]
         if not entries:
             continue
         lines += ["", f"{module}.py"]
+        if len(entries) > 1 and {(entry["status"], entry["message"]) for entry in entries} == \
+                {("missing", entries[0]["message"])}:
+            lines.append(f"all {len(entries)} checks missing: {entries[0]['message']}")
+            continue
         for entry in entries:
             status = entry["status"].ljust(15)
             if colour:
@@ -393,6 +403,9 @@ def main(argv=None):
 
 def _check_json_target(path):
     """Refuse a --json file that cannot be written, or that exists and is not an earlier report of ours."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"`--json` must name a file, got the directory {path!r}; add a file name, e.g. "
+                                f"{os.path.join(path, 'report.json')!r}")
     check_output_file(path, "--json")
     if not os.path.lexists(path):
         return

@@ -19,12 +19,15 @@ For testing the runner only: the environment variable CHECK_SOLUTION_EXTRA_CHECK
 checks (separated by os.pathsep); `load_checks` adds their checks to the registry it returns, without adding them to
 `checks_base.REGISTRY`.
 """
+import fcntl
 import importlib
 import importlib.util
 import json
 import os
 import re
+import struct
 import sys
+import termios
 import time
 import traceback
 import types
@@ -114,12 +117,14 @@ class _Session:
         self.imports = {}  # module name -> (module or None, outcome of a failed import or None)
 
     def emit(self, **event):
-        """Write one event line, after whatever the learner printed so far."""
+        """Write one event line once the parent has read whatever the learner printed so far: the parent's count of
+        output bytes between a check's "start" and "result" events is then exactly the check's output."""
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
             except (AttributeError, OSError, ValueError):
                 pass  # the learner replaced or closed it: nothing of ours to flush
+        _wait_until_read(1)
         self.channel.write(json.dumps(event) + "\n")
         self.channel.flush()
 
@@ -164,6 +169,19 @@ class _Session:
                 status, message, hint, _ = _exception_outcome(error, self.path)
                 self.imports[name] = None, (status, f"importing {name}.py failed: {message}", hint)
         return self.imports[name]
+
+
+def _wait_until_read(fd, patience=5.0):
+    """Wait until the pipe `fd` (the learner's stdout and stderr) is empty, at most `patience` seconds."""
+    give_up = time.monotonic() + patience
+    while time.monotonic() < give_up:
+        try:
+            unread = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+        except OSError:
+            return  # not a pipe (the learner closed or replaced it): nothing to wait for
+        if not unread:
+            return
+        time.sleep(0.001)
 
 
 def _modules_of(needs):
