@@ -396,9 +396,13 @@ def main(argv=None):
     if args.json is not None:
         with atomic_write(args.json) as file:
             file.write(json.dumps(dict(report, seconds=round(seconds, 3)), indent=1).encode())
-    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    print(format_report(report, seconds, shutil.get_terminal_size((120, 24)).columns, colour))
+    print(format_report(report, seconds, shutil.get_terminal_size((120, 24)).columns, use_colour(sys.stdout)))
     return exit_code(report)
+
+
+def use_colour(stream):
+    """Whether to colour what goes to `stream`: only a terminal, and only while NO_COLOR is unset."""
+    return stream.isatty() and "NO_COLOR" not in os.environ
 
 
 def _check_json_target(path):

@@ -215,7 +215,8 @@ def _exception_outcome(error, path):
         return "error", f"called sys.exit({code}){where}", None, None
     text = _shorten(_first_line(str(error)), _MESSAGE_LIMIT)
     if isinstance(error, NotImplementedError) or text.strip().rstrip("!.").lower() == "not implemented":
-        return "not implemented", f"{type(error).__name__}({text!r}){where}", None, None
+        raised = f"{type(error).__name__}({text!r})" if text else type(error).__name__
+        return "not implemented", f"raises {raised}{where}", None, None
     hint = None
     if isinstance(error, AttributeError) and re.search(r"numpy.* has no attribute 'float'", text):
         hint = "np_float_removed"

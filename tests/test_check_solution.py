@@ -104,6 +104,7 @@ def test_run_reports_each_probe_outcome_in_the_documented_shape(tmp_path, probes
     assert checks["Probe.layers.note"]["status"] == "info"
     assert checks["Probe.layers.note"]["message"] == "a rule of mine"
     assert checks["Probe.layers.todo"]["status"] == "not implemented"
+    assert checks["Probe.layers.todo"]["message"] == "raises NotImplementedError (layers.py:11 in todo)"
     assert checks["Probe.layers.oops"]["status"] == "error"
     assert checks["Probe.layers.oops"]["message"] == "KeyError: 'key' (layers.py:13 in oops)"
     assert checks["Probe.layers.absent"]["status"] == "missing"
@@ -135,8 +136,9 @@ def test_speed_checks_compare_yours_with_ours_and_survive_ours_failing(tmp_path,
 
 ROBUSTNESS_TIMEOUT = 1.5
 ROBUSTNESS_NEEDS = ("layers.ok", "layers.hang", "layers.shout", "layers.leave", "layers.quit", "layers.crash",
-                    "layers.old_numpy", "layers.after", "model.a", "model.b", "model.c", "model.d", "metrics.a",
-                    "optim.a", "dataset.a", "dataset.b", "trainer.a", "gradient_check.ok", "gradient_check.absent")
+                    "layers.old_numpy", "layers.after", "layers.todo", "model.a", "model.b", "model.c", "model.d",
+                    "metrics.a", "optim.a", "dataset.a", "dataset.b", "trainer.a", "gradient_check.ok",
+                    "gradient_check.absent")
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +171,8 @@ def robustness(tmp_path_factory):
                 return np.float(1)
             def after():
                 return None
+            def todo():
+                raise ValueError("not implemented!")
             """,
         model="""
             while True:
@@ -214,6 +218,8 @@ def robustness(tmp_path_factory):
     ("Probe.layers.old_numpy", "error",
      r"^AttributeError: module 'numpy' has no attribute 'float'\. \(layers\.py:21 in old_numpy\)$", "np_float_removed"),
     ("Probe.layers.after", "pass", r"^$", None),
+    ("Probe.layers.todo", "not implemented", r"^raises ValueError\('not implemented!'\) \(layers\.py:25 in todo\)$",
+     None),
     ("Probe.model.a", "timeout", r"^importing model\.py did not finish in 1\.5 s$", None),
     ("Probe.model.d", "timeout", r"^importing model\.py did not finish in 1\.5 s$", None),
     ("Probe.metrics.a", "error", r"^importing metrics\.py failed: TypeError: boom \(metrics\.py:3 in <module>\)$",
@@ -437,3 +443,14 @@ def test_colours_only_when_asked():
               "summary": dict.fromkeys(STATUSES, 0)}
     assert "\x1b[31mfail" in check_solution.format_report(report, colour=True)
     assert "\x1b[" not in check_solution.format_report(report, colour=False)
+
+
+def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
+    class Terminal:
+        def isatty(self):
+            return True
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert check_solution.use_colour(Terminal())
+    assert not check_solution.use_colour(open(os.devnull, "w"))
+    monkeypatch.setenv("NO_COLOR", "")
+    assert not check_solution.use_colour(Terminal())
