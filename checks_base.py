@@ -38,6 +38,8 @@ HINTS = {
                         "assigning; the model zeroes it before each pass",
     "momentum_ignored": "MomentumSGD ignores its `momentum` argument: store it in __init__ (self.momentum = momentum)",
     "np_float_removed": "np.float was removed in numpy 1.24: use float or np.float64",
+    "grads_not_zeroed": "the gradients pile up from one call to the next: compute_loss_and_gradients must set "
+                        "every Param.grad to zero before its forward pass",
     "init_scale": "the loss at initialisation is far above ln 10 = 2.30: weights with unit variance make huge "
                   "scores; scale them, e.g. by sqrt(2 / fan_in)",
     "epoch_loss_last_batch": "the epoch's loss is the last batch's loss: record the mean of the epoch's batch losses",

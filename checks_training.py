@@ -134,8 +134,7 @@ def _convnet_grads_zeroed(modules):
         second = _grad_copy(name, param, case)
         if np.allclose(second, 2 * first[name], rtol=1e-6, atol=1e-12) and np.any(first[name] != 0):
             raise CheckFailed(f"after a second call on the same batch params()[{name!r}].grad is twice the first "
-                              f"call's: compute_loss_and_gradients must set every Param.grad to zero before the "
-                              f"pass, or gradients pile up across batches ({case})")
+                              f"call's ({case})", hint="grads_not_zeroed")
         assert_close(f"params()[{name!r}].grad after a second call on the same batch", first[name], second, case,
                      rtol=1e-6, atol=1e-12)
 

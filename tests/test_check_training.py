@@ -96,7 +96,7 @@ MUTANTS = [
                  id="conv_unit_variance"),
     pytest.param("sequential.py", "for param in params.values():\n        param.zero_grad()",
                  "for param in params.values():\n        pass", "model",
-                 {"ConvNet.compute_loss_and_gradients.grads_zeroed": None}, id="grads_not_zeroed"),
+                 {"ConvNet.compute_loss_and_gradients.grads_zeroed": "grads_not_zeroed"}, id="grads_not_zeroed"),
     pytest.param("model.py", 'return {f"{layer_name}_{param_name}": param', "return {param_name: param", "model",
                  {"ConvNet.params.all_parameters": None}, id="params_duplicate_names"),
     pytest.param("model.py", "self._forward(X[start:start + batch_size]).argmax(axis=1)",
