@@ -25,7 +25,7 @@ import textwrap
 import time
 
 from atomic import atomic_write
-from check_worker import load_checks
+from check_worker import load_checks, modules_of
 from checks_base import HINTS, MODULES, STATUSES
 from validation import check_number, check_output_file, parse_argument
 
@@ -56,8 +56,9 @@ def run(path, only=None, select=None, timeout=30.0):
     only : sequence of str or None
         Module names (checks_base.MODULES) whose checks run; None: every module's.
     select : sequence of str or None
-        Check id prefixes, e.g. ["MaxPoolingLayer."]: only the checks whose id starts with one of them run.
-        Speed checks run only when selected this way or when `select` is None.
+        Check id prefixes, e.g. ["MaxPoolingLayer."]: only the checks whose id starts with one of them run. A
+        speed check (timed on yours and on ours) is run only when a prefix names its method too, e.g.
+        "MaxPoolingLayer.speed", or when `select` is None.
     timeout : float
         Seconds each check (and each module's import) may take.
 
@@ -119,9 +120,14 @@ def _check_names(names, name, allowed=None):
 def _choose(registry, only, select):
     """The checks to run, grouped by module in MODULES order, in registration order within a module."""
     checks = [check for check in registry.values()
-              if (only is None or check.module in only)
-              and (select is None or any(check.id.startswith(prefix) for prefix in select))]
+              if (only is None or check.module in only) and (select is None or _selected(check, select))]
     return sorted(checks, key=lambda check: MODULES.index(check.module))
+
+
+def _selected(check, select):
+    """Whether a prefix of `select` selects `check`; a speed check's prefix must reach its method ("Name.speed")."""
+    shortest = len(check.id.rsplit(".", 1)[0]) if check.speed else 0
+    return any(check.id.startswith(prefix) and len(prefix) >= shortest for prefix in select)
 
 
 def _has_module(path, module):
@@ -131,14 +137,10 @@ def _has_module(path, module):
 
 def _absent(check, path, results):
     """Record `missing` for `check` when a module it needs is not in `path`; say whether it did."""
-    absent = [module for module in _modules(check) if not _has_module(path, module)]
+    absent = [module for module in modules_of(check.needs) if not _has_module(path, module)]
     if absent:
         results[check.id] = _result("missing", f"no {absent[0]}.py in {path}")
     return bool(absent)
-
-
-def _modules(check):
-    return list(dict.fromkeys(need.partition(".")[0] for need in check.needs))
 
 
 def _result(status, message="", hint_key=None, seconds=0.0):
@@ -158,7 +160,7 @@ def _run_checks(path, checks, timeout):
     pending = list(checks)
     while True:
         for check in pending:
-            failed_import = next((broken[module] for module in _modules(check) if module in broken), None)
+            failed_import = next((broken[module] for module in modules_of(check.needs) if module in broken), None)
             if failed_import is not None:
                 results[check.id] = failed_import
         pending = [check for check in pending if check.id not in results]
@@ -264,7 +266,11 @@ class _Worker:
     def _death(self):
         code = self.process.wait()
         if code < 0:
-            return f"was killed by signal {signal.Signals(-code).name} (a crash, e.g. in C code)"
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = str(-code)
+            return f"was killed by signal {name} (a crash, e.g. in C code)"
         return f"exited with code {code} (os._exit, or a crash)"
 
     def _end(self):

@@ -132,7 +132,7 @@ class _Session:
         """Run one check and emit its result."""
         status, message, hint, seconds, timing = *self._needs(check.needs), 0.0, None
         if status is None:
-            modules = types.SimpleNamespace(**{name: self.imports[name][0] for name in _modules_of(check.needs)})
+            modules = types.SimpleNamespace(**{name: self.imports[name][0] for name in modules_of(check.needs)})
             self.emit(event="start", id=check.id)
             start = time.perf_counter()
             status, message, hint, timing = _outcome(check.function, modules, self.path)
@@ -184,8 +184,8 @@ def _wait_until_read(fd, patience=5.0):
         time.sleep(0.001)
 
 
-def _modules_of(needs):
-    """The module names of `needs` ("layers.X", "model.Y" -> layers, model), in order, once each."""
+def modules_of(needs):
+    """The module names of a check's `needs` ("layers.X", "model.Y" -> ["layers", "model"]), each once."""
     return list(dict.fromkeys(need.partition(".")[0] for need in needs))
 
 

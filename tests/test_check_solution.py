@@ -124,7 +124,8 @@ def test_speed_checks_compare_yours_with_ours_and_survive_ours_failing(tmp_path,
         class OnlyMine:
             pass
         """)
-    checks = by_id(check_solution.run(learner, select=["Probe.speed."], timeout=10))
+    assert check_solution.run(learner, select=["Probe."], timeout=10)["checks"] == []  # speed: named only
+    checks = by_id(check_solution.run(learner, select=["Probe.speed"], timeout=10))
     assert checks["Probe.speed.ReLULayer"]["status"] == "info"
     assert checks["Probe.speed.ReLULayer"]["message"] == "yours 500 ms, ours 1 ms: 500x ours (what: probe work)"
     assert checks["Probe.speed.ReLULayer"]["hint_key"] == "slow_loops"
