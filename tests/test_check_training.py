@@ -1,6 +1,7 @@
 """Tests of checks_training.py: every check passes on our model.py, optim.py and trainer.py, fails with the right
 hint on a copy of them with one known bug, and reports `not implemented` on the template's stubs."""
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -195,7 +196,7 @@ class _RandomModelWithoutParams:
 
 def test_a_failing_check_leaves_the_global_rng_as_it_was():
     before = np.random.get_state()
-    with pytest.raises(checks_base.CheckFailed, match=r"must hold 6 parameters, got 0.*missing: conv1 W"):
+    with pytest.raises(checks_base.CheckFailed, match=r"params\(\) holds 0 parameters .*missing: conv1 W"):
         _run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_RandomModelWithoutParams))
     after = np.random.get_state()
     assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
@@ -219,3 +220,33 @@ def test_a_wrong_default_momentum_is_named_without_the_ignored_argument_hint():
                                                       r"not 0.9") as error:
         _run_check("MomentumSGD.init.default_momentum", optim=optim_module)
     assert error.value.hint is None
+
+
+class _ConvNetWithWrongShapes:
+    """A learner's ConvNet that passes its channel count as the filter size: six parameters, unique names."""
+
+    def __init__(self, input_shape, n_output_classes, conv1_channels, conv2_channels):
+        shapes = {"c1W": (conv1_channels, conv1_channels, 3, 3), "c1B": (3,), "c2W": (3, 3, 3, conv2_channels),
+                  "c2B": (conv2_channels,), "fW": (4 * conv2_channels, 10), "fB": (1, 10)}
+        self._params = {name: SimpleNamespace(value=np.zeros(shape), grad=np.zeros(shape))
+                        for name, shape in shapes.items()}
+
+    def params(self):
+        return self._params
+
+
+def test_six_parameters_of_wrong_shapes_are_named_without_blaming_their_names():
+    with pytest.raises(checks_base.CheckFailed) as failed:
+        _run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithWrongShapes))
+    message = failed.value.message
+    assert "holds 6 parameters" in message and "missing: conv1 W (3, 3, 3, 2)" in message
+    assert "'c1W' (2, 2, 3, 3)" in message and "same name" not in message
+
+
+def test_trainer_accuracies_are_not_judged_when_the_learners_metric_is_wrong(monkeypatch):
+    """The course template's metrics stub returns 0: its correct trainer.py reports 0 as the accuracy."""
+    monkeypatch.setitem(sys.modules, "metrics", SimpleNamespace(multiclass_accuracy=lambda prediction, truth: 0))
+    monkeypatch.setattr(trainer, "multiclass_accuracy", lambda prediction, truth: 0)
+    for check_id in ("Trainer.fit.accuracies", "Trainer.compute_accuracy.value"):
+        outcome = _run_check(check_id, trainer=trainer)
+        assert isinstance(outcome, checks_base.Info) and "your metrics.multiclass_accuracy gives 0" in outcome.message
