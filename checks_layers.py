@@ -6,7 +6,10 @@ with everything else equal, smallest first: a check reports its first failing ca
 images, wrong on non-square ones" as rows and columns swapped.
 """
 import functools
+import os
+import sysconfig
 import time
+import traceback
 from collections import namedtuple
 
 import numpy as np
@@ -89,27 +92,39 @@ def _param_init(modules):
         assert_close("Param.grad", np.zeros(shape), _array(param.grad, "Param.grad", shape, case), case)
 
 
-def _l2_cases(modules):
-    """(case text, W, reg_strength, loss, grad) of the learner's l2_regularization on two random W."""
+def _l2_cases():
+    """(case text, W, reg_strength) of two random W, a 2-D one then a 4-D one (a convolution's)."""
     rng = np.random.default_rng(2)
     for shape, reg_strength in (((3, 4), 0.01), ((2, 3, 2, 2), 0.5)):
-        W = rng.standard_normal(shape)
-        case = describe(W_shape=shape, reg_strength=reg_strength)
-        loss, grad = _pair(modules.layers.l2_regularization(W.copy(), reg_strength), "l2_regularization", case)
-        yield case, W, reg_strength, _number(loss, "l2_regularization's loss", case), grad
+        yield describe(W_shape=shape, reg_strength=reg_strength), rng.standard_normal(shape), reg_strength
+
+
+def _l2(modules, case, W, reg_strength):
+    """The learner's (loss, grad) of l2_regularization on a copy of W, checked to be a pair."""
+    return _pair(modules.layers.l2_regularization(W.copy(), reg_strength), "l2_regularization", case)
 
 
 @_layer_check("l2_regularization.loss.formula", needs=("layers.l2_regularization",),
               description="the loss is reg_strength * sum(W**2)")
 def _l2_loss(modules):
-    for case, W, reg_strength, loss, _ in _l2_cases(modules):
+    for case, W, reg_strength in _l2_cases():
+        loss = _number(_l2(modules, case, W, reg_strength)[0], "l2_regularization's loss", case)
         assert_close("l2_regularization's loss", reg_strength * np.sum(W ** 2), loss, case, RTOL, ATOL)
 
 
 @_layer_check("l2_regularization.gradient.formula", needs=("layers.l2_regularization",),
               description="the gradient is 2 * reg_strength * W, shaped like W")
 def _l2_gradient(modules):
-    for case, W, reg_strength, _, grad in _l2_cases(modules):
+    """The gradient on the 2-D W first: when the learner's function then raises on the 4-D W, the gradient cannot
+    be seen there; the exception (most often the loss's) is l2_regularization.loss.formula's to report."""
+    for case, W, reg_strength in _l2_cases():
+        try:
+            grad = _l2(modules, case, W, reg_strength)[1]
+        except Exception as error:
+            if W.ndim == 2 or _not_implemented(error):
+                raise
+            return Info(f"l2_regularization's gradient is right on W of shape (3, 4); on W of shape {W.shape} "
+                        f"l2_regularization raised {_raised(error)}: see l2_regularization.loss.formula")
         grad = _array(grad, "l2_regularization's gradient", W.shape, case)
         if np.allclose(grad, reg_strength * W, RTOL, ATOL):
             raise CheckFailed(f"l2_regularization's gradient: expected 2 * reg_strength * W, got reg_strength * W, "
@@ -262,39 +277,51 @@ def _conv_problem(modules, case, seed):
 def _run_pass(problem, name, d_out, X=None):
     """Forward with our W and B set as the notebook sets them, then backward of d_out, on the learner's layer.
 
-    Returns (d_input, W.grad, B.grad), checked to be numeric arrays of the expected shapes; the grads are copies.
-    The forward output is checked for its shape only: d_out must have it.
+    Returns (d_input, W.grad, B.grad): d_input checked to be a numeric array of X's shape, the grads as the
+    learner left them (copies of arrays), for the check that reads one to judge it. The forward output is checked
+    for its shape only: d_out must have it.
     """
     X = problem.X if X is None else X
     case = describe(**problem.case._asdict())
     W, B = _params(problem.layer, name, case)
     W.value, B.value = problem.W.copy(), problem.B.copy()
-    _forward_before_backward(problem.layer, X, name, d_out.shape, case)
+    _forward_before_backward(lambda: _forward(problem.layer, X, name, d_out.shape, case))
     d_input = _backward(problem.layer, d_out, name, X.shape, case)
-    return (d_input, _array(W.grad, f"{name}: W.grad", problem.W.shape, case),
-            _array(B.grad, f"{name}: B.grad", problem.B.shape, case))
+    return (d_input, *(grad.copy() if isinstance(grad, np.ndarray) else grad for grad in (W.grad, B.grad)))
+
+
+def _grad(value, name, param, shape, case, squeezed=False):
+    """A learner's `param`.grad checked to be a numeric array of its value's `shape`, as a float64 copy.
+
+    squeezed: also take a grad whose shape differs from `shape` by axes of length 1 only, reshaped to `shape`.
+    """
+    if isinstance(value, np.ndarray) and value.shape != tuple(shape):
+        if squeezed and [n for n in value.shape if n != 1] == [n for n in shape if n != 1]:
+            value = value.reshape(shape)
+        else:
+            raise CheckFailed(f"{name}: {param}.grad must have the shape of {param}.value, {tuple(shape)}, got shape "
+                              f"{value.shape}: a Param's grad always has its value's shape (input: {case})")
+    return _array(value, f"{name}: {param}.grad", shape, case)
 
 
 def _check_forward_values(problems, name):
     """The learner's forward of every problem against the oracle; the first mismatch fails, diagnosed."""
-    failures = []
-    for problem in problems:
+    def check_one(problem):
         case = describe(**problem.case._asdict())
         expected = problem.forward(problem.X, problem.W, problem.B)
         W, B = _params(problem.layer, name, case)
         W.value, B.value = problem.W.copy(), problem.B.copy()
-        failures += _failure(problem.case, _check_output, problem.layer, problem.X, name, expected, case)
-    _raise_first(failures)
+        _check_output(problem.layer, problem.X, name, expected, case)
+    _run_cases(problems, check_one, lambda problem: problem.case)
 
 
 def _check_gradient(problems, name, which):
     """The learner's gradient `which` ("input", "W" or "B") against the numeric gradient of the oracle, for every
     problem; the first mismatch fails, diagnosed."""
     position = {"input": 0, "W": 1, "B": 2}[which]
-    failures = []
-    for seed, problem in enumerate(problems):
-        failures += _failure(problem.case, _compare_gradient, problem, name, which, position, seed)
-    _raise_first(failures)
+    _run_cases(list(enumerate(problems)),
+               lambda seeded: _compare_gradient(seeded[1], name, which, position, seeded[0]),
+               lambda seeded: seeded[1].case)
 
 
 def _compare_gradient(problem, name, which, position, seed):
@@ -303,6 +330,8 @@ def _compare_gradient(problem, name, which, position, seed):
     arrays = [problem.X, problem.W, problem.B]
     d_out = np.random.default_rng(seed).standard_normal(problem.forward(*arrays).shape)
     got = _run_pass(problem, name, d_out)[position]
+    if which != "input":
+        got = _grad(got, name, which, arrays[position].shape, case)
 
     def loss(value):
         return np.sum(problem.forward(*arrays[:position], value, *arrays[position + 1:]) * d_out)
@@ -313,18 +342,19 @@ def _compare_gradient(problem, name, which, position, seed):
 def _check_accumulation(make_problem, name):
     """Two backward passes into the same layer must leave the sum of their parameter gradients in Param.grad.
 
-    The learner's own single-pass gradients are the reference, so only the accumulation is tested here.
+    The learner's own single-pass gradients are the reference, so only the accumulation is tested here, W before B;
+    a grad of the wrong shape is B_grad's or W_grad's to report: one that only lacks an axis of length 1 is judged.
     """
     first, second = make_problem(), make_problem()
     rng = np.random.default_rng(5)
     X2 = rng.standard_normal(first.X.shape)
     out_shape = first.forward(first.X, first.W, first.B).shape
     d_out1, d_out2 = rng.standard_normal(out_shape), rng.standard_normal(out_shape)
-    _, W2, B2 = _run_pass(second, name, d_out2, X=X2)
-    _, W1, B1 = _run_pass(first, name, d_out1)
-    _, W_total, B_total = _run_pass(first, name, d_out2, X=X2)
+    passes = [_run_pass(second, name, d_out2, X=X2)[1:], _run_pass(first, name, d_out1)[1:],
+              _run_pass(first, name, d_out2, X=X2)[1:]]
     case = describe(**first.case._asdict()) + ", two forward/backward passes"
-    for param, single, total, last in (("W", W1, W_total, W2), ("B", B1, B_total, B2)):
+    for index, (param, shape) in enumerate((("W", first.W.shape), ("B", first.B.shape))):
+        last, single, total = (_grad(grads[index], name, param, shape, case, squeezed=True) for grads in passes)
         if np.allclose(total, last, RTOL, ATOL) and not np.allclose(single, 0, RTOL, ATOL):
             raise CheckFailed(f"{name}: after two backward passes {param}.grad holds the second pass's gradient "
                               f"only, expected the sum of both (input: {case})", "grad_overwritten")
@@ -388,12 +418,10 @@ def _conv_params(modules):
               description="output (batch, H + 2p - f + 1, W + 2p - f + 1, out): filters 1-3, paddings 0-2, "
                           "non-square images")
 def _conv_output_shape(modules):
-    failures = []
-    for problem in _conv_problems(modules, CONV_FORWARD_CASES):
-        case = describe(**problem.case._asdict())
+    def check_one(problem):
         expected = problem.forward(problem.X, problem.W, problem.B).shape
-        failures += _failure(problem.case, _forward, problem.layer, problem.X, "ConvolutionalLayer", expected, case)
-    _raise_first(failures)
+        _forward(problem.layer, problem.X, "ConvolutionalLayer", expected, describe(**problem.case._asdict()))
+    _run_cases(_conv_problems(modules, CONV_FORWARD_CASES), check_one, lambda problem: problem.case)
 
 
 @_layer_check("ConvolutionalLayer.forward.values", needs=("layers.ConvolutionalLayer",),
@@ -491,28 +519,47 @@ def _pool_output_shape(case):
               description="forward equals loop window maxima: pool/stride 2/2, 3/3, 2/3, 3/2 and 2/1 (overlapping), "
                           "sizes that do not divide, non-square images")
 def _pool_forward(modules):
-    failures = []
-    for seed, case in enumerate(POOL_CASES, start=60):
+    def check_one(seeded):
+        seed, case = seeded
         layer, X = _pool_problem(modules, case, seed)
-        expected = oracles.max_pool(X, case.pool_size, case.stride)
-        failures += _failure(case, _check_output, layer, X, "MaxPoolingLayer", expected, describe(**case._asdict()))
-    _raise_first(failures)
+        text = describe(**case._asdict())
+        assert_close("MaxPoolingLayer.forward", oracles.max_pool(X, case.pool_size, case.stride),
+                     _pool_forward_output(layer, X, case, text), text, RTOL, ATOL)
+    _run_cases(list(enumerate(POOL_CASES, start=60)), check_one, lambda seeded: seeded[1])
+
+
+def _pool_forward_output(layer, X, case, text):
+    """The learner's pooling of X, checked to be a numeric array of the output shape `(H - pool_size) // stride + 1`.
+
+    An output that is the pooling with the stride equal to the pool size fails with the hint stride_ignored.
+    """
+    out = layer.forward(X.copy())
+    by_pool_size = oracles.max_pool(X, case.pool_size, case.pool_size)
+    expected_shape = _pool_output_shape(case)
+    if (case.stride != case.pool_size and isinstance(out, np.ndarray) and out.shape == by_pool_size.shape
+            and out.dtype.kind in "biuf" and np.allclose(out, by_pool_size, RTOL, ATOL)):
+        raise CheckFailed(f"MaxPoolingLayer.forward: expected an array of shape {expected_shape}, got shape "
+                          f"{out.shape} holding the maxima of windows moved by pool_size {case.pool_size}, not by "
+                          f"stride {case.stride} (input: {text})", "stride_ignored")
+    if isinstance(out, np.ndarray) and out.dtype.kind in "biuf" and out.shape != expected_shape:
+        raise CheckFailed(f"MaxPoolingLayer.forward: expected an array of shape {expected_shape}, got shape "
+                          f"{out.shape}: the output's height and width are (H - pool_size) // stride + 1 "
+                          f"(input: {text})")
+    return _array(out, "MaxPoolingLayer.forward", expected_shape, text)
 
 
 def _check_pool_backward(modules, cases):
     """The learner's pooling gradient against the numeric one on inputs without ties; the first mismatch fails,
     diagnosed."""
-    failures = []
-    for seed, case in enumerate(cases, start=80):
-        failures += _failure(case, _compare_pool_gradient, modules, case, seed)
-    _raise_first(failures)
+    _run_cases(list(enumerate(cases, start=80)), lambda seeded: _compare_pool_gradient(modules, seeded[1], seeded[0]),
+               lambda seeded: seeded[1])
 
 
 def _compare_pool_gradient(modules, case, seed):
     """One case of `_check_pool_backward`; diagnoses "wrong only at pixels inside two or more windows"."""
     text = describe(**case._asdict())
     layer, X = _pool_problem(modules, case, seed)
-    _forward_before_backward(layer, X, "MaxPoolingLayer", _pool_output_shape(case), text)
+    _forward_before_backward(lambda: _pool_forward_output(layer, X, case, text))
     d_out = np.random.default_rng(seed).standard_normal(_pool_output_shape(case))
     got = _backward(layer, d_out, "MaxPoolingLayer", X.shape, text)
     expected = numeric_gradient(lambda x: np.sum(oracles.max_pool(x, case.pool_size, case.stride) * d_out), X)
@@ -693,10 +740,10 @@ def _forward(layer, X, name, shape, case):
     return _array(layer.forward(X.copy()), f"{name}.forward", shape, case)
 
 
-def _forward_before_backward(layer, X, name, shape, case):
-    """The learner's `layer.forward` of X, whose output must have `shape`: the shape of the d_out to come."""
+def _forward_before_backward(forward):
+    """Call `forward()`, the learner's checked forward pass whose output shape is that of the d_out to come."""
     try:
-        _forward(layer, X, name, shape, case)
+        forward()
     except CheckFailed as failure:
         raise CheckFailed(f"{failure.message}; backward takes a d_out of the forward output's shape, so it was not "
                           "checked", failure.hint) from None
@@ -740,30 +787,69 @@ def _check_no_params(layer, name):
         raise CheckFailed(f"{name}.params(): expected an empty dict {{}}, got {params!r:.80}")
 
 
-def _failure(case, function, *args):
-    """[(case, CheckFailed)] when `function(*args)` raises CheckFailed, else []: lets a check try every case."""
-    try:
-        function(*args)
-    except CheckFailed as failure:
-        return [(case, failure)]
-    return []
+def _run_cases(items, check_one, case_of):
+    """Call `check_one(item)` for every item, smallest first, then raise the first failure, diagnosed.
+
+    `case_of(item)` is the item's case (a namedtuple). Every non-square case has a square twin earlier in its list:
+    an exception raised on a non-square case whose square twin passed becomes a failure with the hint
+    rows_columns_swapped; any other exception (the template's "Not implemented!" included) propagates.
+    """
+    failures, passed = [], set()
+    for item in items:
+        case = case_of(item)
+        try:
+            check_one(item)
+        except CheckFailed as failure:
+            failures.append((case, failure))
+        except Exception as error:
+            if _not_implemented(error) or not _square_twin_passed(case, passed):
+                raise
+            failures.append((case, CheckFailed(
+                f"your code raised {_raised(error)} on a non-square input, though its square twin passed "
+                f"(input: {describe(**case._asdict())})", "rows_columns_swapped")))
+        else:
+            passed.add(case)
+    _raise_first(failures)
+
+
+def _square_twin_passed(case, passed):
+    """Whether `case` is non-square and its square twin (the same but for one of height and width) is in `passed`."""
+    if not hasattr(case, "height") or case.height == case.width:
+        return False
+    return case._replace(width=case.height) in passed or case._replace(height=case.width) in passed
+
+
+def _not_implemented(error):
+    """Whether `error` is the template's `Exception("Not implemented!")` or a NotImplementedError."""
+    return isinstance(error, NotImplementedError) or str(error).strip().rstrip("!.").lower() == "not implemented"
+
+
+def _raised(error):
+    """ "ValueError: text (layers.py:174 in backward)": the exception and the innermost place of the learner's code
+    in its traceback, that is outside the checker's files, the standard library and the installed packages."""
+    ours = {os.path.realpath(os.path.dirname(__file__))}
+    libraries = {os.path.realpath(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib", "purelib",
+                                                                         "platlib")}
+    frames = traceback.extract_tb(error.__traceback__)
+    learner = [frame for frame in frames if os.path.dirname(os.path.realpath(frame.filename)) not in ours
+               and not any(os.path.realpath(frame.filename).startswith(library + os.sep) for library in libraries)]
+    where = ""
+    if learner or frames:
+        frame = (learner or frames)[-1]
+        where = f" ({os.path.basename(frame.filename)}:{frame.lineno} in {frame.name})"
+    text = next((line for line in str(error).splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {text}{where}"
 
 
 def _raise_first(failures):
-    """Raise the first (smallest) failure; hint from the pattern of all failures when it has none of its own.
-
-    Every non-square case has a square twin and every stride other than the pool size a twin with the stride equal
-    to the pool size, so "only non-square cases fail" means rows and columns swapped, and "only cases whose stride
-    differs from the pool size fail" a stride that is ignored.
-    """
+    """Raise the first (smallest) failure; when it has no hint of its own and only non-square cases fail (every
+    one has a square twin), the hint rows_columns_swapped."""
     if not failures:
         return
     cases = [case for case, _ in failures]
     hint = failures[0][1].hint
     if hint is None and all(hasattr(case, "height") and case.height != case.width for case in cases):
         hint = "rows_columns_swapped"
-    if hint is None and all(hasattr(case, "stride") and case.stride != case.pool_size for case in cases):
-        hint = "stride_ignored"
     raise CheckFailed(failures[0][1].message, hint)
 
 

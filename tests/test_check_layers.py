@@ -374,3 +374,176 @@ def test_runner_reports_every_check_not_implemented_on_the_template(tmp_path):
     (tmp_path / "layers.py").write_text(template_stub())
     report = check_solution.run(str(tmp_path), only=["layers"])
     assert {entry["id"]: entry["status"] for entry in report["checks"]} == dict.fromkeys(IDS, "not implemented")
+
+
+class FlatBiasGradFC:
+    """A learner's fully connected layer whose B.grad loses the batch axis (`np.sum(d_out, axis=0)`, shape (n,)).
+
+    `W_rule` / `B_rule`: "add" accumulates into the grad, "assign" overwrites it.
+    """
+    W_rule, B_rule = "add", "assign"
+
+    def __init__(self, n_input, n_output):
+        self.W = layers.Param(0.001 * np.random.randn(n_input, n_output))
+        self.B = layers.Param(0.001 * np.random.randn(1, n_output))
+
+    def forward(self, X):
+        self.X = X
+        return X @ self.W.value + self.B.value
+
+    def backward(self, d_out):
+        d_W, d_B = self.X.T @ d_out, np.sum(d_out, axis=0)
+        self.W.grad = self.W.grad + d_W if self.W_rule == "add" else d_W
+        self.B.grad = self.B.grad.reshape(-1) + d_B if self.B_rule == "add" else d_B
+        return d_out @ self.W.value.T
+
+    def params(self):
+        return {"W": self.W, "B": self.B}
+
+
+def fc_with(W_rule, B_rule):
+    return type("FC", (FlatBiasGradFC,), {"W_rule": W_rule, "B_rule": B_rule})
+
+
+def test_a_flat_B_grad_fails_B_grad_only_with_the_shape_rule():
+    fc = fc_with("add", "add")
+    for check_id in ("FullyConnectedLayer.backward.input_grad", "FullyConnectedLayer.backward.W_grad",
+                     "FullyConnectedLayer.backward.accumulates"):
+        assert run_check(check_id, FullyConnectedLayer=fc) is None, check_id
+    with pytest.raises(CheckFailed, match=r"FullyConnectedLayer: B.grad must have the shape of B.value, \(1, 2\), "
+                                          r"got shape \(2,\)") as failure:
+        run_check("FullyConnectedLayer.backward.B_grad", FullyConnectedLayer=fc)
+    assert failure.value.hint is None
+
+
+@pytest.mark.parametrize("W_rule, B_rule, param", [("assign", "assign", "W"), ("add", "assign", "B")])
+def test_a_flat_B_grad_does_not_hide_an_overwritten_grad(W_rule, B_rule, param):
+    with pytest.raises(CheckFailed, match=f"{param}.grad holds the second pass's gradient only") as failure:
+        run_check("FullyConnectedLayer.backward.accumulates", FullyConnectedLayer=fc_with(W_rule, B_rule))
+    assert failure.value.hint == "grad_overwritten"
+
+
+class FloorDivisionPool(LoopMaxPool):
+    """A learner's pooling whose window moves by stride but whose output size is `height // stride`."""
+
+    def windows(self):
+        p, s = self.pool_size, self.stride
+        for y in range(self.X.shape[1] // s):
+            for x in range(self.X.shape[2] // s):
+                yield y, x, (slice(None), slice(y * s, y * s + p), slice(x * s, x * s + p))
+
+    def forward(self, X):
+        self.X = X
+        out = np.zeros((len(X), X.shape[1] // self.stride, X.shape[2] // self.stride, X.shape[3]))
+        for y, x, window in self.windows():
+            out[:, y, x] = X[window].max(axis=(1, 2))
+        return out
+
+
+@pytest.mark.parametrize("check_id", ["MaxPoolingLayer.forward.values", "MaxPoolingLayer.backward.disjoint",
+                                      "MaxPoolingLayer.backward.overlapping"])
+def test_a_wrong_pool_output_size_says_the_formula_and_not_stride_ignored(check_id):
+    with pytest.raises(CheckFailed, match=r"expected an array of shape \(1, \d, \d, 1\), got shape \(1, \d, \d, 1\): "
+                                          r"the output's height and width are \(H - pool_size\) // stride \+ 1"
+                       ) as failure:
+        run_check(check_id, MaxPoolingLayer=FloorDivisionPool)
+    assert failure.value.hint is None
+
+
+class PoolSizeStridePool(LoopMaxPool):
+    """A learner's pooling that moves its window by pool_size whatever the stride."""
+
+    def __init__(self, pool_size, stride):
+        super().__init__(pool_size, pool_size)
+
+
+def test_a_pool_moving_by_pool_size_gets_stride_ignored():
+    with pytest.raises(CheckFailed, match=r"stride 3") as failure:
+        run_check("MaxPoolingLayer.forward.values", MaxPoolingLayer=PoolSizeStridePool)
+    assert failure.value.hint == "stride_ignored"
+
+
+class SwappedLoopPool(LoopMaxPool):
+    """A learner's pooling whose loops take rows for columns: right on square inputs, an exception otherwise."""
+
+    def windows(self):
+        p, s = self.pool_size, self.stride
+        for x in range((self.X.shape[2] - p) // s + 1):
+            for y in range((self.X.shape[1] - p) // s + 1):
+                yield x, y, (slice(None), slice(x * s, x * s + p), slice(y * s, y * s + p))
+
+
+class SwappedBackwardConv(layers.ConvolutionalLayer):
+    """A learner's convolution whose backward loops over output columns as if they were rows (square: right)."""
+
+    def backward(self, d_out):
+        p, k = self.padding, self.filter_size
+        X = np.pad(self._X_seen, ((0, 0), (p, p), (p, p), (0, 0)))
+        d_X = np.zeros_like(X)
+        W = self.W.value.reshape(-1, self.W.value.shape[3])
+        for x in range(d_out.shape[2]):
+            for y in range(d_out.shape[1]):
+                patch = X[:, x:x + k, y:y + k].reshape(len(X), -1)
+                self.W.grad += (patch.T @ d_out[:, x, y]).reshape(self.W.value.shape)
+                d_X[:, x:x + k, y:y + k] += (d_out[:, x, y] @ W.T).reshape(len(X), k, k, -1)
+        self.B.grad += d_out.sum(axis=(0, 1, 2))
+        return d_X[:, p:X.shape[1] - p, p:X.shape[2] - p]
+
+    def forward(self, X):
+        self._X_seen = X
+        return super().forward(X)
+
+
+@pytest.mark.parametrize("check_id, names", [
+    *[(f"MaxPoolingLayer.{case}", {"MaxPoolingLayer": SwappedLoopPool})
+      for case in ("forward.values", "backward.disjoint", "backward.overlapping")],
+    *[(f"ConvolutionalLayer.backward.{case}", {"ConvolutionalLayer": SwappedBackwardConv})
+      for case in ("input_grad", "W_grad", "B_grad")],
+])
+def test_an_exception_on_a_non_square_input_whose_square_twin_passed_is_rows_columns_swapped(check_id, names):
+    with pytest.raises(CheckFailed, match=r"raised (IndexError|ValueError): .* \(test_check_layers.py:\d+ in "
+                                          r"(backward|forward|windows)\) on a non-square input, though its square "
+                                          r"twin passed \(input: .*height (\d), width (?!\3)\d") as failure:
+        run_check(check_id, **names)
+    assert failure.value.hint == "rows_columns_swapped"
+
+
+class RaisingPool(LoopMaxPool):
+    """A learner's pooling raising `error` in forward, on every input or on non-square ones only."""
+    error, square_too = ValueError("broken"), True
+
+    def forward(self, X):
+        if self.square_too or X.shape[1] != X.shape[2]:
+            raise self.error
+        return super().forward(X)
+
+
+@pytest.mark.parametrize("error, square_too", [
+    (ValueError("broken"), True), (NotImplementedError("no rectangles"), False),
+    (Exception("Not implemented!"), False)])
+def test_an_exception_on_a_square_input_or_a_not_implemented_propagates(error, square_too):
+    pool = type("Pool", (RaisingPool,), {"error": error, "square_too": square_too})
+    with pytest.raises(type(error), match=str(error)) as raised:
+        run_check("MaxPoolingLayer.forward.values", MaxPoolingLayer=pool)
+    assert raised.value is error
+
+
+def trace_l2(W, reg_strength):
+    """A learner's l2_regularization whose loss (a trace of W.T @ W) works on 2-D W only; its gradient is right."""
+    return reg_strength * np.trace(np.matmul(W.T, W)), 2 * reg_strength * W
+
+
+def half_trace_l2(W, reg_strength):
+    return reg_strength * np.trace(np.matmul(W.T, W)), reg_strength * W
+
+
+def test_l2_gradient_is_judged_on_2d_weights_when_the_loss_fails_on_4d_ones():
+    with pytest.raises(ValueError):
+        run_check("l2_regularization.loss.formula", l2_regularization=trace_l2)
+    outcome = run_check("l2_regularization.gradient.formula", l2_regularization=trace_l2)
+    assert isinstance(outcome, Info)
+    assert re.search(r"right on W of shape \(3, 4\); on W of shape \(2, 3, 2, 2\) l2_regularization raised "
+                     r"ValueError: .* \(test_check_layers.py:\d+ in trace_l2\): see l2_regularization.loss.formula",
+                     outcome.message)
+    with pytest.raises(CheckFailed, match="half of it"):
+        run_check("l2_regularization.gradient.formula", l2_regularization=half_trace_l2)
