@@ -100,10 +100,11 @@ def _isolate(path):
                                   if entry)}
     sys.path[:] = [entry for entry in sys.path if entry and os.path.abspath(entry) not in ours]
     sys.path.insert(0, path)
+    keep = ("__main__", "check_worker", "checks_")  # this worker and the check modules stay loaded
     for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None) or ""
-        from_repo = os.path.dirname(os.path.abspath(file)) == REPO if file else False
-        if name in checks_base.MODULES or (from_repo and not name.startswith("checks_") and name != "check_worker"):
+        file = getattr(module, "__file__", None)
+        from_repo = file is not None and os.path.dirname(os.path.abspath(file)) == REPO
+        if name in checks_base.MODULES or (from_repo and not name.startswith(keep)):
             del sys.modules[name]
     importlib.invalidate_caches()
 
