@@ -16,6 +16,7 @@ wrong entry, the last one (they must say False), of a quadratic function, a tiny
 written here; each layer and model is fresh, its gradients zero, for each call.
 """
 import contextlib
+import itertools
 import shutil
 import tempfile
 from pathlib import Path
@@ -130,15 +131,46 @@ def _binary_mismatch(got, expected, counts):
     if np.allclose(got, (precision, recall, f1, accuracy)):
         return (f"the values come in assignment 1's order (precision, recall, f1, accuracy); this assignment's "
                 f"template returns (accuracy, precision, recall, f1) (input: {case})")
+    order = _order_of(got, expected)
+    if order is not None:
+        return (f"the values come in the order ({', '.join(_METRIC_NAMES[k] for k in order)}); this assignment's "
+                f"template returns (accuracy, precision, recall, f1) (input: {case})")
     wrong = [f"{name} expected {want:.6g}, got {value:.6g}"
              for name, want, value in zip(_METRIC_NAMES, expected, got) if not np.isclose(value, want)]
     return f"{'; '.join(wrong)} (input: {case})"
 
 
+def _order_of(got, expected):
+    """The permutation `order` with got[i] == expected[order[i]] for every i, or None when there is none."""
+    for order in itertools.permutations(range(len(expected))):
+        if np.allclose(got, [expected[k] for k in order], rtol=1e-9, atol=1e-12):
+            return order
+    return None
+
+
+def _learners_order(metric):
+    """The order in which `metric` returns (accuracy, precision, recall, f1), read off the formulas' first case
+    (where the four differ); the template's order when no order fits (the formulas check says what is wrong)."""
+    counts = (2, 1, 3, 1)
+    try:
+        got = _binary_result(metric(*_binary_case(*counts)), counts)
+    except Exception:  # the formulas check reports it; the edge cases are judged in the template's order
+        return tuple(range(4))
+    return _order_of(got, _binary_expected(*counts)) or tuple(range(4))
+
+
 def _binary_edge_case(modules, counts):
-    """Fail on a wrong defined value; return Info for NaN where the value is 0/0; None when all is right."""
+    """Fail on a wrong defined value; return Info for NaN where the value is 0/0; None when all is right.
+
+    The values are taken in the order the learner's function uses (see `_learners_order`), so that an order the
+    formulas check already reported is not reported again as wrong values here.
+    """
+    metric = modules.metrics.binary_classification_metrics
     prediction, truth = _binary_case(*counts)
-    got = _binary_result(modules.metrics.binary_classification_metrics(prediction, truth), counts)
+    returned = _binary_result(metric(prediction, truth), counts)
+    got = [0.0] * 4
+    for position, k in enumerate(_learners_order(metric)):
+        got[k] = returned[position]
     expected = _binary_expected(*counts)
     case = _describe_counts(counts)
     undefined = {name for name, want in zip(_METRIC_NAMES, expected) if want is None}

@@ -328,3 +328,24 @@ def test_model_checker_that_checks_the_first_parameter_only_fails():
     with pytest.raises(CheckFailed, match=r"check_model_gradient returned True on a wrong gradient"):
         run_check("check_model_gradient.call.wrong_gradient",
                   gradient_check=SimpleNamespace(check_model_gradient=check_model_gradient))
+
+
+def _metrics_in_order(order):
+    """A learner's binary_classification_metrics returning (accuracy, precision, recall, f1) in `order`, 0 for
+    0/0."""
+    def metric(prediction, truth):
+        tp = int(np.sum(prediction & truth))
+        fp, fn = int(np.sum(prediction & ~truth)), int(np.sum(~prediction & truth))
+        values = {"accuracy": float(np.mean(prediction == truth)),
+                  "precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn) if tp + fn else 0.0,
+                  "f1": 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else 0.0}
+        return tuple(values[name] for name in order)
+    return SimpleNamespace(metrics=SimpleNamespace(binary_classification_metrics=metric))
+
+
+@pytest.mark.parametrize("order", [("precision", "recall", "f1", "accuracy"), ("precision", "recall", "accuracy", "f1")])
+def test_an_unusual_order_is_named_once_and_the_edge_cases_judge_the_values(order):
+    with pytest.raises(CheckFailed, match=r"the values come in .*order"):
+        REGISTRY["binary_classification_metrics.call.formulas"].function(_metrics_in_order(order))
+    for case in ("no_predicted_positive", "no_actual_positive", "all_correct", "all_wrong"):
+        assert REGISTRY[f"binary_classification_metrics.call.{case}"].function(_metrics_in_order(order)) is None
