@@ -37,7 +37,8 @@ HINTS = {
     "grad_overwritten": "Param.grad holds only the last backward pass: add into it (param.grad += ...) instead of "
                         "assigning; the model zeroes it before each pass",
     "momentum_ignored": "MomentumSGD ignores its `momentum` argument: store it in __init__ (self.momentum = momentum)",
-    "np_float_removed": "np.float was removed in numpy 1.24: use float or np.float64",
+    "np_float_removed": "np.float, np.int, np.bool and np.object were removed in numpy 1.24: use float, int, bool "
+                        "and object (or np.float64, np.int64)",
     "grads_not_zeroed": "the gradients pile up from one call to the next: compute_loss_and_gradients must set "
                         "every Param.grad to zero before its forward pass",
     "init_scale": "the loss at initialisation is far above ln 10 = 2.30: weights with unit variance make huge "
