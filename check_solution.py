@@ -385,6 +385,11 @@ def main(argv=None):
     """Command line entry, see `--help`; returns the exit code (0, 1) or raises SystemExit(2) for a bad argument."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.path is None and args.only and args.only[-1] not in MODULES:
+        args.path = args.only.pop()  # `--only layers PATH`: the list of modules ends where PATH begins
+    for name in args.only or ():
+        if name not in MODULES:
+            parser.error(f"argument --only: invalid choice: {name!r} (choose from {', '.join(MODULES)})")
     if args.list:
         _print_list()
         return 0
@@ -451,8 +456,8 @@ def _parser():
                      epilog="Exit codes: 0 no check failed, raised an error or timed out; 1 some did; 2 bad "
                             "arguments (nothing run).")
     parser.add_argument("path", nargs="?", metavar="PATH", help="the folder holding your modules")
-    parser.add_argument("--only", nargs="+", action="extend", choices=MODULES, metavar="MODULE",
-                        help=f"check only these modules, of: {', '.join(MODULES)}")
+    parser.add_argument("--only", nargs="+", action="extend", metavar="MODULE",
+                        help=f"check only these modules, of: {', '.join(MODULES)} (PATH may come after them)")
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE (replaces only an "
                                                       "earlier report)")
     parser.add_argument("--timeout", type=_positive_seconds, default=30.0, metavar="SECONDS",

@@ -366,7 +366,10 @@ def test_run_refuses_bad_arguments_before_running_anything(kwargs, error, match,
     ([__file__], r"`PATH` must be a folder holding the assignment's modules, got the file '.*'"),
     ([os.path.dirname(__file__)], r"`PATH` must be a folder holding at least one of the assignment's modules .*, "
                                   r"which holds none"),
-    ([REPO, "--only", "layer"], r"argument --only: invalid choice: 'layer' \(choose from 'layers', 'model', .*\)"),
+    ([REPO, "--only", "layer"], r"argument --only: invalid choice: 'layer' \(choose from layers, model, .*\)"),
+    (["--only", "layers", "/no/such/folder"], r"`PATH` must be an existing folder, got '/no/such/folder', which "
+                                              r"does not exist"),
+    (["--only", "layer", REPO], r"argument --only: invalid choice: 'layer' \(choose from layers, model, .*\)"),
     ([REPO, "--timeout", "0"], r"argument --timeout: must be a finite number of seconds > 0, got '0'"),
     ([REPO, "--timeout", "soon"], r"argument --timeout: must be a finite number of seconds > 0, got 'soon'"),
     ([REPO, "--json", "/no/such/folder/report.json"],
@@ -447,6 +450,10 @@ def test_command_line_report_exit_code_and_json(tmp_path):
                                   "missing": len(written["checks"]) - 3}
     passing = command("--only", "metrics")
     assert passing.returncode == 0, passing.stderr
+    path_last = subprocess.run([sys.executable, os.path.join(REPO, "check_solution.py"), "--only", "metrics",
+                                learner], capture_output=True, text=True, env=environment, timeout=60)
+    assert path_last.returncode == 0, path_last.stderr
+    assert re.sub(r"\d+\.\d+ s", "", path_last.stdout) == re.sub(r"\d+\.\d+ s", "", passing.stdout)
     assert "layers.py" not in passing.stdout and "Probe.metrics.ok" in passing.stdout
     assert re.search(r"\n\nmodel\.py\nall \d+ checks missing: no model\.py in .*learner\n\n", failing.stdout)
 
