@@ -343,7 +343,8 @@ def _metrics_in_order(order):
     return SimpleNamespace(metrics=SimpleNamespace(binary_classification_metrics=metric))
 
 
-@pytest.mark.parametrize("order", [("precision", "recall", "f1", "accuracy"), ("precision", "recall", "accuracy", "f1")])
+@pytest.mark.parametrize("order", [("precision", "recall", "f1", "accuracy"),
+                                   ("precision", "recall", "accuracy", "f1")])
 def test_an_unusual_order_is_named_once_and_the_edge_cases_judge_the_values(order):
     with pytest.raises(CheckFailed, match=r"the values come in .*order"):
         REGISTRY["binary_classification_metrics.call.formulas"].function(_metrics_in_order(order))
