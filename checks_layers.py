@@ -4,22 +4,21 @@ gradients of those oracles, the accumulation into `Param.grad`, the tie rule of 
 Every case is random but seeded, and every list of image cases comes in pairs, a square image then a non-square one
 with everything else equal, smallest first: a check reports its first failing case, and diagnoses "right on square
 images, wrong on non-square ones" as rows and columns swapped.
+
+The oracles are in checks_oracles.py; the running of cases and the checking of a layer's results, shared by these
+checks, in checks_layer_tools.py.
 """
 import functools
-import os
-import sysconfig
-import time
-import traceback
 from collections import namedtuple
 
 import numpy as np
 
 import checks_oracles as oracles
-from checks_base import CheckFailed, Info, Timing, assert_close, check, describe, numeric_gradient
-
-# Learners' results are compared with these tolerances: loose enough for float32 arithmetic inside their layers,
-# far tighter than the error any known bug makes.
-RTOL, ATOL = 1e-4, 1e-6
+from checks_base import CheckFailed, Info, assert_close, describe, numeric_gradient
+from checks_layer_tools import (
+    ATOL, RTOL, Problem, check_accumulation, check_forward_values, check_gradient, check_no_params,
+    check_param_shapes, checked_array, checked_number, checked_pair, describe_raised, forward_before_backward,
+    layer_check, not_implemented, run_backward, run_cases, run_forward, time_passes)
 
 FcCase = namedtuple("FcCase", "batch n_input n_output")
 ConvCase = namedtuple("ConvCase", "batch height width in_channels out_channels filter_size padding")
@@ -57,30 +56,9 @@ POOL_OVERLAPPING_CASES = tuple(case for case in POOL_CASES if case.stride < case
 SPEED_BATCH, SPEED_SIZE = 64, 32
 CONV_SPEED_CHANNELS = (3, 16)
 POOL_SPEED_CHANNELS = 16
-# A layer whose pass over one image, times the batch, exceeds this many seconds is timed on that one image only and
-# its batch time estimated: a per-element Python loop then ends well inside the runner's 30 s limit.
-SPEED_ESTIMATE_ABOVE = 10.0
 
 
-def _layer_check(check_id, needs, description, speed=False):
-    """`checks_base.check` for a check that leaves numpy's global random state as it found it.
-
-    The template's layers draw their initial weights from `np.random`; the data loader's check measures that state.
-    """
-    def register(function):
-        @functools.wraps(function)
-        def keeping_global_rng(modules):
-            state = np.random.get_state()
-            try:
-                return function(modules)
-            finally:
-                np.random.set_state(state)
-        check(check_id, needs, description, speed)(keeping_global_rng)
-        return function
-    return register
-
-
-@_layer_check("Param.init.value_and_grad", needs=("layers.Param",),
+@layer_check("Param.init.value_and_grad", needs=("layers.Param",),
               description="Param(value) keeps value and starts grad as zeros of value's shape")
 def _param_init(modules):
     rng = np.random.default_rng(1)
@@ -88,8 +66,8 @@ def _param_init(modules):
         value = rng.standard_normal(shape)
         param = modules.layers.Param(value.copy())
         case = describe(value_shape=shape)
-        assert_close("Param.value", value, _array(param.value, "Param.value", shape, case), case)
-        assert_close("Param.grad", np.zeros(shape), _array(param.grad, "Param.grad", shape, case), case)
+        assert_close("Param.value", value, checked_array(param.value, "Param.value", shape, case), case)
+        assert_close("Param.grad", np.zeros(shape), checked_array(param.grad, "Param.grad", shape, case), case)
 
 
 def _l2_cases():
@@ -101,18 +79,18 @@ def _l2_cases():
 
 def _l2(modules, case, W, reg_strength):
     """The learner's (loss, grad) of l2_regularization on a copy of W, checked to be a pair."""
-    return _pair(modules.layers.l2_regularization(W.copy(), reg_strength), "l2_regularization", case)
+    return checked_pair(modules.layers.l2_regularization(W.copy(), reg_strength), "l2_regularization", case)
 
 
-@_layer_check("l2_regularization.loss.formula", needs=("layers.l2_regularization",),
+@layer_check("l2_regularization.loss.formula", needs=("layers.l2_regularization",),
               description="the loss is reg_strength * sum(W**2)")
 def _l2_loss(modules):
     for case, W, reg_strength in _l2_cases():
-        loss = _number(_l2(modules, case, W, reg_strength)[0], "l2_regularization's loss", case)
+        loss = checked_number(_l2(modules, case, W, reg_strength)[0], "l2_regularization's loss", case)
         assert_close("l2_regularization's loss", reg_strength * np.sum(W ** 2), loss, case, RTOL, ATOL)
 
 
-@_layer_check("l2_regularization.gradient.formula", needs=("layers.l2_regularization",),
+@layer_check("l2_regularization.gradient.formula", needs=("layers.l2_regularization",),
               description="the gradient is 2 * reg_strength * W, shaped like W")
 def _l2_gradient(modules):
     """The gradient on the 2-D W first: when the learner's function then raises on the 4-D W, the gradient cannot
@@ -121,11 +99,11 @@ def _l2_gradient(modules):
         try:
             grad = _l2(modules, case, W, reg_strength)[1]
         except Exception as error:
-            if W.ndim == 2 or _not_implemented(error):
+            if W.ndim == 2 or not_implemented(error):
                 raise
             return Info(f"l2_regularization's gradient is right on W of shape (3, 4); on W of shape {W.shape} "
-                        f"l2_regularization raised {_raised(error)}: see l2_regularization.loss.formula")
-        grad = _array(grad, "l2_regularization's gradient", W.shape, case)
+                        f"l2_regularization raised {describe_raised(error)}: see l2_regularization.loss.formula")
+        grad = checked_array(grad, "l2_regularization's gradient", W.shape, case)
         if np.allclose(grad, reg_strength * W, RTOL, ATOL):
             raise CheckFailed(f"l2_regularization's gradient: expected 2 * reg_strength * W, got reg_strength * W, "
                               "half of it: the derivative of reg_strength * sum(W**2) has the factor 2 "
@@ -151,9 +129,9 @@ def _softmax(modules, predictions, target):
     case = describe(predictions_shape=predictions.shape, target_index=_target_text(target))
     with np.errstate(all="ignore"):  # overflow in the learner's exp is reported by the check, not as a warning
         result = modules.layers.softmax_with_cross_entropy(predictions.copy(), _copy(target))
-    loss, grad = _pair(result, "softmax_with_cross_entropy", case)
-    loss = _number(loss, "softmax_with_cross_entropy's loss", case)
-    return case, loss, _array(grad, "softmax_with_cross_entropy's gradient", predictions.shape, case)
+    loss, grad = checked_pair(result, "softmax_with_cross_entropy", case)
+    loss = checked_number(loss, "softmax_with_cross_entropy's loss", case)
+    return case, loss, checked_array(grad, "softmax_with_cross_entropy's gradient", predictions.shape, case)
 
 
 def _softmax_loss(modules, batched):
@@ -177,31 +155,31 @@ def _softmax_gradient(modules, batched):
         assert_close("softmax_with_cross_entropy's gradient", expected, grad, case, RTOL, ATOL)
 
 
-@_layer_check("softmax_with_cross_entropy.loss.single", needs=("layers.softmax_with_cross_entropy",),
+@layer_check("softmax_with_cross_entropy.loss.single", needs=("layers.softmax_with_cross_entropy",),
               description="loss of one sample (predictions of shape (N,)), target an int or an array of shape (1,)")
 def _softmax_loss_single(modules):
     _softmax_loss(modules, batched=False)
 
 
-@_layer_check("softmax_with_cross_entropy.loss.batch", needs=("layers.softmax_with_cross_entropy",),
+@layer_check("softmax_with_cross_entropy.loss.batch", needs=("layers.softmax_with_cross_entropy",),
               description="mean loss of a batch (predictions (batch, N), target (batch,)), batch 1 and 3")
 def _softmax_loss_batch(modules):
     _softmax_loss(modules, batched=True)
 
 
-@_layer_check("softmax_with_cross_entropy.gradient.single", needs=("layers.softmax_with_cross_entropy",),
+@layer_check("softmax_with_cross_entropy.gradient.single", needs=("layers.softmax_with_cross_entropy",),
               description="gradient for one sample equals the numeric gradient of the loss")
 def _softmax_gradient_single(modules):
     _softmax_gradient(modules, batched=False)
 
 
-@_layer_check("softmax_with_cross_entropy.gradient.batch", needs=("layers.softmax_with_cross_entropy",),
+@layer_check("softmax_with_cross_entropy.gradient.batch", needs=("layers.softmax_with_cross_entropy",),
               description="gradient for a batch equals the numeric gradient of the mean loss, batch 1 and 3")
 def _softmax_gradient_batch(modules):
     _softmax_gradient(modules, batched=True)
 
 
-@_layer_check("softmax_with_cross_entropy.loss.large_logits", needs=("layers.softmax_with_cross_entropy",),
+@layer_check("softmax_with_cross_entropy.loss.large_logits", needs=("layers.softmax_with_cross_entropy",),
               description="scores near +-1000 give a finite loss and gradient, the same as the scores shifted near 0 "
                           "(no overflow in exp)")
 def _softmax_large_logits(modules):
@@ -227,33 +205,29 @@ def _relu_cases():
     return [(rng.standard_normal(shape), rng.standard_normal(shape)) for shape in ((2, 5), (1, 3, 4, 2))]
 
 
-@_layer_check("ReLULayer.forward.values", needs=("layers.ReLULayer",),
+@layer_check("ReLULayer.forward.values", needs=("layers.ReLULayer",),
               description="forward is max(X, 0) elementwise, on 2-D and 4-D input")
 def _relu_forward(modules):
     for X, _ in _relu_cases():
         case = describe(X_shape=X.shape)
-        got = _forward(modules.layers.ReLULayer(), X, "ReLULayer", X.shape, case)
+        got = run_forward(modules.layers.ReLULayer(), X, "ReLULayer", X.shape, case)
         assert_close("ReLULayer.forward", np.maximum(X, 0), got, case)
 
 
-@_layer_check("ReLULayer.backward.values", needs=("layers.ReLULayer",),
+@layer_check("ReLULayer.backward.values", needs=("layers.ReLULayer",),
               description="backward passes d_out where the forward input was positive, 0 elsewhere")
 def _relu_backward(modules):
     for X, d_out in _relu_cases():
         case = describe(X_shape=X.shape)
         layer = modules.layers.ReLULayer()
-        _forward(layer, X, "ReLULayer", X.shape, case)
-        got = _backward(layer, d_out, "ReLULayer", X.shape, case)
+        run_forward(layer, X, "ReLULayer", X.shape, case)
+        got = run_backward(layer, d_out, "ReLULayer", X.shape, case)
         assert_close("ReLULayer.backward", d_out * (X > 0), got, case)
 
 
-@_layer_check("ReLULayer.params.empty", needs=("layers.ReLULayer",), description="params() is {}")
+@layer_check("ReLULayer.params.empty", needs=("layers.ReLULayer",), description="params() is {}")
 def _relu_params(modules):
-    _check_no_params(modules.layers.ReLULayer(), "ReLULayer")
-
-
-# A learner's layer for one case, our random X, W, B of the contract's shapes, and the oracle forward(X, W, B).
-Problem = namedtuple("Problem", "layer X W B forward case")
+    check_no_params(modules.layers.ReLULayer(), "ReLULayer")
 
 
 def _fc_problem(modules, case, seed):
@@ -274,164 +248,76 @@ def _conv_problem(modules, case, seed):
                    functools.partial(oracles.convolution, padding=case.padding), case)
 
 
-def _run_pass(problem, name, d_out, X=None):
-    """Forward with our W and B set as the notebook sets them, then backward of d_out, on the learner's layer.
-
-    Returns (d_input, W.grad, B.grad): d_input checked to be a numeric array of X's shape, the grads as the
-    learner left them (copies of arrays), for the check that reads one to judge it. The forward output is checked
-    for its shape only: d_out must have it.
-    """
-    X = problem.X if X is None else X
-    case = describe(**problem.case._asdict())
-    W, B = _params(problem.layer, name, case)
-    W.value, B.value = problem.W.copy(), problem.B.copy()
-    _forward_before_backward(lambda: _forward(problem.layer, X, name, d_out.shape, case))
-    d_input = _backward(problem.layer, d_out, name, X.shape, case)
-    return (d_input, *(grad.copy() if isinstance(grad, np.ndarray) else grad for grad in (W.grad, B.grad)))
-
-
-def _grad(value, name, param, shape, case, squeezed=False):
-    """A learner's `param`.grad checked to be a numeric array of its value's `shape`, as a float64 copy.
-
-    squeezed: also take a grad whose shape differs from `shape` by axes of length 1 only, reshaped to `shape`.
-    """
-    if isinstance(value, np.ndarray) and value.shape != tuple(shape):
-        if squeezed and [n for n in value.shape if n != 1] == [n for n in shape if n != 1]:
-            value = value.reshape(shape)
-        else:
-            raise CheckFailed(f"{name}: {param}.grad must have the shape of {param}.value, {tuple(shape)}, got shape "
-                              f"{value.shape}: a Param's grad always has its value's shape (input: {case})")
-    return _array(value, f"{name}: {param}.grad", shape, case)
-
-
-def _check_forward_values(problems, name):
-    """The learner's forward of every problem against the oracle; the first mismatch fails, diagnosed."""
-    def check_one(problem):
-        case = describe(**problem.case._asdict())
-        expected = problem.forward(problem.X, problem.W, problem.B)
-        W, B = _params(problem.layer, name, case)
-        W.value, B.value = problem.W.copy(), problem.B.copy()
-        _check_output(problem.layer, problem.X, name, expected, case)
-    _run_cases(problems, check_one, lambda problem: problem.case)
-
-
-def _check_gradient(problems, name, which):
-    """The learner's gradient `which` ("input", "W" or "B") against the numeric gradient of the oracle, for every
-    problem; the first mismatch fails, diagnosed."""
-    position = {"input": 0, "W": 1, "B": 2}[which]
-    _run_cases(list(enumerate(problems)),
-               lambda seeded: _compare_gradient(seeded[1], name, which, position, seeded[0]),
-               lambda seeded: seeded[1].case)
-
-
-def _compare_gradient(problem, name, which, position, seed):
-    """One problem of `_check_gradient`: `position` indexes (X, W, B); `seed` draws its d_out."""
-    case = describe(**problem.case._asdict())
-    arrays = [problem.X, problem.W, problem.B]
-    d_out = np.random.default_rng(seed).standard_normal(problem.forward(*arrays).shape)
-    got = _run_pass(problem, name, d_out)[position]
-    if which != "input":
-        got = _grad(got, name, which, arrays[position].shape, case)
-
-    def loss(value):
-        return np.sum(problem.forward(*arrays[:position], value, *arrays[position + 1:]) * d_out)
-    assert_close(f"{name}.backward's gradient with respect to {which}", numeric_gradient(loss, arrays[position]),
-                 got, case, RTOL, ATOL)
-
-
-def _check_accumulation(make_problem, name):
-    """Two backward passes into the same layer must leave the sum of their parameter gradients in Param.grad.
-
-    The learner's own single-pass gradients are the reference, so only the accumulation is tested here, W before B;
-    a grad of the wrong shape is B_grad's or W_grad's to report: one that only lacks an axis of length 1 is judged.
-    """
-    first, second = make_problem(), make_problem()
-    rng = np.random.default_rng(5)
-    X2 = rng.standard_normal(first.X.shape)
-    out_shape = first.forward(first.X, first.W, first.B).shape
-    d_out1, d_out2 = rng.standard_normal(out_shape), rng.standard_normal(out_shape)
-    passes = [_run_pass(second, name, d_out2, X=X2)[1:], _run_pass(first, name, d_out1)[1:],
-              _run_pass(first, name, d_out2, X=X2)[1:]]
-    case = describe(**first.case._asdict()) + ", two forward/backward passes"
-    for index, (param, shape) in enumerate((("W", first.W.shape), ("B", first.B.shape))):
-        last, single, total = (_grad(grads[index], name, param, shape, case, squeezed=True) for grads in passes)
-        if np.allclose(total, last, RTOL, ATOL) and not np.allclose(single, 0, RTOL, ATOL):
-            raise CheckFailed(f"{name}: after two backward passes {param}.grad holds the second pass's gradient "
-                              f"only, expected the sum of both (input: {case})", "grad_overwritten")
-        assert_close(f"{name}: {param}.grad after two backward passes (expected the sum of both passes' "
-                     "gradients)", single + last, total, case, RTOL, ATOL)
-
-
 def _fc_problems(modules):
     return [_fc_problem(modules, case, seed) for seed, case in enumerate(FC_CASES, start=10)]
 
 
-@_layer_check("FullyConnectedLayer.params.shapes", needs=("layers.FullyConnectedLayer",),
+@layer_check("FullyConnectedLayer.params.shapes", needs=("layers.FullyConnectedLayer",),
               description="params() is {'W', 'B'}: W (n_input, n_output), B (1, n_output), grads zeros of their shapes")
 def _fc_params(modules):
-    _check_param_shapes(modules.layers.FullyConnectedLayer(4, 3), "FullyConnectedLayer", (4, 3), (1, 3),
+    check_param_shapes(modules.layers.FullyConnectedLayer(4, 3), "FullyConnectedLayer", (4, 3), (1, 3),
                         describe(n_input=4, n_output=3))
 
 
-@_layer_check("FullyConnectedLayer.forward.values", needs=("layers.FullyConnectedLayer",),
+@layer_check("FullyConnectedLayer.forward.values", needs=("layers.FullyConnectedLayer",),
               description="forward is X @ W + B with W and B as set by the caller, batch 1 and 4")
 def _fc_forward(modules):
-    _check_forward_values(_fc_problems(modules), "FullyConnectedLayer")
+    check_forward_values(_fc_problems(modules), "FullyConnectedLayer")
 
 
-@_layer_check("FullyConnectedLayer.backward.input_grad", needs=("layers.FullyConnectedLayer",),
+@layer_check("FullyConnectedLayer.backward.input_grad", needs=("layers.FullyConnectedLayer",),
               description="backward returns the numeric gradient with respect to X")
 def _fc_input_grad(modules):
-    _check_gradient(_fc_problems(modules), "FullyConnectedLayer", "input")
+    check_gradient(_fc_problems(modules), "FullyConnectedLayer", "input")
 
 
-@_layer_check("FullyConnectedLayer.backward.W_grad", needs=("layers.FullyConnectedLayer",),
+@layer_check("FullyConnectedLayer.backward.W_grad", needs=("layers.FullyConnectedLayer",),
               description="backward leaves the numeric gradient with respect to W in W.grad")
 def _fc_W_grad(modules):
-    _check_gradient(_fc_problems(modules), "FullyConnectedLayer", "W")
+    check_gradient(_fc_problems(modules), "FullyConnectedLayer", "W")
 
 
-@_layer_check("FullyConnectedLayer.backward.B_grad", needs=("layers.FullyConnectedLayer",),
+@layer_check("FullyConnectedLayer.backward.B_grad", needs=("layers.FullyConnectedLayer",),
               description="backward leaves the numeric gradient with respect to B in B.grad")
 def _fc_B_grad(modules):
-    _check_gradient(_fc_problems(modules), "FullyConnectedLayer", "B")
+    check_gradient(_fc_problems(modules), "FullyConnectedLayer", "B")
 
 
-@_layer_check("FullyConnectedLayer.backward.accumulates", needs=("layers.FullyConnectedLayer",),
+@layer_check("FullyConnectedLayer.backward.accumulates", needs=("layers.FullyConnectedLayer",),
               description="two backward passes add up in W.grad and B.grad (+=, not =)")
 def _fc_accumulates(modules):
-    _check_accumulation(lambda: _fc_problem(modules, FC_CASES[1], 20), "FullyConnectedLayer")
+    check_accumulation(lambda: _fc_problem(modules, FC_CASES[1], 20), "FullyConnectedLayer")
 
 
 def _conv_problems(modules, cases):
     return [_conv_problem(modules, case, seed) for seed, case in enumerate(cases, start=30)]
 
 
-@_layer_check("ConvolutionalLayer.params.shapes", needs=("layers.ConvolutionalLayer",),
+@layer_check("ConvolutionalLayer.params.shapes", needs=("layers.ConvolutionalLayer",),
               description="params() is {'W', 'B'}: W (filter, filter, in, out), B (out,), grads zeros of their shapes")
 def _conv_params(modules):
-    _check_param_shapes(modules.layers.ConvolutionalLayer(2, 3, 3, 1), "ConvolutionalLayer", (3, 3, 2, 3), (3,),
+    check_param_shapes(modules.layers.ConvolutionalLayer(2, 3, 3, 1), "ConvolutionalLayer", (3, 3, 2, 3), (3,),
                         describe(in_channels=2, out_channels=3, filter_size=3, padding=1))
 
 
-@_layer_check("ConvolutionalLayer.forward.output_shape", needs=("layers.ConvolutionalLayer",),
+@layer_check("ConvolutionalLayer.forward.output_shape", needs=("layers.ConvolutionalLayer",),
               description="output (batch, H + 2p - f + 1, W + 2p - f + 1, out): filters 1-3, paddings 0-2, "
                           "non-square images")
 def _conv_output_shape(modules):
     def check_one(problem):
         expected = problem.forward(problem.X, problem.W, problem.B).shape
-        _forward(problem.layer, problem.X, "ConvolutionalLayer", expected, describe(**problem.case._asdict()))
-    _run_cases(_conv_problems(modules, CONV_FORWARD_CASES), check_one, lambda problem: problem.case)
+        run_forward(problem.layer, problem.X, "ConvolutionalLayer", expected, describe(**problem.case._asdict()))
+    run_cases(_conv_problems(modules, CONV_FORWARD_CASES), check_one, lambda problem: problem.case)
 
 
-@_layer_check("ConvolutionalLayer.forward.values", needs=("layers.ConvolutionalLayer",),
+@layer_check("ConvolutionalLayer.forward.values", needs=("layers.ConvolutionalLayer",),
               description="forward equals a loop convolution: batch 1-2, channels 1-3, filters 1-3, paddings 0-2, "
                           "non-square images")
 def _conv_forward(modules):
-    _check_forward_values(_conv_problems(modules, CONV_FORWARD_CASES), "ConvolutionalLayer")
+    check_forward_values(_conv_problems(modules, CONV_FORWARD_CASES), "ConvolutionalLayer")
 
 
-@_layer_check("ConvolutionalLayer.forward.new_weights", needs=("layers.ConvolutionalLayer",),
+@layer_check("ConvolutionalLayer.forward.new_weights", needs=("layers.ConvolutionalLayer",),
               description="after a forward pass, W.value and B.value set by the caller (as the notebook does) are "
                           "used by the next one, replaced or changed in place")
 def _conv_new_weights(modules):
@@ -441,7 +327,7 @@ def _conv_new_weights(modules):
     old_W, old_B = rng.standard_normal(problem.W.shape), rng.standard_normal(problem.B.shape)
     layer.W.value, layer.B.value = old_W.copy(), old_B.copy()
     expected = problem.forward(problem.X, old_W, old_B)
-    first = _forward(layer, problem.X, "ConvolutionalLayer", expected.shape, case)
+    first = run_forward(layer, problem.X, "ConvolutionalLayer", expected.shape, case)
     if not np.allclose(first, expected, RTOL, ATOL):
         raise CheckFailed("ConvolutionalLayer.forward is wrong before any change of the weights, so their use "
                           f"could not be checked: see ConvolutionalLayer.forward.values (input: {case})")
@@ -454,7 +340,7 @@ def _conv_new_weights(modules):
             layer.B.value[0] -= 1.0
             W, B = layer.W.value.copy(), layer.B.value.copy()
         expected = problem.forward(problem.X, W, B)
-        got = _forward(layer, problem.X, "ConvolutionalLayer", expected.shape, case)
+        got = run_forward(layer, problem.X, "ConvolutionalLayer", expected.shape, case)
         if np.allclose(got, first, RTOL, ATOL):
             raise CheckFailed(f"ConvolutionalLayer.forward: W.value and B.value were {change} after a forward pass, "
                               f"but the next forward gave the same output as before: read self.W.value and "
@@ -464,31 +350,31 @@ def _conv_new_weights(modules):
         first = got
 
 
-@_layer_check("ConvolutionalLayer.backward.input_grad", needs=("layers.ConvolutionalLayer",),
+@layer_check("ConvolutionalLayer.backward.input_grad", needs=("layers.ConvolutionalLayer",),
               description="backward returns the numeric gradient with respect to X: paddings 0-2, non-square images")
 def _conv_input_grad(modules):
-    _check_gradient(_conv_problems(modules, CONV_BACKWARD_CASES), "ConvolutionalLayer", "input")
+    check_gradient(_conv_problems(modules, CONV_BACKWARD_CASES), "ConvolutionalLayer", "input")
 
 
-@_layer_check("ConvolutionalLayer.backward.W_grad", needs=("layers.ConvolutionalLayer",),
+@layer_check("ConvolutionalLayer.backward.W_grad", needs=("layers.ConvolutionalLayer",),
               description="backward leaves the numeric gradient with respect to W in W.grad")
 def _conv_W_grad(modules):
-    _check_gradient(_conv_problems(modules, CONV_BACKWARD_CASES), "ConvolutionalLayer", "W")
+    check_gradient(_conv_problems(modules, CONV_BACKWARD_CASES), "ConvolutionalLayer", "W")
 
 
-@_layer_check("ConvolutionalLayer.backward.B_grad", needs=("layers.ConvolutionalLayer",),
+@layer_check("ConvolutionalLayer.backward.B_grad", needs=("layers.ConvolutionalLayer",),
               description="backward leaves the numeric gradient with respect to B in B.grad")
 def _conv_B_grad(modules):
-    _check_gradient(_conv_problems(modules, CONV_BACKWARD_CASES), "ConvolutionalLayer", "B")
+    check_gradient(_conv_problems(modules, CONV_BACKWARD_CASES), "ConvolutionalLayer", "B")
 
 
-@_layer_check("ConvolutionalLayer.backward.accumulates", needs=("layers.ConvolutionalLayer",),
+@layer_check("ConvolutionalLayer.backward.accumulates", needs=("layers.ConvolutionalLayer",),
               description="two backward passes add up in W.grad and B.grad (+=, not =)")
 def _conv_accumulates(modules):
-    _check_accumulation(lambda: _conv_problem(modules, CONV_BACKWARD_CASES[2], 50), "ConvolutionalLayer")  # square
+    check_accumulation(lambda: _conv_problem(modules, CONV_BACKWARD_CASES[2], 50), "ConvolutionalLayer")  # square
 
 
-@_layer_check("ConvolutionalLayer.speed.svhn_batch", needs=("layers.ConvolutionalLayer",), speed=True,
+@layer_check("ConvolutionalLayer.speed.svhn_batch", needs=("layers.ConvolutionalLayer",), speed=True,
               description="seconds for forward + backward of 64 images 32x32x3, 3 -> 16 channels, filter 3, "
                           "padding 1")
 def _conv_speed(modules):
@@ -497,7 +383,7 @@ def _conv_speed(modules):
     X = rng.standard_normal((SPEED_BATCH, SPEED_SIZE, SPEED_SIZE, in_channels))
     d_out = rng.standard_normal((SPEED_BATCH, SPEED_SIZE, SPEED_SIZE, out_channels))
     layer = modules.layers.ConvolutionalLayer(in_channels, out_channels, 3, 1)
-    return _time_passes(layer, X, d_out, "ConvolutionalLayer",
+    return time_passes(layer, X, d_out, "ConvolutionalLayer",
                         f"forward + backward of {SPEED_BATCH} images {SPEED_SIZE}x{SPEED_SIZE}x{in_channels}, "
                         f"{in_channels} -> {out_channels} channels, filter 3, padding 1")
 
@@ -515,7 +401,7 @@ def _pool_output_shape(case):
     return case.batch, out_height, out_width, case.channels
 
 
-@_layer_check("MaxPoolingLayer.forward.values", needs=("layers.MaxPoolingLayer",),
+@layer_check("MaxPoolingLayer.forward.values", needs=("layers.MaxPoolingLayer",),
               description="forward equals loop window maxima: pool/stride 2/2, 3/3, 2/3, 3/2 and 2/1 (overlapping), "
                           "sizes that do not divide, non-square images")
 def _pool_forward(modules):
@@ -525,7 +411,7 @@ def _pool_forward(modules):
         text = describe(**case._asdict())
         assert_close("MaxPoolingLayer.forward", oracles.max_pool(X, case.pool_size, case.stride),
                      _pool_forward_output(layer, X, case, text), text, RTOL, ATOL)
-    _run_cases(list(enumerate(POOL_CASES, start=60)), check_one, lambda seeded: seeded[1])
+    run_cases(list(enumerate(POOL_CASES, start=60)), check_one, lambda seeded: seeded[1])
 
 
 def _pool_forward_output(layer, X, case, text):
@@ -545,13 +431,13 @@ def _pool_forward_output(layer, X, case, text):
         raise CheckFailed(f"MaxPoolingLayer.forward: expected an array of shape {expected_shape}, got shape "
                           f"{out.shape}: the output's height and width are (H - pool_size) // stride + 1 "
                           f"(input: {text})")
-    return _array(out, "MaxPoolingLayer.forward", expected_shape, text)
+    return checked_array(out, "MaxPoolingLayer.forward", expected_shape, text)
 
 
 def _check_pool_backward(modules, cases):
     """The learner's pooling gradient against the numeric one on inputs without ties; the first mismatch fails,
     diagnosed."""
-    _run_cases(list(enumerate(cases, start=80)), lambda seeded: _compare_pool_gradient(modules, seeded[1], seeded[0]),
+    run_cases(list(enumerate(cases, start=80)), lambda seeded: _compare_pool_gradient(modules, seeded[1], seeded[0]),
                lambda seeded: seeded[1])
 
 
@@ -559,9 +445,9 @@ def _compare_pool_gradient(modules, case, seed):
     """One case of `_check_pool_backward`; diagnoses "wrong only at pixels inside two or more windows"."""
     text = describe(**case._asdict())
     layer, X = _pool_problem(modules, case, seed)
-    _forward_before_backward(lambda: _pool_forward_output(layer, X, case, text))
+    forward_before_backward(lambda: _pool_forward_output(layer, X, case, text))
     d_out = np.random.default_rng(seed).standard_normal(_pool_output_shape(case))
-    got = _backward(layer, d_out, "MaxPoolingLayer", X.shape, text)
+    got = run_backward(layer, d_out, "MaxPoolingLayer", X.shape, text)
     expected = numeric_gradient(lambda x: np.sum(oracles.max_pool(x, case.pool_size, case.stride) * d_out), X)
     try:
         assert_close("MaxPoolingLayer.backward's gradient", expected, got, text, RTOL, ATOL)
@@ -574,30 +460,30 @@ def _compare_pool_gradient(modules, case, seed):
         raise
 
 
-@_layer_check("MaxPoolingLayer.backward.disjoint", needs=("layers.MaxPoolingLayer",),
+@layer_check("MaxPoolingLayer.backward.disjoint", needs=("layers.MaxPoolingLayer",),
               description="backward equals the numeric gradient when windows do not overlap (pool/stride 2/2, 3/3, "
                           "2/3), sizes that do not divide, non-square images")
 def _pool_backward_disjoint(modules):
     _check_pool_backward(modules, POOL_DISJOINT_CASES)
 
 
-@_layer_check("MaxPoolingLayer.backward.overlapping", needs=("layers.MaxPoolingLayer",),
+@layer_check("MaxPoolingLayer.backward.overlapping", needs=("layers.MaxPoolingLayer",),
               description="backward equals the numeric gradient when windows overlap (pool/stride 3/2, 2/1): a pixel "
                           "that is the maximum of two windows gets both gradients")
 def _pool_backward_overlapping(modules):
     _check_pool_backward(modules, POOL_OVERLAPPING_CASES)
 
 
-@_layer_check("MaxPoolingLayer.backward.tied_maxima", needs=("layers.MaxPoolingLayer",),
+@layer_check("MaxPoolingLayer.backward.tied_maxima", needs=("layers.MaxPoolingLayer",),
               description="a window with tied maxima gives its whole gradient to one of them (info when the rule "
                           "differs but is consistent: an equal split, or all of it to each)")
 def _pool_ties(modules):
     X, maxima = _tied_windows()
     case = "batch 1, height 4, width 6, channels 2, pool size 2, stride 2; windows with 1 to 4 equal maxima"
     layer = modules.layers.MaxPoolingLayer(2, 2)
-    _forward(layer, X, "MaxPoolingLayer", (1, 2, 3, 2), case)
+    run_forward(layer, X, "MaxPoolingLayer", (1, 2, 3, 2), case)
     d_out = np.random.default_rng(7).uniform(0.5, 1.5, (1, 2, 3, 2)) * np.array([1, -1])
-    got = _backward(layer, d_out, "MaxPoolingLayer", X.shape, case)
+    got = run_backward(layer, d_out, "MaxPoolingLayer", X.shape, case)
     rules = set()
     for (y, x, channel), window_maxima in maxima.items():
         window = got[0, 2 * y:2 * y + 2, 2 * x:2 * x + 2, channel].reshape(-1)
@@ -656,19 +542,19 @@ def _tie_rule(window, maxima, d_out):
     return None
 
 
-@_layer_check("MaxPoolingLayer.params.empty", needs=("layers.MaxPoolingLayer",), description="params() is {}")
+@layer_check("MaxPoolingLayer.params.empty", needs=("layers.MaxPoolingLayer",), description="params() is {}")
 def _pool_params(modules):
-    _check_no_params(modules.layers.MaxPoolingLayer(2, 2), "MaxPoolingLayer")
+    check_no_params(modules.layers.MaxPoolingLayer(2, 2), "MaxPoolingLayer")
 
 
-@_layer_check("MaxPoolingLayer.speed.svhn_batch", needs=("layers.MaxPoolingLayer",), speed=True,
+@layer_check("MaxPoolingLayer.speed.svhn_batch", needs=("layers.MaxPoolingLayer",), speed=True,
               description="seconds for forward + backward of 64 inputs 32x32x16, pool 4, stride 4")
 def _pool_speed(modules):
     X = _pool_problem(modules, PoolCase(4, 4, SPEED_BATCH, SPEED_SIZE, SPEED_SIZE, POOL_SPEED_CHANNELS), 9)[1]
     d_out = np.random.default_rng(9).standard_normal((SPEED_BATCH, SPEED_SIZE // 4, SPEED_SIZE // 4,
                                                       POOL_SPEED_CHANNELS))
     layer = modules.layers.MaxPoolingLayer(4, 4)
-    return _time_passes(layer, X, d_out, "MaxPoolingLayer", f"forward + backward of {SPEED_BATCH} inputs "
+    return time_passes(layer, X, d_out, "MaxPoolingLayer", f"forward + backward of {SPEED_BATCH} inputs "
                         f"{SPEED_SIZE}x{SPEED_SIZE}x{POOL_SPEED_CHANNELS}, pool 4, stride 4")
 
 
@@ -678,208 +564,31 @@ def _flattener_cases():
     return [rng.standard_normal(shape) for shape in ((1, 2, 2, 3), (2, 3, 5, 2))]
 
 
-@_layer_check("Flattener.forward.shape", needs=("layers.Flattener",),
+@layer_check("Flattener.forward.shape", needs=("layers.Flattener",),
               description="forward gives (batch, H*W*C), each row holding the values of its sample")
 def _flattener_forward(modules):
     for X in _flattener_cases():
         case = describe(X_shape=X.shape)
-        got = _forward(modules.layers.Flattener(), X, "Flattener", (len(X), X[0].size), case)
+        got = run_forward(modules.layers.Flattener(), X, "Flattener", (len(X), X[0].size), case)
         for n, (row, sample) in enumerate(zip(got, X)):
             if not np.array_equal(np.sort(row), np.sort(sample.reshape(-1))):
                 raise CheckFailed(f"Flattener.forward: row {n} of the output does not hold the values of sample {n} "
                                   f"(input: {case})")
 
 
-@_layer_check("Flattener.backward.round_trip", needs=("layers.Flattener",),
+@layer_check("Flattener.backward.round_trip", needs=("layers.Flattener",),
               description="backward gives back the forward input's shape: backward(forward(X)) == X")
 def _flattener_backward(modules):
     for X in _flattener_cases():
         case = describe(X_shape=X.shape)
         layer = modules.layers.Flattener()
-        out = _forward(layer, X, "Flattener", (len(X), X[0].size), case)
-        assert_close("Flattener.backward(forward(X))", X, _backward(layer, out, "Flattener", X.shape, case), case)
+        out = run_forward(layer, X, "Flattener", (len(X), X[0].size), case)
+        assert_close("Flattener.backward(forward(X))", X, run_backward(layer, out, "Flattener", X.shape, case), case)
 
 
-@_layer_check("Flattener.params.empty", needs=("layers.Flattener",), description="params() is {}")
+@layer_check("Flattener.params.empty", needs=("layers.Flattener",), description="params() is {}")
 def _flattener_params(modules):
-    _check_no_params(modules.layers.Flattener(), "Flattener")
-
-
-def _array(value, what, shape, case):
-    """`value` as a float64 copy, after checking it is a numeric ndarray of `shape`; CheckFailed otherwise."""
-    shape = tuple(shape)
-    if not isinstance(value, np.ndarray):
-        got = "None" if value is None else f"a {type(value).__name__}"
-        raise CheckFailed(f"{what}: expected an array of shape {shape}, got {got} (input: {case})")
-    if value.dtype.kind not in "biuf":
-        raise CheckFailed(f"{what}: expected an array of numbers, got one of dtype {value.dtype} (input: {case})")
-    if value.shape != shape:
-        raise CheckFailed(f"{what}: expected an array of shape {shape}, got shape {value.shape} (input: {case})")
-    return value.astype(np.float64)
-
-
-def _number(value, what, case):
-    """`value` as a float after checking it is one real number (a Python or numpy scalar, or a size-1 array)."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "iuf" or array.size != 1:
-        raise CheckFailed(f"{what}: expected a float, got {type(value).__name__} {value!r:.80} (input: {case})")
-    return float(array.reshape(()))
-
-
-def _pair(result, what, case):
-    """The two entries of a function's (value, gradient) result; CheckFailed when it is not a pair."""
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise CheckFailed(f"{what}: expected a pair (loss, gradient), got {type(result).__name__} {result!r:.80} "
-                          f"(input: {case})")
-    return result
-
-
-def _forward(layer, X, name, shape, case):
-    """The learner's `layer.forward` of a copy of X (ours stays as it was), checked to be a numeric array of
-    `shape`."""
-    return _array(layer.forward(X.copy()), f"{name}.forward", shape, case)
-
-
-def _forward_before_backward(forward):
-    """Call `forward()`, the learner's checked forward pass whose output shape is that of the d_out to come."""
-    try:
-        forward()
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.message}; backward takes a d_out of the forward output's shape, so it was not "
-                          "checked", failure.hint) from None
-
-
-def _check_output(layer, X, name, expected, case):
-    """The learner's `layer.forward` of X against `expected`, shape and values."""
-    assert_close(f"{name}.forward", expected, _forward(layer, X, name, expected.shape, case), case, RTOL, ATOL)
-
-
-def _backward(layer, d_out, name, shape, case):
-    """The learner's `layer.backward` of a copy of d_out, checked to be a numeric array of `shape`."""
-    return _array(layer.backward(d_out.copy()), f"{name}.backward", shape, case)
-
-
-def _params(layer, name, case):
-    """The learner's params()["W"] and ["B"], checked to be a dict of exactly those with .value and .grad."""
-    params = layer.params()
-    if not isinstance(params, dict) or set(params) != {"W", "B"}:
-        got = sorted(params) if isinstance(params, dict) else f"a {type(params).__name__}"
-        raise CheckFailed(f"{name}.params(): expected a dict with the keys 'W' and 'B', got {got} (input: {case})")
-    for key, param in params.items():
-        if not (hasattr(param, "value") and hasattr(param, "grad")):
-            raise CheckFailed(f"{name}.params()['{key}']: expected a Param (with .value and .grad), got "
-                              f"{type(param).__name__} (input: {case})")
-    return params["W"], params["B"]
-
-
-def _check_param_shapes(layer, name, W_shape, B_shape, case):
-    """params() of a fresh layer: W and B with the contract's shapes, their grads zeros of the same shapes."""
-    W, B = _params(layer, name, case)
-    for key, param, shape in (("W", W, W_shape), ("B", B, B_shape)):
-        _array(param.value, f"{name}.params()['{key}'].value", shape, case)
-        assert_close(f"{name}.params()['{key}'].grad", np.zeros(shape),
-                     _array(param.grad, f"{name}.params()['{key}'].grad", shape, case), case)
-
-
-def _check_no_params(layer, name):
-    params = layer.params()
-    if not isinstance(params, dict) or params:
-        raise CheckFailed(f"{name}.params(): expected an empty dict {{}}, got {params!r:.80}")
-
-
-def _run_cases(items, check_one, case_of):
-    """Call `check_one(item)` for every item, smallest first, then raise the first failure, diagnosed.
-
-    `case_of(item)` is the item's case (a namedtuple). Every non-square case has a square twin earlier in its list:
-    an exception raised on a non-square case whose square twin passed becomes a failure with the hint
-    rows_columns_swapped; any other exception (the template's "Not implemented!" included) propagates.
-    """
-    failures, passed = [], set()
-    for item in items:
-        case = case_of(item)
-        try:
-            check_one(item)
-        except CheckFailed as failure:
-            failures.append((case, failure))
-        except Exception as error:
-            if _not_implemented(error) or not _square_twin_passed(case, passed):
-                raise
-            failures.append((case, CheckFailed(
-                f"your code raised {_raised(error)} on a non-square input, though its square twin passed "
-                f"(input: {describe(**case._asdict())})", "rows_columns_swapped")))
-        else:
-            passed.add(case)
-    _raise_first(failures)
-
-
-def _square_twin_passed(case, passed):
-    """Whether `case` is non-square and its square twin (the same but for one of height and width) is in `passed`."""
-    if not hasattr(case, "height") or case.height == case.width:
-        return False
-    return case._replace(width=case.height) in passed or case._replace(height=case.width) in passed
-
-
-def _not_implemented(error):
-    """Whether `error` is the template's `Exception("Not implemented!")` or a NotImplementedError."""
-    return isinstance(error, NotImplementedError) or str(error).strip().rstrip("!.").lower() == "not implemented"
-
-
-def _raised(error):
-    """ "ValueError: text (layers.py:174 in backward)": the exception and the innermost place of the learner's code
-    in its traceback, that is outside the checker's files, the standard library and the installed packages."""
-    ours = {os.path.realpath(os.path.dirname(__file__))}
-    libraries = {os.path.realpath(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib", "purelib",
-                                                                         "platlib")}
-    frames = traceback.extract_tb(error.__traceback__)
-    learner = [frame for frame in frames if os.path.dirname(os.path.realpath(frame.filename)) not in ours
-               and not any(os.path.realpath(frame.filename).startswith(library + os.sep) for library in libraries)]
-    where = ""
-    if learner or frames:
-        frame = (learner or frames)[-1]
-        where = f" ({os.path.basename(frame.filename)}:{frame.lineno} in {frame.name})"
-    text = next((line for line in str(error).splitlines() if line.strip()), "")
-    return f"{type(error).__name__}: {text}{where}"
-
-
-def _raise_first(failures):
-    """Raise the first (smallest) failure; when it has no hint of its own and only non-square cases fail (every
-    one has a square twin), the hint rows_columns_swapped."""
-    if not failures:
-        return
-    cases = [case for case, _ in failures]
-    hint = failures[0][1].hint
-    if hint is None and all(hasattr(case, "height") and case.height != case.width for case in cases):
-        hint = "rows_columns_swapped"
-    raise CheckFailed(failures[0][1].message, hint)
-
-
-def _time_passes(layer, X, d_out, name, what, repeats=5, budget=3.0):
-    """Timing of one forward + backward of the learner's layer on (X, d_out): the median of up to `repeats` passes
-    within about `budget` seconds, after one pass on the first image alone.
-
-    When that first pass, times the batch, exceeds SPEED_ESTIMATE_ABOVE seconds, the batch's time is that estimate.
-    Every pass's results are checked to be arrays of the right shapes.
-    """
-    one_image = _timed_pass(layer, X[:1], d_out[:1], name)
-    if one_image * len(X) > SPEED_ESTIMATE_ABOVE:
-        return Timing(one_image * len(X), f"{what}; estimated as {len(X)} times the time of one image, the batch "
-                                          "would take too long")
-    times = [_timed_pass(layer, X, d_out, name)]
-    while len(times) < repeats and sum(times) + np.median(times) <= budget:
-        times.append(_timed_pass(layer, X, d_out, name))
-    return Timing(float(np.median(times)), what)
-
-
-def _timed_pass(layer, X, d_out, name):
-    """Seconds of the learner's forward of X and backward of d_out; their results are checked afterwards."""
-    start = time.perf_counter()
-    out = layer.forward(X)
-    d_input = layer.backward(d_out)
-    seconds = time.perf_counter() - start
-    case = describe(X_shape=X.shape)
-    _array(out, f"{name}.forward", d_out.shape, case)
-    _array(d_input, f"{name}.backward", X.shape, case)
-    return seconds
+    check_no_params(modules.layers.Flattener(), "Flattener")
 
 
 def _copy(target):

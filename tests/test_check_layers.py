@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 
 import check_solution
+import checks_layer_tools
 import checks_layers
 import layers
 from checks_base import REGISTRY, CheckFailed, Info, Timing
 
 REPO = Path(__file__).resolve().parent.parent
-IDS = [check_id for check_id, entry in REGISTRY.items() if entry.function.__module__ == "checks_layers"]
+IDS = [check_id for check_id, entry in REGISTRY.items()
+       if entry.function.__module__ == checks_layers.__name__]
 SPEED_IDS = [check_id for check_id in IDS if REGISTRY[check_id].speed]
 CHECK_IDS = [check_id for check_id in IDS if not REGISTRY[check_id].speed]
 NAMES = ("Param", "l2_regularization", "softmax_with_cross_entropy", "ReLULayer", "FullyConnectedLayer",
@@ -69,7 +71,7 @@ def test_a_fast_layer_is_timed_on_the_whole_batch():
 
 
 def test_a_slow_layer_is_timed_on_one_image_and_its_batch_time_estimated(monkeypatch):
-    monkeypatch.setattr(checks_layers, "SPEED_ESTIMATE_ABOVE", 0.0)
+    monkeypatch.setattr(checks_layer_tools, "SPEED_ESTIMATE_ABOVE", 0.0)
     pool = type("Pool", (CountingPool,), {"batches": []})
     timing = run_check("MaxPoolingLayer.speed.svhn_batch", MaxPoolingLayer=pool)
     assert pool.batches == [1]

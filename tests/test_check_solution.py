@@ -1,9 +1,9 @@
 """check_solution.py: the runner of the checks on a learner's folder (processes, time limits, isolation), its report
 and its command line.
 
-The checks of checks_layers/checks_training/checks_data are not assumed here (their own tests cover them): the
-runner's behaviour is tested with throwaway "Probe.*" checks written to a file that the worker loads through
-CHECK_SOLUTION_EXTRA_CHECKS (for testing only), on learner folders written by each test.
+The checks of checks_layers.py, checks_model.py, ... (one check module per learner module) are not assumed here
+(their own tests cover them): the runner's behaviour is tested with throwaway "Probe.*" checks written to a file that
+the worker loads through CHECK_SOLUTION_EXTRA_CHECKS (for testing only), on learner folders written by each test.
 """
 import json
 import os

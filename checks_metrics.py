@@ -1,0 +1,204 @@
+"""Checks of the learner's metrics.py: every value against its formula on cases where precision and recall differ,
+and the edge cases.
+
+A ratio whose denominator is zero (precision with nothing predicted positive, recall with no positive sample) is not
+defined by the assignment: any value in [0, 1] passes (ours and scikit-learn's is 0); NaN there is reported as
+`info`. Values that are defined (accuracy always; F1 = 2 TP / (2 TP + FP + FN) whenever precision and recall are
+both defined) must be right: NaN there fails.
+"""
+import itertools
+
+import numpy as np
+
+from checks_base import CheckFailed, Info, check
+from checks_tools import short
+
+_METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
+
+
+@check("binary_classification_metrics.call.formulas", needs=("metrics.binary_classification_metrics",),
+       description="accuracy, precision, recall and F1 equal their formulas where precision and recall differ")
+def _binary_formulas(modules):
+    for counts in ((2, 1, 3, 1), (6, 2, 9, 4)):
+        prediction, truth = _binary_case(*counts)
+        got = _binary_result(modules.metrics.binary_classification_metrics(prediction, truth), counts)
+        expected = _binary_expected(*counts)
+        if not np.allclose(got, expected, rtol=1e-9, atol=1e-12):
+            raise CheckFailed(_binary_mismatch(got, expected, counts))
+
+
+@check("binary_classification_metrics.call.no_predicted_positive", needs=("metrics.binary_classification_metrics",),
+       description="no crash when nothing is predicted positive; precision (0/0) in [0, 1], the others exact")
+def _binary_no_predicted_positive(modules):
+    return _binary_edge_case(modules, (0, 0, 2, 3))
+
+
+@check("binary_classification_metrics.call.no_actual_positive", needs=("metrics.binary_classification_metrics",),
+       description="no crash when no sample is positive; recall (0/0) in [0, 1], the others exact")
+def _binary_no_actual_positive(modules):
+    return _binary_edge_case(modules, (0, 2, 0, 3))
+
+
+@check("binary_classification_metrics.call.all_correct", needs=("metrics.binary_classification_metrics",),
+       description="every prediction right: accuracy, precision, recall and F1 all 1")
+def _binary_all_correct(modules):
+    return _binary_edge_case(modules, (3, 0, 0, 2))
+
+
+@check("binary_classification_metrics.call.all_wrong", needs=("metrics.binary_classification_metrics",),
+       description="every prediction wrong: accuracy, precision, recall and F1 all 0, no NaN")
+def _binary_all_wrong(modules):
+    return _binary_edge_case(modules, (0, 2, 3, 0))
+
+
+@check("multiclass_accuracy.call.random", needs=("metrics.multiclass_accuracy",),
+       description="the fraction of right predictions on random int labels 0..9")
+def _multiclass_random(modules):
+    rng = np.random.default_rng(12)
+    for n in (7, 30):
+        truth = rng.integers(0, 10, n)
+        prediction = np.where(rng.random(n) < 0.5, truth, (truth + rng.integers(1, 10, n)) % 10)
+        _check_accuracy(modules, prediction, truth)
+
+
+@check("multiclass_accuracy.call.batch_of_one", needs=("metrics.multiclass_accuracy",),
+       description="one sample: 1.0 when right, 0.0 when wrong")
+def _multiclass_batch_of_one(modules):
+    _check_accuracy(modules, np.array([3]), np.array([3]))
+    _check_accuracy(modules, np.array([3]), np.array([5]))
+
+
+@check("multiclass_accuracy.call.all_wrong", needs=("metrics.multiclass_accuracy",),
+       description="every prediction wrong: 0.0")
+def _multiclass_all_wrong(modules):
+    truth = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    _check_accuracy(modules, (truth + 1) % 10, truth)
+
+
+def _binary_case(tp, fp, fn, tn):
+    """Bool arrays (prediction, ground_truth) of shape (tp + fp + fn + tn,) with those counts, in a fixed order."""
+    prediction = np.array([True] * (tp + fp) + [False] * (fn + tn))
+    truth = np.array([True] * tp + [False] * fp + [True] * fn + [False] * tn)
+    order = np.random.default_rng(tp * 1000 + fp * 100 + fn * 10 + tn).permutation(prediction.size)
+    return prediction[order], truth[order]
+
+
+def _binary_expected(tp, fp, fn, tn):
+    """(accuracy, precision, recall, f1) with None where the assignment leaves the value undefined (0/0)."""
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else None
+    return (tp + tn) / (tp + fp + fn + tn), precision, recall, f1
+
+
+def _describe_counts(counts):
+    tp, fp, fn, tn = counts
+    return f"{sum(counts)} samples: TP {tp}, FP {fp}, FN {fn}, TN {tn}"
+
+
+def _binary_result(result, counts):
+    """The learner's four values as floats, or CheckFailed when the result is not four numbers."""
+    if not isinstance(result, (tuple, list)) or len(result) != 4:
+        raise CheckFailed(f"binary_classification_metrics must return (accuracy, precision, recall, f1), got "
+                          f"{short(result)} (input: {_describe_counts(counts)})")
+    for name, value in zip(_METRIC_NAMES, result):
+        if not _is_real_scalar(value):
+            raise CheckFailed(f"{name} must be a number, got {short(value)} (input: {_describe_counts(counts)})")
+    return [float(value) for value in result]
+
+
+def _binary_mismatch(got, expected, counts):
+    """The message for values that differ from the formulas, naming a swap or the order of assignment 1."""
+    accuracy, precision, recall, f1 = expected
+    case = _describe_counts(counts)
+    if np.allclose(got, (accuracy, recall, precision, f1)):
+        return (f"precision and recall are swapped: precision = TP / (TP + FP) = {precision:.4g}, recall = "
+                f"TP / (TP + FN) = {recall:.4g}, got precision {got[1]:.4g} and recall {got[2]:.4g} (input: {case})")
+    if np.allclose(got, (precision, recall, f1, accuracy)):
+        return (f"the values come in assignment 1's order (precision, recall, f1, accuracy); this assignment's "
+                f"template returns (accuracy, precision, recall, f1) (input: {case})")
+    order = _order_of(got, expected)
+    if order is not None:
+        return (f"the values come in the order ({', '.join(_METRIC_NAMES[k] for k in order)}); this assignment's "
+                f"template returns (accuracy, precision, recall, f1) (input: {case})")
+    wrong = [f"{name} expected {want:.6g}, got {value:.6g}"
+             for name, want, value in zip(_METRIC_NAMES, expected, got) if not np.isclose(value, want)]
+    return f"{'; '.join(wrong)} (input: {case})"
+
+
+def _order_of(got, expected):
+    """The permutation `order` with got[i] == expected[order[i]] for every i, or None when there is none."""
+    for order in itertools.permutations(range(len(expected))):
+        if np.allclose(got, [expected[k] for k in order], rtol=1e-9, atol=1e-12):
+            return order
+    return None
+
+
+def _learners_order(metric):
+    """The order in which `metric` returns (accuracy, precision, recall, f1), read off the formulas' first case
+    (where the four differ); the template's order when no order fits (the formulas check says what is wrong)."""
+    counts = (2, 1, 3, 1)
+    try:
+        got = _binary_result(metric(*_binary_case(*counts)), counts)
+    except Exception:  # the formulas check reports it; the edge cases are judged in the template's order
+        return tuple(range(4))
+    return _order_of(got, _binary_expected(*counts)) or tuple(range(4))
+
+
+def _binary_edge_case(modules, counts):
+    """Fail on a wrong defined value; return Info for NaN where the value is 0/0; None when all is right.
+
+    The values are taken in the order the learner's function uses (see `_learners_order`), so that an order the
+    formulas check already reported is not reported again as wrong values here.
+    """
+    metric = modules.metrics.binary_classification_metrics
+    prediction, truth = _binary_case(*counts)
+    returned = _binary_result(metric(prediction, truth), counts)
+    got = [0.0] * 4
+    for position, k in enumerate(_learners_order(metric)):
+        got[k] = returned[position]
+    expected = _binary_expected(*counts)
+    case = _describe_counts(counts)
+    undefined = {name for name, want in zip(_METRIC_NAMES, expected) if want is None}
+    # F1 from an undefined precision or recall may be NaN too; any number it takes then is F1's defined value 0
+    may_be_nan = undefined | ({"f1"} if undefined else set())
+    nan = [name for name, value in zip(_METRIC_NAMES, got) if name in may_be_nan and np.isnan(value)]
+    for name, want, value in zip(_METRIC_NAMES, expected, got):
+        if name in nan:
+            continue
+        if name in undefined:
+            if not 0 <= value <= 1:
+                raise CheckFailed(f"{name} is 0/0 here and may be any value in [0, 1] (ours is 0), got {value:.6g} "
+                                  f"(input: {case})")
+        elif np.isnan(value) and name == "f1":
+            raise CheckFailed(f"f1 is NaN, but F1 = 2 TP / (2 TP + FP + FN) = {want:.6g} here; "
+                              f"2 * precision * recall / (precision + recall) divides 0 by 0 when both are 0: "
+                              f"return 0 then (input: {case})")
+        elif not np.isclose(value, want, rtol=1e-9, atol=1e-12):
+            raise CheckFailed(f"{name} expected {want:.6g}, got {value:.6g} (input: {case})")
+    if nan:
+        return Info(f"{' and '.join(nan)} NaN on {case}: a 0/0 the assignment does not define; 0, as our "
+                    f"metrics.py and scikit-learn return, keeps averages and comparisons of it working")
+    return None
+
+
+def _check_accuracy(modules, prediction, truth):
+    """CheckFailed unless multiclass_accuracy returns the fraction of equal entries."""
+    got = modules.metrics.multiclass_accuracy(prediction, truth)
+    right = int(np.count_nonzero(prediction == truth))
+    expected = right / truth.size
+    case = f"{truth.size} samples, {right} right"
+    if not _is_real_scalar(got):
+        raise CheckFailed(f"multiclass_accuracy must return a number, got {short(got)} (input: {case})")
+    got = float(got)
+    if np.isclose(got, expected, rtol=1e-9, atol=1e-12):
+        return
+    if got == right != expected:
+        raise CheckFailed(f"expected the fraction {expected:.6g} of right predictions, got their count {right} "
+                          f"(input: {case})")
+    raise CheckFailed(f"expected {expected:.6g}, got {got:.6g} (input: {case})")
+
+
+def _is_real_scalar(value):
+    """Whether `value` is one real number (Python or numpy, 0-d arrays included)."""
+    return np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biuf"

@@ -1,0 +1,112 @@
+"""Checks of the learner's optim.py.
+
+Only the assignment's contract is used: `SGD().update` and `MomentumSGD(momentum).update`, each
+`update(w, d_w, learning_rate)` returning the new w.
+"""
+import numpy as np
+
+from checks_base import CheckFailed, assert_close, check, describe
+
+
+@check("SGD.update.formula", needs=("optim.SGD",),
+       description="SGD().update(w, d_w, learning_rate) returns w - learning_rate * d_w")
+def _sgd_formula(modules):
+    rng = np.random.default_rng(1210)
+    w, d_w, rate = rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), 0.1
+    expected = w - rate * d_w
+    got = modules.optim.SGD().update(w.copy(), d_w.copy(), rate)
+    assert_close("SGD().update's new w", expected, _array(got, "SGD().update", w.shape), describe(shape=w.shape,
+                 learning_rate=rate))
+
+
+@check("MomentumSGD.update.velocity", needs=("optim.MomentumSGD",),
+       description="MomentumSGD(momentum=0.9): three steps follow v = momentum * v - learning_rate * d_w; w + v")
+def _momentum_velocity(modules):
+    _check_momentum_steps(modules.optim.MomentumSGD(momentum=0.9), 0.9, "MomentumSGD(momentum=0.9)")
+
+
+@check("MomentumSGD.update.momentum_argument", needs=("optim.MomentumSGD",),
+       description="MomentumSGD(momentum=0.5) steps with momentum 0.5 (the argument is honoured)")
+def _momentum_argument(modules):
+    _check_momentum_steps(modules.optim.MomentumSGD(momentum=0.5), 0.5, "MomentumSGD(momentum=0.5)")
+
+
+@check("MomentumSGD.init.default_momentum", needs=("optim.MomentumSGD",),
+       description="MomentumSGD() steps with momentum 0.9")
+def _momentum_default(modules):
+    _check_momentum_steps(modules.optim.MomentumSGD(), 0.9, "MomentumSGD()")
+
+
+@check("MomentumSGD.update.per_instance", needs=("optim.MomentumSGD",),
+       description="two MomentumSGD instances updating two parameters in turn keep separate velocities")
+def _momentum_per_instance(modules):
+    rng = np.random.default_rng(1214)
+    momentum, rate, steps = 0.9, 0.1, 3
+    shape = (3, 4)  # the other checks' shape: a velocity leaked from them shows as wrong values, not a crash
+    optimizers = [modules.optim.MomentumSGD(momentum=momentum) for _ in range(2)]
+    weights = [rng.standard_normal(shape) for _ in range(2)]
+    expected = [weight.copy() for weight in weights]
+    velocities = [np.zeros(shape) for _ in range(2)]
+    case = describe(shape=shape, momentum=momentum, learning_rate=rate, steps=steps)
+    for step in range(1, steps + 1):
+        for which in range(2):
+            d_w = rng.standard_normal(shape)
+            velocities[which] = momentum * velocities[which] - rate * d_w
+            expected[which] = expected[which] + velocities[which]
+            got = optimizers[which].update(weights[which], d_w, rate)
+            weights[which] = _array(got, "MomentumSGD.update", shape)
+            assert_close(f"the second instance's w after step {step}" if which else
+                         f"the first instance's w after step {step}", expected[which], weights[which],
+                         case + ", two instances updated in turn (is the velocity a class attribute or a global?)")
+
+
+def _check_momentum_steps(optimizer, momentum, made_as):
+    """Three steps of `optimizer` against the hand-computed heavy-ball steps, naming the momentum that fits when
+    another one does (the hint `momentum_ignored` when that is the template's 0.9)."""
+    rng = np.random.default_rng(1211)
+    rate, shape = 0.1, (3, 4)
+    w = rng.standard_normal(shape)
+    gradients = [rng.standard_normal(shape) for _ in range(3)]
+    case = describe(optimizer=made_as, shape=shape, learning_rate=rate)
+    for step, got in enumerate(_steps(optimizer, w, gradients, rate), start=1):
+        expected = _momentum_steps(w, gradients[:step], rate, momentum)
+        if np.allclose(got, expected, rtol=1e-7, atol=1e-10):
+            continue
+        if step == 1:
+            assert_close(f"{made_as}'s w after its first step, w - learning_rate * d_w whatever the momentum (the "
+                         f"velocity of a new instance starts at zero: is it a class attribute or a global, carried "
+                         f"over from other instances?)", expected, got, case)
+        fits = [other for other in (0.9, 0.0, 0.5, 0.99)
+                if np.allclose(got, _momentum_steps(w, gradients[:step], rate, other), rtol=1e-7, atol=1e-10)]
+        if fits and fits[0] == 0.0:
+            raise CheckFailed(f"{made_as}: w after step {step} is that of plain SGD steps, without velocity: keep "
+                              f"v = momentum * v - learning_rate * d_w between calls and return w + v ({case})")
+        if fits:
+            # The template's bug: `self.momentum = 0.9` whatever the argument.
+            raise CheckFailed(f"{made_as}: w after step {step} is that of momentum {fits[0]}, not {momentum} "
+                              f"({case})", hint="momentum_ignored" if fits[0] == 0.9 else None)
+        assert_close(f"{made_as}'s w after step {step}", expected, got, case)
+
+
+def _steps(optimizer, w, gradients, rate):
+    """Yield w after each update of `optimizer`, feeding back the returned array as the trainer does."""
+    for d_w in gradients:
+        w = _array(optimizer.update(w, d_w.copy(), rate), f"{type(optimizer).__name__}.update", w.shape)
+        yield w
+
+
+def _momentum_steps(w, gradients, rate, momentum):
+    """w after the heavy-ball steps `v = momentum * v - rate * d_w; w = w + v` over `gradients`, from v = 0."""
+    velocity = np.zeros_like(w)
+    for d_w in gradients:
+        velocity = momentum * velocity - rate * d_w
+        w = w + velocity
+    return w
+
+
+def _array(got, what, shape):
+    """`got` as an array of `shape`; CheckFailed for anything else (a list, a None, another shape)."""
+    if not isinstance(got, np.ndarray) or got.shape != shape:
+        raise CheckFailed(f"{what} returned {type(got).__name__} of shape {np.shape(got)}; expected an array of "
+                          f"shape {shape}, the new w")
+    return got

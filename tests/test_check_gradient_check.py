@@ -1,0 +1,162 @@
+"""Tests of checks_gradient_check.py: every check passes on our gradient_check.py, fails with the right message and
+hint on a copy of it with one known bug, finds the bugs of hand-written learner checkers, and reports
+`not implemented` on the template's stubs."""
+import re
+import shutil
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import check_solution
+import checks_gradient_check
+import gradient_check
+from checks_base import REGISTRY, CheckFailed, Info
+
+MODULES = ("gradient_check",)
+REPO = Path(__file__).resolve().parent.parent
+
+IDS = [check_id for check_id, entry in REGISTRY.items()
+       if entry.function.__module__ == checks_gradient_check.__name__]
+OURS = SimpleNamespace(gradient_check=gradient_check)
+
+TEMPLATE = {
+    "gradient_check.py": """
+        def check_gradient(f, x, delta=1e-5, tol=1e-4):
+            raise Exception("Not implemented!")
+
+        def check_layer_gradient(layer, x, delta=1e-5, tol=1e-4):
+            raise Exception("Not implemented!")
+
+        def check_layer_param_gradient(layer, x, param_name, delta=1e-5, tol=1e-4):
+            raise Exception("Not implemented!")
+
+        def check_model_gradient(model, X, y, delta=1e-5, tol=1e-4):
+            raise Exception("Not implemented!")
+        """,
+}
+
+
+def run_check(check_id, **modules):
+    """The check's outcome on our modules with `modules` (name -> SimpleNamespace of functions) in their place."""
+    return REGISTRY[check_id].function(SimpleNamespace(**{**vars(OURS), **modules}))
+
+
+def test_every_module_of_ours_has_checks():
+    assert {REGISTRY[check_id].module for check_id in IDS} == set(MODULES)
+
+
+@pytest.mark.parametrize("check_id", IDS)
+def test_check_passes_on_our_modules_and_keeps_the_global_rng(check_id):
+    before = np.random.get_state()
+    assert run_check(check_id) is None
+    after = np.random.get_state()
+    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+
+
+# (file, our code, the bug put in its place, module, {check id: (status, hint key, message pattern)}); every
+# other check of the module must still pass.
+MUTANTS = [
+    pytest.param("gradient_check.py", "    analytic = np.array(analytic, dtype=np.float64)\n",
+                 "    analytic = np.array(analytic, dtype=np.float64)\n    assert analytic.dtype == np.float\n",
+                 "gradient_check",
+                 {check_id: ("error", "np_float_removed", "AttributeError")
+                  for check_id in IDS if REGISTRY[check_id].module == "gradient_check"},
+                 id="np_float"),
+    pytest.param("gradient_check.py", "bad = ~(np.abs(analytic - numeric) <= bound)",
+                 "bad = np.zeros(analytic.shape, dtype=bool)", "gradient_check",
+                 {check_id: ("fail", None, "returned True on a wrong gradient")
+                  for check_id in IDS if check_id.endswith(".wrong_gradient")}, id="checker_always_true"),
+]
+
+
+@pytest.mark.parametrize("file, original, bug, module, failing", MUTANTS)
+def test_mutant_fails_the_right_check_with_its_hint(tmp_path, file, original, bug, module, failing):
+    for path in REPO.glob("*.py"):
+        shutil.copy(path, tmp_path)
+    text = (tmp_path / file).read_text()
+    assert text.count(original) == 1, f"{file} changed: update this mutant"
+    (tmp_path / file).write_text(text.replace(original, bug))
+    checks = {entry["id"]: entry for entry in check_solution.run(str(tmp_path), only=[module])["checks"]}
+    assert set(checks) == {check_id for check_id in IDS if REGISTRY[check_id].module == module}
+    for check_id, entry in checks.items():
+        if check_id in failing:
+            status, hint_key, pattern = failing[check_id]
+            assert (entry["status"], entry["hint_key"]) == (status, hint_key), entry
+            assert re.search(pattern, entry["message"]), entry
+        else:
+            assert entry["status"] == "pass", entry
+
+
+def test_template_stubs_are_not_implemented(tmp_path):
+    for name, text in TEMPLATE.items():
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    report = check_solution.run(str(tmp_path), only=list(MODULES))
+    statuses = {entry["id"]: entry["status"] for entry in report["checks"]}
+    assert statuses == {check_id: "not implemented" for check_id in IDS}
+
+
+def learner_check_gradient(f, x, delta=1e-5, tol=1e-4, first_only=False, in_place=False, leave_shifted=False,
+                           result=True):
+    """A learner's check_gradient: perturbs x in place (`in_place`), forgets to restore it (`leave_shifted`),
+    compares only the first entry (`first_only`), or returns None instead of its verdict (`result` False)."""
+    _, analytic = f(x)
+    analytic = analytic.copy()
+    for index in list(np.ndindex(x.shape))[:1 if first_only else None]:
+        if in_place:
+            x[index] += delta
+            plus = f(x)[0]
+            x[index] -= 2 * delta
+            minus = f(x)[0]
+            x[index] += 0 if leave_shifted else delta
+        else:
+            shifted = x.copy()
+            shifted[index] += delta
+            plus = f(shifted)[0]
+            shifted[index] -= 2 * delta
+            minus = f(shifted)[0]
+        if not np.isclose((plus - minus) / (2 * delta), analytic[index], tol):
+            return False if result else None
+    return True if result else None
+
+
+@pytest.mark.parametrize("check_id, options, message", [
+    pytest.param("check_gradient.call.wrong_gradient", {"first_only": True},
+                 r"check_gradient returned True on a wrong gradient: it must compare every entry \(input: "
+                 r"f\(x\) = sum\(x \*\* 2\), gradient 2 x but its last entry 1 too large, x of shape \(3,\)",
+                 id="first_entry_only"),
+    pytest.param("check_gradient.call.correct_gradient", {"result": False},
+                 r"check_gradient must return True or False, got NoneType None", id="returns_none"),
+    pytest.param("check_gradient.call.x_unchanged", {"in_place": True, "leave_shifted": True},
+                 r"check_gradient changed x: 6 of 6 values differ afterwards", id="x_left_shifted"),
+])
+def test_check_gradient_failures(check_id, options, message):
+    def check_gradient(f, x, delta=1e-5, tol=1e-4):
+        return learner_check_gradient(f, x, delta, tol, **options)
+    with pytest.raises(CheckFailed, match=message):
+        run_check(check_id, gradient_check=SimpleNamespace(check_gradient=check_gradient))
+
+
+def test_check_gradient_that_changes_x_by_rounding_is_info():
+    def check_gradient(f, x, delta=1e-5, tol=1e-4):
+        return learner_check_gradient(f, x, delta, tol, in_place=True)
+    outcome = run_check("check_gradient.call.x_unchanged",
+                        gradient_check=SimpleNamespace(check_gradient=check_gradient))
+    assert isinstance(outcome, Info) and outcome.message.startswith("x changed by rounding only")
+
+
+def test_model_checker_that_checks_the_first_parameter_only_fails():
+    def check_model_gradient(model, X, y, delta=1e-5, tol=1e-4):
+        param = next(iter(model.params().values()))
+
+        def value_and_grad(value):
+            param.value = value
+            loss = model.compute_loss_and_gradients(X, y)
+            return loss, param.grad.copy()
+        return gradient_check.check_gradient(value_and_grad, param.value.copy(), delta, tol)
+
+    with pytest.raises(CheckFailed, match=r"check_model_gradient returned True on a wrong gradient"):
+        run_check("check_model_gradient.call.wrong_gradient",
+                  gradient_check=SimpleNamespace(check_model_gradient=check_model_gradient))

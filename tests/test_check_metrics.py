@@ -1,0 +1,176 @@
+"""Tests of checks_metrics.py: every check passes on our metrics.py, fails with the right message on a copy of it
+with one known bug, finds the bugs of hand-written learner functions, and reports `not implemented` on the
+template's stubs."""
+import re
+import shutil
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import check_solution
+import checks_metrics
+import metrics
+from checks_base import REGISTRY, CheckFailed, Info
+
+MODULES = ("metrics",)
+REPO = Path(__file__).resolve().parent.parent
+
+IDS = [check_id for check_id, entry in REGISTRY.items()
+       if entry.function.__module__ == checks_metrics.__name__]
+OURS = SimpleNamespace(metrics=metrics)
+
+TEMPLATE = {
+    "metrics.py": """
+        def binary_classification_metrics(prediction, ground_truth):
+            raise Exception("Not implemented!")
+
+        def multiclass_accuracy(prediction, ground_truth):
+            raise Exception("Not implemented!")
+        """,
+}
+
+
+def run_check(check_id, **modules):
+    """The check's outcome on our modules with `modules` (name -> SimpleNamespace of functions) in their place."""
+    return REGISTRY[check_id].function(SimpleNamespace(**{**vars(OURS), **modules}))
+
+
+def test_every_module_of_ours_has_checks():
+    assert {REGISTRY[check_id].module for check_id in IDS} == set(MODULES)
+
+
+@pytest.mark.parametrize("check_id", IDS)
+def test_check_passes_on_our_modules_and_keeps_the_global_rng(check_id):
+    before = np.random.get_state()
+    assert run_check(check_id) is None
+    after = np.random.get_state()
+    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+
+
+# (file, our code, the bug put in its place, module, {check id: (status, hint key, message pattern)}); every
+# other check of the module must still pass.
+MUTANTS = [
+    pytest.param("metrics.py", "return accuracy, precision, recall, f1", "return accuracy, recall, precision, f1",
+                 "metrics", {"binary_classification_metrics.call.formulas": ("fail", None, "swapped")},
+                 id="precision_recall_swapped"),
+    pytest.param("metrics.py", "accuracy = _ratio(np.count_nonzero(prediction == ground_truth), prediction.shape[0])",
+                 "accuracy = _ratio(true_positives, prediction.shape[0])", "metrics",
+                 {f"binary_classification_metrics.call.{case}": ("fail", None, "accuracy expected")
+                  for case in ("formulas", "no_predicted_positive", "no_actual_positive", "all_correct")},
+                 id="accuracy_true_positives_only"),
+    pytest.param("metrics.py", "return _ratio(np.count_nonzero(prediction == ground_truth), prediction.shape[0])",
+                 "return float(np.count_nonzero(prediction == ground_truth))", "metrics",
+                 {"multiclass_accuracy.call.random": ("fail", None, "got their count")}, id="accuracy_as_count"),
+]
+
+
+@pytest.mark.parametrize("file, original, bug, module, failing", MUTANTS)
+def test_mutant_fails_the_right_check_with_its_hint(tmp_path, file, original, bug, module, failing):
+    for path in REPO.glob("*.py"):
+        shutil.copy(path, tmp_path)
+    text = (tmp_path / file).read_text()
+    assert text.count(original) == 1, f"{file} changed: update this mutant"
+    (tmp_path / file).write_text(text.replace(original, bug))
+    checks = {entry["id"]: entry for entry in check_solution.run(str(tmp_path), only=[module])["checks"]}
+    assert set(checks) == {check_id for check_id in IDS if REGISTRY[check_id].module == module}
+    for check_id, entry in checks.items():
+        if check_id in failing:
+            status, hint_key, pattern = failing[check_id]
+            assert (entry["status"], entry["hint_key"]) == (status, hint_key), entry
+            assert re.search(pattern, entry["message"]), entry
+        else:
+            assert entry["status"] == "pass", entry
+
+
+def test_template_stubs_are_not_implemented(tmp_path):
+    for name, text in TEMPLATE.items():
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    report = check_solution.run(str(tmp_path), only=list(MODULES))
+    statuses = {entry["id"]: entry["status"] for entry in report["checks"]}
+    assert statuses == {check_id: "not implemented" for check_id in IDS}
+
+
+# Hand-written learner functions with bugs no textual mutant of ours expresses.
+def nan_metrics(prediction, ground_truth):
+    """The straightforward formulas in numpy: NaN for every 0/0."""
+    tp = np.sum(prediction & ground_truth)
+    with np.errstate(invalid="ignore"):
+        precision, recall = tp / np.sum(prediction), tp / np.sum(ground_truth)
+        f1 = 2 * precision * recall / (precision + recall)
+    return np.mean(prediction == ground_truth), precision, recall, f1
+
+
+def assignment1_order_metrics(prediction, ground_truth):
+    accuracy, precision, recall, f1 = metrics.binary_classification_metrics(prediction, ground_truth)
+    return precision, recall, f1, accuracy
+
+
+def vacuous_precision_metrics(prediction, ground_truth):
+    """Precision 1 when nothing is predicted positive (no false positive): a consistent convention."""
+    accuracy, precision, recall, f1 = metrics.binary_classification_metrics(prediction, ground_truth)
+    return accuracy, (precision if prediction.any() else 1.0), recall, f1
+
+
+@pytest.mark.parametrize("function, case, expected", [
+    pytest.param(nan_metrics, "formulas", None, id="nan_formulas"),
+    pytest.param(nan_metrics, "no_predicted_positive", "precision and f1 NaN on 5 samples: TP 0, FP 0, FN 2",
+                 id="nan_no_predicted_positive"),
+    pytest.param(nan_metrics, "no_actual_positive", "recall and f1 NaN", id="nan_no_actual_positive"),
+    pytest.param(vacuous_precision_metrics, "no_predicted_positive", None, id="vacuous_precision"),
+])
+def test_binary_metrics_0_over_0_passes_or_is_info(function, case, expected):
+    outcome = run_check(f"binary_classification_metrics.call.{case}",
+                        metrics=SimpleNamespace(binary_classification_metrics=function))
+    if expected is None:
+        assert outcome is None
+    else:
+        assert isinstance(outcome, Info) and outcome.message.startswith(expected)
+
+
+@pytest.mark.parametrize("function, case, message", [
+    pytest.param(nan_metrics, "all_wrong", r"f1 is NaN, but F1 = 2 TP / \(2 TP \+ FP \+ FN\) = 0 here",
+                 id="nan_f1_all_wrong"),
+    pytest.param(assignment1_order_metrics, "formulas", r"assignment 1's order \(precision, recall, f1, accuracy\)",
+                 id="assignment1_order"),
+    pytest.param(lambda p, t: (0.6, -1.0, 0.0, 0.0), "no_predicted_positive",
+                 r"precision is 0/0 here and may be any value in \[0, 1\] \(ours is 0\), got -1", id="out_of_range"),
+    pytest.param(lambda p, t: {"accuracy": 1.0}, "all_correct",
+                 r"must return \(accuracy, precision, recall, f1\), got dict", id="dict"),
+    pytest.param(lambda p, t: (1.0, 1.0, [1.0], 1.0), "all_correct", r"recall must be a number, got list",
+                 id="list_value"),
+])
+def test_binary_metrics_failures(function, case, message):
+    with pytest.raises(CheckFailed, match=message):
+        run_check(f"binary_classification_metrics.call.{case}",
+                  metrics=SimpleNamespace(binary_classification_metrics=function))
+
+
+def test_multiclass_accuracy_must_be_a_number():
+    with pytest.raises(CheckFailed, match=r"must return a number, got ndarray"):
+        run_check("multiclass_accuracy.call.batch_of_one",
+                  metrics=SimpleNamespace(multiclass_accuracy=lambda p, t: (p == t).astype(float)))
+
+
+def _metrics_in_order(order):
+    """A learner's binary_classification_metrics returning (accuracy, precision, recall, f1) in `order`, 0 for
+    0/0."""
+    def metric(prediction, truth):
+        tp = int(np.sum(prediction & truth))
+        fp, fn = int(np.sum(prediction & ~truth)), int(np.sum(~prediction & truth))
+        values = {"accuracy": float(np.mean(prediction == truth)),
+                  "precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn) if tp + fn else 0.0,
+                  "f1": 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else 0.0}
+        return tuple(values[name] for name in order)
+    return SimpleNamespace(metrics=SimpleNamespace(binary_classification_metrics=metric))
+
+
+@pytest.mark.parametrize("order", [("precision", "recall", "f1", "accuracy"),
+                                   ("precision", "recall", "accuracy", "f1")])
+def test_an_unusual_order_is_named_once_and_the_edge_cases_judge_the_values(order):
+    with pytest.raises(CheckFailed, match=r"the values come in .*order"):
+        REGISTRY["binary_classification_metrics.call.formulas"].function(_metrics_in_order(order))
+    for case in ("no_predicted_positive", "no_actual_positive", "all_correct", "all_wrong"):
+        assert REGISTRY[f"binary_classification_metrics.call.{case}"].function(_metrics_in_order(order)) is None
