@@ -89,10 +89,14 @@ def _check_momentum_steps(optimizer, momentum, made_as):
 
 
 def _steps(optimizer, w, gradients, rate):
-    """Yield w after each update of `optimizer`, feeding back the returned array as the trainer does."""
+    """Yield a copy of w after each update of `optimizer`, feeding back the returned array as the trainer does.
+
+    The optimizer gets a copy of `w` to start from: an update may move w in place and return it.
+    """
+    w = w.copy()
     for d_w in gradients:
         w = _array(optimizer.update(w, d_w.copy(), rate), f"{type(optimizer).__name__}.update", w.shape)
-        yield w
+        yield w.copy()
 
 
 def _momentum_steps(w, gradients, rate, momentum):

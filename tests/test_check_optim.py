@@ -147,3 +147,31 @@ def test_a_wrong_default_momentum_is_named_without_the_ignored_argument_hint():
                                                       r"not 0.9") as error:
         _run_check("MomentumSGD.init.default_momentum", optim=optim_module)
     assert error.value.hint is None
+
+
+class _InPlaceMomentumSGD:
+    """A learner's MomentumSGD that moves w in place and returns it (`w += v; return w`), as SGD.update may."""
+
+    def __init__(self, momentum=0.9, ignore_argument=False):
+        self.momentum, self.velocity = 0.9 if ignore_argument else momentum, 0.0
+
+    def update(self, w, d_w, learning_rate):
+        self.velocity = self.momentum * self.velocity - learning_rate * d_w
+        w += self.velocity
+        return w
+
+
+class _InPlaceIgnoringMomentumSGD(_InPlaceMomentumSGD):
+    def __init__(self, momentum=0.9):
+        super().__init__(momentum, ignore_argument=True)
+
+
+def test_an_optimizer_updating_w_in_place_is_judged_by_its_steps():
+    for check_id in ("SGD.update.formula", "MomentumSGD.update.velocity", "MomentumSGD.update.momentum_argument",
+                     "MomentumSGD.init.default_momentum", "MomentumSGD.update.per_instance"):
+        module = SimpleNamespace(MomentumSGD=_InPlaceMomentumSGD, SGD=optim.SGD)
+        assert _run_check(check_id, optim=module) is None, check_id
+    with pytest.raises(checks_base.CheckFailed, match=r"is that of momentum 0.9, not 0.5") as error:
+        _run_check("MomentumSGD.update.momentum_argument",
+                   optim=SimpleNamespace(MomentumSGD=_InPlaceIgnoringMomentumSGD))
+    assert error.value.hint == "momentum_ignored"
