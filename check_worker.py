@@ -107,6 +107,12 @@ def _isolate(path):
                                   if entry)}
     sys.path[:] = [entry for entry in sys.path if entry and os.path.abspath(entry) not in ours]
     sys.path.insert(0, path)
+    # Published solutions import helpers from the assignments beside theirs (`from assignment1.x import ...`, run
+    # from a notebook in the folder): the parent folder is searched last, unless it holds modules of the
+    # assignment, which must never stand in for missing ones.
+    parent = os.path.dirname(path)
+    if parent != REPO and not any(os.path.exists(os.path.join(parent, f"{name}.py")) for name in checks_base.MODULES):
+        sys.path.append(parent)
     keep = ("__main__", "check_worker", "checks_")  # this worker and the check modules stay loaded
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
@@ -174,9 +180,22 @@ class _Session:
             try:
                 self.imports[name] = importlib.import_module(name), None
             except BaseException as error:
-                status, message, hint, _ = _exception_outcome(error, self.path)
-                self.imports[name] = None, (status, f"importing {name}.py failed: {message}", hint)
+                self.imports[name] = None, self._import_failure(name, error)
         return self.imports[name]
+
+
+    def _import_failure(self, name, error):
+        """(status, message, hint) of a failed import of the learner's module `name`."""
+        status, message, hint, _ = _exception_outcome(error, self.path)
+        if isinstance(error, ModuleNotFoundError) and error.name in checks_base.MODULES:
+            # It needs another module of the assignment that is not in PATH: as missing as that module.
+            return "missing", f"{name}.py imports {error.name}, and there is no {error.name}.py in PATH" \
+                              f"{_where(error, self.path)}", None
+        message = f"importing {name}.py failed: {message}"
+        if isinstance(error, ModuleNotFoundError) and error.name and re.fullmatch(r"assignment\d+", error.name):
+            message += (f"; your modules import from another assignment: keep its {error.name} folder beside "
+                        f"{os.path.basename(self.path)}, as in the course's repository")
+        return status, message, hint
 
 
 def _wait_until_read(fd, patience=5.0):

@@ -280,14 +280,47 @@ def test_the_learners_modules_are_imported_from_path_only_in_a_fresh_folder(tmp_
                                 """)
     checks = by_id(check_solution.run(learner, select=["Probe."], timeout=10))
     assert checks["Probe.layers.x"]["status"] == "missing"
-    assert checks["Probe.model.x"]["status"] == "error"
-    assert checks["Probe.model.x"]["message"] == ("importing model.py failed: ModuleNotFoundError: No module named "
-                                                  "'layers' (model.py:2 in <module>)")
+    assert checks["Probe.model.x"]["status"] == "missing"  # it needs layers.py, which is not in PATH
+    assert checks["Probe.model.x"]["message"] == "model.py imports layers, and there is no layers.py in PATH " \
+                                                 "(model.py:2 in <module>)"
     where = json.loads(checks["Probe.metrics.where"]["message"])
     assert where["path"][0] == learner
     assert REPO not in where["path"] and "" not in where["path"]
     assert where["cwd"] not in (learner, REPO) and not os.path.exists(where["cwd"])
     assert sorted(os.listdir(learner)) == ["metrics.py", "model.py"]  # no __pycache__ left behind
+
+
+def test_modules_importing_a_sibling_assignment_find_it_beside_path(tmp_path, probes):
+    """Published solutions import helpers from assignment1/ or assignment2/, beside their assignment3/ folder."""
+    probes("layers.ok", "model.ok")
+    (tmp_path / "assignments").mkdir()
+    write_modules(tmp_path / "assignments" / "assignment1", helpers="""
+        def ok():
+            return None
+        """)
+    learner = write_modules(tmp_path / "assignments" / "assignment3", layers="""
+        from assignment1.helpers import ok
+        """, model="""
+        from assignment2.helpers import ok
+        """)
+    checks = by_id(check_solution.run(learner, select=["Probe."], timeout=10))
+    assert checks["Probe.layers.ok"]["status"] == "pass"
+    assert checks["Probe.model.ok"]["status"] == "error"
+    assert checks["Probe.model.ok"]["message"].startswith("importing model.py failed: ModuleNotFoundError: No module "
+                                                          "named 'assignment2' (model.py:2 in <module>); ")
+    assert "assignment2 folder beside" in checks["Probe.model.ok"]["message"]
+
+
+def test_a_parent_folder_with_modules_of_the_assignment_is_not_searched(tmp_path, probes):
+    probes("model.ok")
+    write_modules(tmp_path, layers="""
+        def ok():
+            return None
+        """)
+    learner = write_modules(tmp_path / "learner", model="""
+        from layers import ok
+        """)
+    assert by_id(check_solution.run(learner, select=["Probe."], timeout=10))["Probe.model.ok"]["status"] == "missing"
 
 
 def test_template_stubs_make_every_check_not_implemented(tmp_path, probes):
