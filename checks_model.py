@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from checks_base import CheckFailed, assert_close, check, describe, numeric_gradient
+from checks_base import CheckFailed, Info, assert_close, check, describe, numeric_gradient
 from checks_tools import keeps_global_rng
 
 INPUT_SHAPE = (32, 32, 3)
@@ -43,8 +43,11 @@ def _convnet_params(modules):
     expected = _expected_shapes(conv1, conv2)
     missing = list(expected)
     extra = []
+    fc_rows = None
     for name, param in params.items():
         match = next((wanted for wanted in missing if _shape_fits(param.value, expected[wanted])), None)
+        if match is None and "fc W" in missing and _other_fc_inputs(param.value, conv2):
+            match, fc_rows = "fc W", np.shape(param.value)[0]
         if match is None:
             extra.append(f"{name!r} {np.shape(param.value)}")
         else:
@@ -57,6 +60,11 @@ def _convnet_params(modules):
         if len(params) < len(expected):
             found += "; two layers' parameters under the same name keep only the last one"
         raise CheckFailed(found)
+    if fc_rows is not None:
+        return Info(f"the fully connected layer takes {fc_rows} inputs, {fc_rows // conv2} per channel of conv2: "
+                    f"the template's architecture (padding 1, max pools 4x4 with stride 4: 32 -> 8 -> 2 pixels) "
+                    f"gives {POOLED * POOLED} per channel, so your padding or pooling differ; fine if you chose "
+                    f"them ({case})")
 
 
 @check("ConvNet.compute_loss_and_gradients.gradient", needs=("model.ConvNet",),
@@ -176,6 +184,15 @@ def _expected_shapes(conv1, conv2):
     return {"conv1 W": (FILTER, FILTER, INPUT_SHAPE[2], conv1), "conv1 B": (conv1,),
             "conv2 W": (FILTER, FILTER, conv1, conv2), "conv2 B": (conv2,),
             "fc W": (POOLED * POOLED * conv2, N_CLASSES), "fc B": (1, N_CLASSES)}
+
+
+def _other_fc_inputs(value, conv2):
+    """Whether `value` is an fc weight of another padding or pooling: (k * k * conv2, 10) for some k >= 1."""
+    shape = np.shape(value)
+    if len(shape) != 2 or shape[1] != N_CLASSES or shape[0] % conv2:
+        return False
+    side = round((shape[0] // conv2) ** 0.5)
+    return side >= 1 and side * side * conv2 == shape[0]
 
 
 def _shape_fits(value, shape):

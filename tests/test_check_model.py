@@ -135,3 +135,23 @@ def test_six_parameters_of_wrong_shapes_are_named_without_blaming_their_names():
     message = failed.value.message
     assert "holds 6 parameters" in message and "missing: conv1 W (3, 3, 3, 2)" in message
     assert "'c1W' (2, 2, 3, 3)" in message and "same name" not in message
+
+
+class _ConvNetWithoutPadding:
+    """A learner's ConvNet whose convolutions have padding 0: 32 -> 30 -> 7 -> 5 -> 1 pixel, fc of conv2 inputs."""
+
+    def __init__(self, input_shape, n_output_classes, conv1_channels, conv2_channels):
+        shapes = {"c1W": (3, 3, 3, conv1_channels), "c1B": (conv1_channels,),
+                  "c2W": (3, 3, conv1_channels, conv2_channels), "c2B": (1, conv2_channels),
+                  "fW": (conv2_channels, n_output_classes), "fB": (1, n_output_classes)}
+        self._params = {name: SimpleNamespace(value=np.zeros(shape), grad=np.zeros(shape))
+                        for name, shape in shapes.items()}
+
+    def params(self):
+        return self._params
+
+
+def test_another_padding_or_pooling_is_information_not_a_failure():
+    outcome = _run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithoutPadding))
+    assert isinstance(outcome, checks_base.Info)
+    assert "takes 4 inputs, 1 per channel of conv2" in outcome.message and "gives 4 per channel" in outcome.message
