@@ -27,7 +27,7 @@ import time
 from atomic import atomic_write
 from check_worker import load_checks, modules_of
 from checks_base import HINTS, MODULES, STATUSES
-from validation import check_number, check_output_file, parse_argument
+from validation import OneLineParser, check_number, check_output_file, parse_argument
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(REPO, "check_worker.py")
@@ -442,15 +442,8 @@ def _print_list():
         print(f"{check.id.ljust(id_width)}  {check.module.ljust(14)}  {check.description}")
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (no usage block), with exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())} (see --help)\n")
-
-
 def _parser():
-    parser = _Parser(prog="check_solution.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = OneLineParser(prog="check_solution.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                      description="Run the assignment's checks on your own layers.py, model.py, optim.py, trainer.py, "
                                  "metrics.py, dataset.py and gradient_check.py (any of them) and print a report.",
                      epilog="Exit codes: 0 no check failed, raised an error or timed out; 1 some did; 2 bad "

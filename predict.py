@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from checkpoint import load_classifier, read_preprocessing
-from validation import check_int, parse_argument
+from validation import OneLineParser, check_int, parse_argument
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 BATCH_SIZE = 256
@@ -373,15 +373,8 @@ def _classes(classifier):
     return model.output_shape(model.input_shape)[0]
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (no usage block), with exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see --help)\n")
-
-
 def _parser():
-    parser = _Parser(prog="predict.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = OneLineParser(prog="predict.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                      description="Classify PNG and JPEG images with a model saved by train.py: one line per image, "
                                  "'path: digit (probability)'. Any size is resized to the model's input (area "
                                  "averaging to shrink, linear interpolation to enlarge; the aspect ratio is not "

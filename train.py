@@ -62,7 +62,7 @@ from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
 from schedules import from_spec as schedule_from_spec
 from sequential import ACTIVATIONS
 from trainer import Dataset, Trainer, TrainingDivergedError
-from validation import check_dtype, check_finite, check_rng, parse_argument
+from validation import OneLineParser, check_dtype, check_finite, check_rng, parse_argument
 
 N_CLASSES = 10
 ARCHS = ("convnet", "lenet", "vgg")
@@ -388,13 +388,6 @@ def main(argv=None):
     return 0
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (no usage block), with exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see --help)\n")
-
-
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Each option's default after its help, unless None: the help then says what happens without it."""
 
@@ -403,7 +396,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _parser():
-    parser = _Parser(prog="train.py", formatter_class=_HelpFormatter,
+    parser = OneLineParser(prog="train.py", formatter_class=_HelpFormatter,
                      description="Train a ConvNet, LeNet or VGG-style network on SVHN (or the stand-in made by "
                                  "standin.py) and write the history, plots, checkpoint and metrics.json to --out.",
                      epilog=f"Files written to --out: {', '.join(OUTPUT_FILES)}; model.npz holds the architecture, "

@@ -169,3 +169,11 @@ def parse_argument(text, kind, rule, is_valid):
     if value is None or not is_valid(value):
         raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
     return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr, `PROG: error: MESSAGE (see --help)`, without the
+    usage block, and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())} (see --help)\n")
