@@ -23,7 +23,8 @@ running statistics and preprocessing all come from the file (architecture flags,
 checkpoint does not hold the optimizer's state: momentum or Adam's moments start from zero, the learning rate from
 `--lr` and a schedule from its first epoch.
 
-Everything is written into a new hidden folder beside `--out` and moved into place when the run ends, so two runs
+Everything is written into a new hidden folder beside `--out` and moved into place when the run ends
+(`run_folder.py`), so two runs
 never mix their files and a failed or interrupted run leaves no half-written folder. A non-empty `--out` is refused
 unless `--overwrite` is given, and then replaced only when the new run ends. Bad arguments get a one-line error on
 stderr and exit code 2; Ctrl-C exits with code 130 after saving the completed epochs.
@@ -32,16 +33,11 @@ The building blocks are importable: `prepare_for_neural_network`, `build_model`,
 `make_optimizer` and `train_model` (which `search.py` reuses).
 """
 import argparse
-import contextlib
 import csv
-import errno
-import itertools
 import json
 import os
 import platform
 import re
-import secrets
-import shutil
 import sys
 import time
 import warnings
@@ -59,6 +55,7 @@ from dataset import (IMAGE_SHAPE, STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDat
 from metrics import confusion_counts, multiclass_accuracy
 from model import ConvNet, Sequential, lenet, vgg
 from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
+from run_folder import check_out, publish, staging_folder
 from schedules import from_spec as schedule_from_spec
 from sequential import ACTIVATIONS
 from trainer import Dataset, Trainer, TrainingDivergedError
@@ -345,7 +342,7 @@ def main(argv=None):
         try:
             is_standin = _is_standin(args.data)
             resumed = _resolve(args, is_standin)
-            _check_out(out, args.overwrite)
+            check_out(out, args.overwrite, OUTPUT_FILES)
             split, preprocessing = _load(args, resumed)
             dataset = Dataset(*split[:4])
         except (ValueError, TypeError, OSError) as error:
@@ -354,7 +351,7 @@ def main(argv=None):
             print(f"note: {args.data} holds the synthetic stand-in made by standin.py, not SVHN: these accuracies "
                   f"are NOT SVHN results")
         test_X, test_y = split[4:]
-        with _staging_folder(out) as staging:
+        with staging_folder(out) as staging:
             try:
                 model, trainer = train_model(
                     dataset, **{name: getattr(args, name) for name in ("arch", *ARCH_SETTINGS)},
@@ -374,7 +371,7 @@ def main(argv=None):
             predictions = model.predict(test_X)
             metrics = _metrics(args, model, trainer, predictions, test_y, is_standin, time.perf_counter() - start)
             _write_outputs(staging, trainer, model, metrics, test_X, test_y, predictions, preprocessing)
-            target = _publish(staging, out, args.overwrite)
+            target = publish(staging, out, args.overwrite)
     except KeyboardInterrupt:
         return _fail(parser, 130, f"interrupted {stage}; nothing was written to {out}")
     if target != out:
@@ -554,104 +551,6 @@ def _text(value):
 def _flags(arguments):
     """'--widths 8,16 --dropout 0' from model_arguments' dict."""
     return " ".join(f"{_flag(name)} {_text(value)}" for name, value in arguments.items() if name != "arch")
-
-
-def _check_out(out, overwrite):
-    """Refuse an --out that is a file, or a non-empty one unless `overwrite` and it holds only a run's files."""
-    if os.path.lexists(out) and not os.path.isdir(out):
-        raise ValueError(f"--out {out} is a file; give a folder")
-    existing = os.path.dirname(os.path.abspath(out))
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out} cannot be created: {existing} is "
-                         f"{'not a folder' if not os.path.isdir(existing) else 'a folder this user cannot write to'}")
-    names = sorted(os.listdir(out)) if os.path.isdir(out) else []
-    if names and not overwrite:
-        raise ValueError(f"--out {out} is not empty ({_some(names)}): give a new folder, or add --overwrite to "
-                         f"replace it at the end of this run")
-    foreign = [name for name in names if name not in OUTPUT_FILES]
-    if foreign:
-        raise ValueError(f"--out {out} holds files train.py does not write ({_some(foreign)}): --overwrite "
-                         f"replaces only the folder of an earlier run; move them away or give another --out")
-
-
-def _some(names):
-    """The first three of `names`, and how many more there are."""
-    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-
-
-@contextlib.contextmanager
-def _staging_folder(out):
-    """A new hidden folder beside `out` to write the run into; removed on exit unless it was moved away.
-
-    The parent folders created for it are removed too when they are left empty.
-    """
-    parent, name = os.path.split(os.path.abspath(out))
-    created = _missing_folders(parent)
-    os.makedirs(parent, exist_ok=True)
-    while True:
-        # os.mkdir, unlike tempfile.mkdtemp (0700), gives the folder the permissions of any other new folder.
-        staging = os.path.join(parent, f".{name}.{secrets.token_hex(4)}.tmp")
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(staging)
-            break
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        for folder in created:
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
-
-
-def _missing_folders(folder):
-    """`folder` and its ancestors that do not exist, deepest first."""
-    missing = []
-    while not os.path.exists(folder):
-        missing.append(folder)
-        folder = os.path.dirname(folder)
-    return missing
-
-
-def _publish(staging, out, overwrite):
-    """Move the finished run from `staging` to `out` and return where it went.
-
-    A rename never merges folders: when another run filled `out` meanwhile, this run goes to the first free
-    sibling `out-2`, `out-3`, ... With `overwrite`, the folder at `out` is moved aside first and removed once the
-    new run is in place.
-    """
-    retired = None
-    if overwrite and os.path.isdir(out):
-        retired = f"{staging}.old"  # the staging name is unique, so this one is too
-        os.rename(out, retired)
-    try:
-        target = _rename_to_free_name(staging, out)
-    except BaseException:
-        if retired is not None and not os.path.lexists(out):
-            os.rename(retired, out)
-        raise
-    if retired is not None:
-        _remove(retired)
-    return target
-
-
-def _rename_to_free_name(source, target):
-    """Rename the folder `source` to `target`, or to `target-2`, `target-3`, ... when that is taken."""
-    for candidate in itertools.chain([target], (f"{target}-{n}" for n in itertools.count(2))):
-        try:
-            os.rename(source, candidate)
-            return candidate
-        except OSError as error:
-            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
-                raise
-
-
-def _remove(path):
-    if os.path.islink(path):
-        os.unlink(path)
-    else:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _load(args, resumed=None):
