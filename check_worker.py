@@ -198,8 +198,12 @@ class _Session:
         return status, message, hint
 
 
-def _wait_until_read(fd, patience=5.0):
-    """Wait until the pipe `fd` (the learner's stdout and stderr) is empty, at most `patience` seconds."""
+def _wait_until_read(fd, patience=60.0):
+    """Wait until the pipe `fd` (the learner's stdout and stderr) is empty, at most `patience` seconds.
+
+    The parent reads the pipe all the time: the patience only matters on a machine so loaded that reading 10 MB
+    takes seconds (at 5 s, the count of a check's output was once 0.1 MB short).
+    """
     give_up = time.monotonic() + patience
     while time.monotonic() < give_up:
         try:
