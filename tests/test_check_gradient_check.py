@@ -1,26 +1,18 @@
 """Tests of checks_gradient_check.py: every check passes on our gradient_check.py, fails with the right message and
 hint on a copy of it with one known bug, finds the bugs of hand-written learner checkers, and reports
 `not implemented` on the template's stubs."""
-import re
-import shutil
-import textwrap
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-import check_solution
 import checks_gradient_check
 import gradient_check
+from check_harness import check_ids, check_runner, module_tests
 from checks_base import REGISTRY, CheckFailed, Info
 
-MODULES = ("gradient_check",)
-REPO = Path(__file__).resolve().parent.parent
-
-IDS = [check_id for check_id, entry in REGISTRY.items()
-       if entry.function.__module__ == checks_gradient_check.__name__]
-OURS = SimpleNamespace(gradient_check=gradient_check)
+IDS = check_ids(checks_gradient_check)
+run_check = check_runner(gradient_check=gradient_check)
 
 TEMPLATE = {
     "gradient_check.py": """
@@ -39,23 +31,6 @@ TEMPLATE = {
 }
 
 
-def run_check(check_id, **modules):
-    """The check's outcome on our modules with `modules` (name -> SimpleNamespace of functions) in their place."""
-    return REGISTRY[check_id].function(SimpleNamespace(**{**vars(OURS), **modules}))
-
-
-def test_every_module_of_ours_has_checks():
-    assert {REGISTRY[check_id].module for check_id in IDS} == set(MODULES)
-
-
-@pytest.mark.parametrize("check_id", IDS)
-def test_check_passes_on_our_modules_and_keeps_the_global_rng(check_id):
-    before = np.random.get_state()
-    assert run_check(check_id) is None
-    after = np.random.get_state()
-    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
-
-
 # (file, our code, the bug put in its place, module, {check id: (status, hint key, message pattern)}); every
 # other check of the module must still pass.
 MUTANTS = [
@@ -72,30 +47,9 @@ MUTANTS = [
 ]
 
 
-@pytest.mark.parametrize("file, original, bug, module, failing", MUTANTS)
-def test_mutant_fails_the_right_check_with_its_hint(tmp_path, file, original, bug, module, failing):
-    for path in REPO.glob("*.py"):
-        shutil.copy(path, tmp_path)
-    text = (tmp_path / file).read_text()
-    assert text.count(original) == 1, f"{file} changed: update this mutant"
-    (tmp_path / file).write_text(text.replace(original, bug))
-    checks = {entry["id"]: entry for entry in check_solution.run(str(tmp_path), only=[module])["checks"]}
-    assert set(checks) == {check_id for check_id in IDS if REGISTRY[check_id].module == module}
-    for check_id, entry in checks.items():
-        if check_id in failing:
-            status, hint_key, pattern = failing[check_id]
-            assert (entry["status"], entry["hint_key"]) == (status, hint_key), entry
-            assert re.search(pattern, entry["message"]), entry
-        else:
-            assert entry["status"] == "pass", entry
-
-
-def test_template_stubs_are_not_implemented(tmp_path):
-    for name, text in TEMPLATE.items():
-        (tmp_path / name).write_text(textwrap.dedent(text))
-    report = check_solution.run(str(tmp_path), only=list(MODULES))
-    statuses = {entry["id"]: entry["status"] for entry in report["checks"]}
-    assert statuses == {check_id: "not implemented" for check_id in IDS}
+(test_every_module_of_ours_has_checks, test_check_passes_on_our_modules_and_keeps_the_global_rng,
+ test_mutant_fails_the_right_check_with_its_hint, test_template_stubs_are_not_implemented) = module_tests(
+    "gradient_check", checks_gradient_check, run_check, MUTANTS, TEMPLATE)
 
 
 def learner_check_gradient(f, x, delta=1e-5, tol=1e-4, first_only=False, in_place=False, leave_shifted=False,

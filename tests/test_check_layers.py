@@ -3,23 +3,19 @@ with one known bug, judges hand-written learner layers (tie rules, cached weight
 `not implemented` on the template's stubs."""
 import importlib.util
 import re
-import shutil
 import textwrap
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-import check_solution
 import checks_layer_tools
 import checks_layers
 import layers
+from check_harness import assert_mutant_outcomes, assert_template_not_implemented, check_ids, global_rng_kept
 from checks_base import REGISTRY, CheckFailed, Info, Timing
 
-REPO = Path(__file__).resolve().parent.parent
-IDS = [check_id for check_id, entry in REGISTRY.items()
-       if entry.function.__module__ == checks_layers.__name__]
+IDS = check_ids(checks_layers)
 SPEED_IDS = [check_id for check_id in IDS if REGISTRY[check_id].speed]
 CHECK_IDS = [check_id for check_id in IDS if not REGISTRY[check_id].speed]
 NAMES = ("Param", "l2_regularization", "softmax_with_cross_entropy", "ReLULayer", "FullyConnectedLayer",
@@ -43,10 +39,8 @@ def test_every_name_of_the_contract_has_checks():
 
 @pytest.mark.parametrize("check_id", CHECK_IDS)
 def test_check_passes_on_our_layers_and_keeps_the_global_rng(check_id):
-    before = np.random.get_state()
-    assert run_check(check_id) is None
-    after = np.random.get_state()
-    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+    with global_rng_kept():
+        assert run_check(check_id) is None
 
 
 @pytest.mark.parametrize("check_id", SPEED_IDS)
@@ -168,22 +162,8 @@ MUTANTS = [
 
 @pytest.mark.parametrize("file, replacements, names, expected", MUTANTS)
 def test_mutant_fails_the_right_checks_only(tmp_path, file, replacements, names, expected):
-    for source in REPO.glob("*.py"):
-        shutil.copy(source, tmp_path)
-    text = (tmp_path / file).read_text()
-    for old, new in replacements:
-        assert text.count(old) == 1, f"{file} no longer holds {old!r} once: update the mutant"
-        text = text.replace(old, new)
-    (tmp_path / file).write_text(text)
-
-    report = check_solution.run(str(tmp_path), only=["layers"], select=checks_of(*names))
-
-    results = {entry["id"]: entry for entry in report["checks"]}
-    assert set(results) == set(checks_of(*names))
-    for check_id, entry in results.items():
-        status, hint, pattern = expected.get(check_id, ("pass", None, ""))
-        assert (entry["status"], entry["hint_key"]) == (status, hint), (check_id, entry)
-        assert re.search(pattern, entry["message"], re.DOTALL), (check_id, entry["message"])
+    assert_mutant_outcomes(tmp_path, file, replacements, "layers", checks_of(*names), expected,
+                           select=checks_of(*names))
 
 
 class LoopMaxPool:
@@ -336,11 +316,9 @@ class TemplateFullyConnected(layers.FullyConnectedLayer):
 
 
 def test_checks_put_back_the_global_rng_that_learner_layers_draw_from():
-    before = np.random.get_state()
-    for check_id in checks_of("FullyConnectedLayer"):
-        assert run_check(check_id, FullyConnectedLayer=TemplateFullyConnected) is None
-    after = np.random.get_state()
-    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+    with global_rng_kept():
+        for check_id in checks_of("FullyConnectedLayer"):
+            assert run_check(check_id, FullyConnectedLayer=TemplateFullyConnected) is None
 
 
 STUB_CLASSES = {"Param": "value", "ReLULayer": "", "FullyConnectedLayer": "n_input, n_output",
@@ -373,9 +351,7 @@ def test_every_check_raises_the_templates_not_implemented(tmp_path):
 
 
 def test_runner_reports_every_check_not_implemented_on_the_template(tmp_path):
-    (tmp_path / "layers.py").write_text(template_stub())
-    report = check_solution.run(str(tmp_path), only=["layers"])
-    assert {entry["id"]: entry["status"] for entry in report["checks"]} == dict.fromkeys(IDS, "not implemented")
+    assert_template_not_implemented(tmp_path, {"layers.py": template_stub()}, ["layers"], IDS)
 
 
 class FlatBiasGradFC:

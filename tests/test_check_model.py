@@ -1,24 +1,16 @@
 """Tests of checks_model.py: every check passes on our model.py, fails with the right hint on a copy of our modules
 with one known bug, and reports `not implemented` on the template's stubs."""
-import shutil
-import textwrap
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-import check_solution
 import checks_base
 import checks_model
 import model
-from checks_base import REGISTRY
+from check_harness import check_runner, failures, global_rng_kept, module_tests
 
-MODULES = ("model",)
-REPO = Path(__file__).resolve().parent.parent
-
-IDS = [check_id for check_id, entry in REGISTRY.items()
-       if entry.function.__module__ == checks_model.__name__]
+run_check = check_runner(model=model)
 TEMPLATE = {
     "model.py": """
         class ConvNet:
@@ -37,65 +29,27 @@ TEMPLATE = {
 }
 
 
-def test_every_module_of_ours_has_checks():
-    assert {REGISTRY[check_id].module for check_id in IDS} == set(MODULES)
-
-
-@pytest.mark.parametrize("check_id", IDS)
-def test_check_passes_on_our_modules_and_keeps_the_global_rng(check_id):
-    before = np.random.get_state()
-    assert REGISTRY[check_id].function(SimpleNamespace(model=model)) is None
-    after = np.random.get_state()
-    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
-
-
-# (file, our code, the bug put in its place, module, {check id: hint key of its failure}); every other check of
-# the module must still pass.
+# (file, our code, the bug put in its place, module, failures({check id: hint key of its failure})); every
+# other check of the module must still pass.
 MUTANTS = [
     pytest.param("layers.py", "W = check_rng(seed).standard_normal(shape) * np.sqrt(gain / fan_in)",
-                 "W = check_rng(seed).standard_normal(shape)", "model", {"ConvNet.init.initial_loss": "init_scale"},
-                 id="conv_unit_variance"),
+                 "W = check_rng(seed).standard_normal(shape)", "model",
+                 failures({"ConvNet.init.initial_loss": "init_scale"}), id="conv_unit_variance"),
     pytest.param("sequential.py", "for param in params.values():\n        param.zero_grad()",
                  "for param in params.values():\n        pass", "model",
-                 {"ConvNet.compute_loss_and_gradients.grads_zeroed": "grads_not_zeroed"}, id="grads_not_zeroed"),
+                 failures({"ConvNet.compute_loss_and_gradients.grads_zeroed": "grads_not_zeroed"}),
+                 id="grads_not_zeroed"),
     pytest.param("model.py", 'return {f"{layer_name}_{param_name}": param', "return {param_name: param", "model",
-                 {"ConvNet.params.all_parameters": None}, id="params_duplicate_names"),
+                 failures({"ConvNet.params.all_parameters": None}), id="params_duplicate_names"),
     pytest.param("model.py", "self._forward(X[start:start + batch_size]).argmax(axis=1)",
                  "self._forward(X[start:start + batch_size]).argmin(axis=1)", "model",
-                 {"ConvNet.predict.lowest_loss": None}, id="predict_argmin"),
+                 failures({"ConvNet.predict.lowest_loss": None}), id="predict_argmin"),
 ]
 
 
-@pytest.mark.parametrize("file, original, bug, module, failing", MUTANTS)
-def test_mutant_fails_the_right_check_with_its_hint(tmp_path, file, original, bug, module, failing):
-    for path in REPO.glob("*.py"):
-        shutil.copy(path, tmp_path)
-    text = (tmp_path / file).read_text()
-    assert text.count(original) == 1, f"{file} changed: update this mutant"
-    (tmp_path / file).write_text(text.replace(original, bug))
-
-    checks = {entry["id"]: entry for entry in check_solution.run(str(tmp_path), only=[module])["checks"]}
-
-    assert set(checks) == {check_id for check_id in IDS if REGISTRY[check_id].module == module}
-    for check_id, entry in checks.items():
-        if check_id in failing:
-            assert (entry["status"], entry["hint_key"]) == ("fail", failing[check_id]), entry
-        else:
-            assert entry["status"] == "pass", entry
-
-
-def test_template_stubs_are_not_implemented(tmp_path):
-    for name, text in TEMPLATE.items():
-        (tmp_path / name).write_text(textwrap.dedent(text))
-
-    report = check_solution.run(str(tmp_path), only=list(MODULES))
-
-    statuses = {entry["id"]: entry["status"] for entry in report["checks"]}
-    assert statuses == {check_id: "not implemented" for check_id in IDS}
-
-
-def _run_check(check_id, **modules):
-    return REGISTRY[check_id].function(SimpleNamespace(**modules))
+(test_every_module_of_ours_has_checks, test_check_passes_on_our_modules_and_keeps_the_global_rng,
+ test_mutant_fails_the_right_check_with_its_hint, test_template_stubs_are_not_implemented) = module_tests(
+    "model", checks_model, run_check, MUTANTS, TEMPLATE)
 
 
 class _RandomModelWithoutParams:
@@ -109,11 +63,9 @@ class _RandomModelWithoutParams:
 
 
 def test_a_failing_check_leaves_the_global_rng_as_it_was():
-    before = np.random.get_state()
-    with pytest.raises(checks_base.CheckFailed, match=r"params\(\) holds 0 parameters .*missing: conv1 W"):
-        _run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_RandomModelWithoutParams))
-    after = np.random.get_state()
-    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+    with global_rng_kept(), pytest.raises(checks_base.CheckFailed,
+                                          match=r"params\(\) holds 0 parameters .*missing: conv1 W"):
+        run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_RandomModelWithoutParams))
 
 
 class _ConvNetWithWrongShapes:
@@ -131,7 +83,7 @@ class _ConvNetWithWrongShapes:
 
 def test_six_parameters_of_wrong_shapes_are_named_without_blaming_their_names():
     with pytest.raises(checks_base.CheckFailed) as failed:
-        _run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithWrongShapes))
+        run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithWrongShapes))
     message = failed.value.message
     assert "holds 6 parameters" in message and "missing: conv1 W (3, 3, 3, 2)" in message
     assert "'c1W' (2, 2, 3, 3)" in message and "same name" not in message
@@ -152,6 +104,6 @@ class _ConvNetWithoutPadding:
 
 
 def test_another_padding_or_pooling_is_information_not_a_failure():
-    outcome = _run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithoutPadding))
+    outcome = run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithoutPadding))
     assert isinstance(outcome, checks_base.Info)
     assert "takes 4 inputs, 1 per channel of conv2" in outcome.message and "gives 4 per channel" in outcome.message

@@ -1,25 +1,16 @@
 """Tests of checks_optim.py: every check passes on our optim.py, fails with the right hint on a copy of it with one
 known bug, names the bugs of hand-written learner optimizers, and reports `not implemented` on the template's
 stubs."""
-import shutil
-import textwrap
-from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
-import check_solution
 import checks_base
 import checks_optim
 import optim
-from checks_base import REGISTRY
+from check_harness import check_runner, failures, module_tests
 
-MODULES = ("optim",)
-REPO = Path(__file__).resolve().parent.parent
-
-IDS = [check_id for check_id, entry in REGISTRY.items()
-       if entry.function.__module__ == checks_optim.__name__]
+run_check = check_runner(optim=optim)
 TEMPLATE = {
     "optim.py": """
         class SGD:
@@ -40,56 +31,23 @@ TEMPLATE = {
 }
 
 
-def test_every_module_of_ours_has_checks():
-    assert {REGISTRY[check_id].module for check_id in IDS} == set(MODULES)
-
-
-@pytest.mark.parametrize("check_id", IDS)
-def test_check_passes_on_our_modules_and_keeps_the_global_rng(check_id):
-    before = np.random.get_state()
-    assert REGISTRY[check_id].function(SimpleNamespace(optim=optim)) is None
-    after = np.random.get_state()
-    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
-
-
-# (file, our code, the bug put in its place, module, {check id: hint key of its failure}); every other check of
-# the module must still pass.
+# (file, our code, the bug put in its place, module, failures({check id: hint key of its failure})); every
+# other check of the module must still pass.
 MUTANTS = [
     pytest.param("optim.py", 'self.momentum = _check_decay(momentum, "momentum")', "self.momentum = 0.9", "optim",
-                 {"MomentumSGD.update.momentum_argument": "momentum_ignored"}, id="momentum_ignored"),
+                 failures({"MomentumSGD.update.momentum_argument": "momentum_ignored"}), id="momentum_ignored"),
     pytest.param("optim.py", "self.momentum * _state_or_zeros(self.velocity, w)", "self.momentum * np.zeros_like(w)",
-                 "optim", {"MomentumSGD.update.velocity": None, "MomentumSGD.update.momentum_argument": None,
-                           "MomentumSGD.init.default_momentum": None, "MomentumSGD.update.per_instance": None},
+                 "optim", failures(dict.fromkeys(["MomentumSGD.update.velocity",
+                                                  "MomentumSGD.update.momentum_argument",
+                                                  "MomentumSGD.init.default_momentum",
+                                                  "MomentumSGD.update.per_instance"])),
                  id="velocity_forgotten"),
 ]
 
 
-@pytest.mark.parametrize("file, original, bug, module, failing", MUTANTS)
-def test_mutant_fails_the_right_check_with_its_hint(tmp_path, file, original, bug, module, failing):
-    for path in REPO.glob("*.py"):
-        shutil.copy(path, tmp_path)
-    text = (tmp_path / file).read_text()
-    assert text.count(original) == 1, f"{file} changed: update this mutant"
-    (tmp_path / file).write_text(text.replace(original, bug))
-
-    checks = {entry["id"]: entry for entry in check_solution.run(str(tmp_path), only=[module])["checks"]}
-
-    assert set(checks) == {check_id for check_id in IDS if REGISTRY[check_id].module == module}
-    for check_id, entry in checks.items():
-        if check_id in failing:
-            assert (entry["status"], entry["hint_key"]) == ("fail", failing[check_id]), entry
-        else:
-            assert entry["status"] == "pass", entry
-
-
-def test_template_stubs_are_not_implemented(tmp_path):
-    for name, text in TEMPLATE.items():
-        (tmp_path / name).write_text(textwrap.dedent(text))
-
-    report = check_solution.run(str(tmp_path), only=list(MODULES))
-
-    statuses = {entry["id"]: entry["status"] for entry in report["checks"]}
-    assert statuses == {check_id: "not implemented" for check_id in IDS}
+(test_every_module_of_ours_has_checks, test_check_passes_on_our_modules_and_keeps_the_global_rng,
+ test_mutant_fails_the_right_check_with_its_hint, test_template_stubs_are_not_implemented) = module_tests(
+    "optim", checks_optim, run_check, MUTANTS, TEMPLATE)
 
 
 class _SharedVelocityMomentumSGD:
@@ -111,22 +69,18 @@ class _ForgetfulMomentumSGD(_SharedVelocityMomentumSGD):
         return w - learning_rate * d_w
 
 
-def _run_check(check_id, **modules):
-    return REGISTRY[check_id].function(SimpleNamespace(**modules))
-
-
 def test_a_velocity_shared_between_instances_is_named_at_a_new_instances_first_step():
     _SharedVelocityMomentumSGD.velocity = 0.0
-    _run_check("MomentumSGD.update.velocity", optim=SimpleNamespace(MomentumSGD=_SharedVelocityMomentumSGD))
+    run_check("MomentumSGD.update.velocity", optim=SimpleNamespace(MomentumSGD=_SharedVelocityMomentumSGD))
     with pytest.raises(checks_base.CheckFailed, match=r"after its first step.*class attribute or a global") as error:
-        _run_check("MomentumSGD.update.momentum_argument",
+        run_check("MomentumSGD.update.momentum_argument",
                    optim=SimpleNamespace(MomentumSGD=_SharedVelocityMomentumSGD))
     assert error.value.hint is None
 
 
 def test_an_optimizer_without_velocity_is_named_plain_sgd():
     with pytest.raises(checks_base.CheckFailed, match=r"after step 2 .*plain SGD steps, without velocity"):
-        _run_check("MomentumSGD.update.velocity", optim=SimpleNamespace(MomentumSGD=_ForgetfulMomentumSGD))
+        run_check("MomentumSGD.update.velocity", optim=SimpleNamespace(MomentumSGD=_ForgetfulMomentumSGD))
 
 
 class _HalfDefaultMomentumSGD:
@@ -142,10 +96,10 @@ class _HalfDefaultMomentumSGD:
 
 def test_a_wrong_default_momentum_is_named_without_the_ignored_argument_hint():
     optim_module = SimpleNamespace(MomentumSGD=_HalfDefaultMomentumSGD)
-    _run_check("MomentumSGD.update.momentum_argument", optim=optim_module)
+    run_check("MomentumSGD.update.momentum_argument", optim=optim_module)
     with pytest.raises(checks_base.CheckFailed, match=r"MomentumSGD\(\): w after step 2 is that of momentum 0.5, "
                                                       r"not 0.9") as error:
-        _run_check("MomentumSGD.init.default_momentum", optim=optim_module)
+        run_check("MomentumSGD.init.default_momentum", optim=optim_module)
     assert error.value.hint is None
 
 
@@ -170,8 +124,8 @@ def test_an_optimizer_updating_w_in_place_is_judged_by_its_steps():
     for check_id in ("SGD.update.formula", "MomentumSGD.update.velocity", "MomentumSGD.update.momentum_argument",
                      "MomentumSGD.init.default_momentum", "MomentumSGD.update.per_instance"):
         module = SimpleNamespace(MomentumSGD=_InPlaceMomentumSGD, SGD=optim.SGD)
-        assert _run_check(check_id, optim=module) is None, check_id
+        assert run_check(check_id, optim=module) is None, check_id
     with pytest.raises(checks_base.CheckFailed, match=r"is that of momentum 0.9, not 0.5") as error:
-        _run_check("MomentumSGD.update.momentum_argument",
+        run_check("MomentumSGD.update.momentum_argument",
                    optim=SimpleNamespace(MomentumSGD=_InPlaceIgnoringMomentumSGD))
     assert error.value.hint == "momentum_ignored"
