@@ -71,7 +71,8 @@ class Info:
 class Timing:
     """What a speed check returns: the median seconds of the timed work, and what that work was.
 
-    The runner times the same check on our modules too and reports both, with their ratio, as `info`.
+    The runner times the same check on our modules too, both on one BLAS thread, and reports both, with their
+    ratio, as `info`.
     """
     seconds: float
     what: str
