@@ -110,13 +110,15 @@ def _point(shape):
 
 
 def _square_sum(x):
-    return float(np.sum(x ** 2)), 2 * x
+    """(sum(x ** 2), 2 x): the value a numpy scalar, as real losses are (some checkers index it and catch the
+    IndexError of a scalar)."""
+    return np.float64(np.sum(x ** 2)), 2 * x
 
 
 def _square_sum_wrong(x):
     grad = 2 * x
     grad.flat[-1] += 1.0
-    return float(np.sum(x ** 2)), grad
+    return np.float64(np.sum(x ** 2)), grad
 
 
 def _expect_bool(result, expected, what, case):
@@ -202,7 +204,7 @@ class _LinearModel:
         self.B.grad += diff.sum(axis=0, keepdims=True) / len(X)
         if self.wrong:
             self.B.grad[-1, -1] += 0.5
-        return float(0.5 * np.sum(diff ** 2) / len(X))
+        return np.float64(0.5 * np.sum(diff ** 2) / len(X))
 
     def predict(self, X):
         return np.argmax(X @ self.W.value + self.B.value, axis=1)

@@ -114,3 +114,25 @@ def test_model_checker_that_checks_the_first_parameter_only_fails():
     with pytest.raises(CheckFailed, match=r"check_model_gradient returned True on a wrong gradient"):
         run_check("check_model_gradient.call.wrong_gradient",
                   gradient_check=SimpleNamespace(check_model_gradient=check_model_gradient))
+
+
+def test_the_functions_checked_return_numpy_floats_as_real_losses_do():
+    """A learner's checker may index the value, `grad[ix]`, and catch the IndexError of a numpy scalar."""
+    def check_gradient(f, x, delta=1e-5, tol=1e-4):
+        _, analytic = f(x)
+        for index in np.ndindex(x.shape):
+            shifted = x.copy()
+            shifted[index] += delta
+            plus = f(shifted)[0]
+            shifted[index] -= 2 * delta
+            value = (plus - f(shifted)[0]) / (2 * delta)
+            try:
+                value = value[index]
+            except IndexError:  # a scalar: the value itself
+                pass
+            if not np.isclose(value, analytic[index], tol):
+                return False
+        return True
+    module = SimpleNamespace(check_gradient=check_gradient)
+    for case in ("correct_gradient", "wrong_gradient", "x_unchanged"):
+        assert run_check(f"check_gradient.call.{case}", gradient_check=module) is None, case
