@@ -525,3 +525,16 @@ def test_l2_gradient_is_judged_on_2d_weights_when_the_loss_fails_on_4d_ones():
                      outcome.message)
     with pytest.raises(CheckFailed, match="half of it"):
         run_check("l2_regularization.gradient.formula", l2_regularization=half_trace_l2)
+
+
+def softmax_with_row_gradient(predictions, target_index):
+    """A learner's softmax_with_cross_entropy whose loss is right but whose gradient of one sample is (1, N)."""
+    loss, grad = layers.softmax_with_cross_entropy(predictions, target_index)
+    return loss, grad.reshape(1, -1) if grad.ndim == 1 else grad
+
+
+def test_a_wrong_gradient_shape_fails_the_gradient_check_not_the_loss_check():
+    for check_id in ("softmax_with_cross_entropy.loss.single", "softmax_with_cross_entropy.loss.batch"):
+        assert run_check(check_id, softmax_with_cross_entropy=softmax_with_row_gradient) is None
+    with pytest.raises(CheckFailed, match=r"gradient.*shape \(5,\)"):
+        run_check("softmax_with_cross_entropy.gradient.single", softmax_with_cross_entropy=softmax_with_row_gradient)
