@@ -41,6 +41,8 @@ HINTS = {
                         "and object (or np.float64, np.int64)",
     "grads_not_zeroed": "the gradients pile up from one call to the next: compute_loss_and_gradients must set "
                         "every Param.grad to zero before its forward pass",
+    "loss_sum_not_mean": "the loss or its gradient is the batch's sum: softmax_with_cross_entropy returns the mean "
+                         "loss over the batch, and its gradient divided by the batch size",
     "init_scale": "the loss at initialisation is far above ln 10 = 2.30: weights with unit variance make huge "
                   "scores; scale them, e.g. by sqrt(2 / fan_in)",
     "epoch_loss_last_batch": "the epoch's loss is the last batch's loss: record the mean of the epoch's batch losses",

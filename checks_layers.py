@@ -143,7 +143,7 @@ def _softmax_loss(modules, batched):
         expected = oracles.softmax_cross_entropy(predictions, target_array)
         if batched and len(predictions) > 1 and np.isclose(loss, expected * len(predictions), RTOL, ATOL):
             raise CheckFailed(f"softmax_with_cross_entropy's loss: expected the mean over the batch {expected:.6g}, "
-                              f"got the sum {loss:.6g} (input: {case})")
+                              f"got the sum {loss:.6g} (input: {case})", hint="loss_sum_not_mean")
         assert_close("softmax_with_cross_entropy's loss", expected, loss, case, RTOL, ATOL)
 
 
@@ -154,7 +154,7 @@ def _softmax_gradient(modules, batched):
         if batched and len(predictions) > 1 and np.allclose(grad, expected * len(predictions), RTOL, ATOL):
             raise CheckFailed("softmax_with_cross_entropy's gradient: the gradient of the batch's summed loss, "
                               f"expected that of its mean (divide by the batch size {len(predictions)}) "
-                              f"(input: {case})")
+                              f"(input: {case})", hint="loss_sum_not_mean")
         assert_close("softmax_with_cross_entropy's gradient", expected, grad, case, RTOL, ATOL)
 
 
