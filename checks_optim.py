@@ -47,17 +47,31 @@ def _momentum_per_instance(modules):
     weights = [rng.standard_normal(shape) for _ in range(2)]
     expected = [weight.copy() for weight in weights]
     velocities = [np.zeros(shape) for _ in range(2)]
-    case = describe(shape=shape, momentum=momentum, learning_rate=rate, steps=steps)
+    case = describe(shape=shape, momentum=momentum, learning_rate=rate, steps=steps) + ", two instances updated in turn"
     for step in range(1, steps + 1):
         for which in range(2):
             d_w = rng.standard_normal(shape)
             velocities[which] = momentum * velocities[which] - rate * d_w
             expected[which] = expected[which] + velocities[which]
-            got = optimizers[which].update(weights[which], d_w, rate)
+            got = optimizers[which].update(weights[which], d_w.copy(), rate)
             weights[which] = _array(got, "MomentumSGD.update", shape)
-            assert_close(f"the second instance's w after step {step}" if which else
-                         f"the first instance's w after step {step}", expected[which], weights[which],
-                         case + ", two instances updated in turn (is the velocity a class attribute or a global?)")
+            if not np.allclose(weights[which], expected[which], rtol=1e-7, atol=1e-10):
+                raise CheckFailed(f"the {'second' if which else 'first'} instance's w after step {step} is not the "
+                                  f"heavy-ball step's: {_why_instances_differ(modules, momentum)} ({case})")
+
+
+def _why_instances_differ(modules, momentum):
+    """Why two instances stepped wrong: they share a velocity (a new instance has one already, or one instance
+    alone steps right), or one instance alone steps wrong already."""
+    optimizer = modules.optim.MomentumSGD(momentum=momentum)
+    if _carried_over(optimizer):
+        return "a new instance moves w with a zero gradient, so the instances share their velocity (a class " \
+               "attribute or a global?)"
+    try:
+        _check_momentum_steps(optimizer, momentum, "MomentumSGD")
+    except CheckFailed:
+        return "one instance alone steps wrong already (see MomentumSGD.update.velocity)"
+    return "one instance alone steps right, so the two share their velocity (a class attribute or a global?)"
 
 
 def _check_momentum_steps(optimizer, momentum, made_as):
@@ -74,8 +88,7 @@ def _check_momentum_steps(optimizer, momentum, made_as):
             continue
         if step == 1:
             assert_close(f"{made_as}'s w after its first step, w - learning_rate * d_w whatever the momentum (the "
-                         f"velocity of a new instance starts at zero: is it a class attribute or a global, carried "
-                         f"over from other instances?)", expected, got, case)
+                         f"velocity starts at zero{_carried_over(optimizer)})", expected, got, case)
         fits = [other for other in (0.9, 0.0, 0.5, 0.99)
                 if np.allclose(got, _momentum_steps(w, gradients[:step], rate, other), rtol=1e-7, atol=1e-10)]
         if fits and fits[0] == 0.0:
@@ -86,6 +99,18 @@ def _check_momentum_steps(optimizer, momentum, made_as):
             raise CheckFailed(f"{made_as}: w after step {step} is that of momentum {fits[0]}, not {momentum} "
                               f"({case})", hint="momentum_ignored" if fits[0] == 0.9 else None)
         assert_close(f"{made_as}'s w after step {step}", expected, got, case)
+
+
+def _carried_over(optimizer):
+    """", and a new instance ... moves w with a zero gradient: ..." when a fresh instance of `optimizer`'s class
+    has a velocity already (left by other instances), else ""."""
+    w = np.ones((3, 4))
+    try:
+        moved = not np.allclose(type(optimizer)().update(w.copy(), np.zeros_like(w), 0.1), w)
+    except Exception:  # the probe is only for the message: the check's own verdict stands
+        return ""
+    return (", and a new instance moves w with a zero gradient: its velocity comes from earlier instances, a class "
+            "attribute or a global?") if moved else ""
 
 
 def _steps(optimizer, w, gradients, rate):

@@ -129,3 +129,33 @@ def test_an_optimizer_updating_w_in_place_is_judged_by_its_steps():
         run_check("MomentumSGD.update.momentum_argument",
                    optim=SimpleNamespace(MomentumSGD=_InPlaceIgnoringMomentumSGD))
     assert error.value.hint == "momentum_ignored"
+
+
+class _VelocityStartsAtStepMomentumSGD:
+    """A learner's MomentumSGD whose velocity starts at learning_rate * d_w instead of zero (on the instance)."""
+
+    def __init__(self, momentum=0.9):
+        self.momentum, self.velocity = momentum, None
+
+    def update(self, w, d_w, learning_rate):
+        if self.velocity is None:
+            self.velocity = learning_rate * d_w
+        self.velocity = self.momentum * self.velocity - learning_rate * d_w
+        return w + self.velocity
+
+
+def test_a_wrong_start_of_the_velocity_is_not_blamed_on_a_class_attribute():
+    module = SimpleNamespace(MomentumSGD=_VelocityStartsAtStepMomentumSGD)
+    with pytest.raises(checks_base.CheckFailed, match=r"after its first step.*starts at zero\)") as error:
+        run_check("MomentumSGD.update.velocity", optim=module)
+    assert "class attribute" not in error.value.message
+    with pytest.raises(checks_base.CheckFailed, match=r"one instance alone steps wrong already"):
+        run_check("MomentumSGD.update.per_instance", optim=module)
+
+
+def test_instances_sharing_their_velocity_are_named_by_the_per_instance_check():
+    _SharedVelocityMomentumSGD.velocity = 0.0
+    with pytest.raises(checks_base.CheckFailed, match=r"a new instance moves w with a zero gradient, so the "
+                                                      r"instances share their velocity \(a class attribute or a "
+                                                      r"global\?\)"):
+        run_check("MomentumSGD.update.per_instance", optim=SimpleNamespace(MomentumSGD=_SharedVelocityMomentumSGD))
