@@ -304,6 +304,11 @@ def _where(error, path):
             return f" ({os.path.relpath(frame.filename, path)}:{frame.lineno} in {frame.name})"
     if frames:
         frame = frames[-1]
+        if isinstance(error, TypeError) and re.search(r"\bargument", str(error)):
+            # Raised by the call itself: the learner's function does not take the template's arguments.
+            return (f" (raised when the checker called your code with the arguments of the assignment's template, "
+                    f"at {os.path.basename(frame.filename)}:{frame.lineno}: compare your function's arguments with "
+                    f"the template's)")
         return f" (in {os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}, outside your files)"
     return ""
 

@@ -323,6 +323,32 @@ def test_a_parent_folder_with_modules_of_the_assignment_is_not_searched(tmp_path
     assert by_id(check_solution.run(learner, select=["Probe."], timeout=10))["Probe.model.ok"]["status"] == "missing"
 
 
+CALLING_PROBE = """
+from checks_base import check
+
+
+@check("Probe.call.contract", needs=("optim.SGD",), description="calls update as the template does")
+def _call(modules):
+    modules.optim.SGD().update(1.0, 2.0, 0.1)
+"""
+
+
+def test_a_function_whose_arguments_differ_from_the_templates_is_told_so(tmp_path, monkeypatch):
+    (tmp_path / "probe.py").write_text(CALLING_PROBE)
+    monkeypatch.setenv(EXTRA_CHECKS_VARIABLE, str(tmp_path / "probe.py"))
+    learner = write_modules(tmp_path / "learner", optim="""
+        class SGD:
+            def update(self, w, d_w, learning_rate, param_name):
+                return w - learning_rate * d_w
+        """)
+    entry = by_id(check_solution.run(learner, select=["Probe."], timeout=10))["Probe.call.contract"]
+    assert entry["status"] == "error"
+    assert re.fullmatch(r"TypeError: SGD\.update\(\) missing 1 required positional argument: 'param_name' \(raised "
+                        r"when the checker called your code with the arguments of the assignment's template, at "
+                        r"probe\.py:7: compare your function's arguments with the template's\)", entry["message"]), \
+        entry["message"]
+
+
 def test_template_stubs_make_every_check_not_implemented(tmp_path, probes):
     probes("layers.ReLULayer", "model.ConvNet", "optim.SGD", "trainer.Trainer", "metrics.multiclass_accuracy",
            "dataset.load_svhn", "gradient_check.check_gradient")
