@@ -52,6 +52,7 @@ _MESSAGE_LIMIT = 400
 #: The aliases numpy 1.24 removed, which published solutions of the assignment still use: put back for a second run
 #: of a check that stopped on one, so the report also says what the rest of the learner's code does.
 REMOVED_NUMPY_ALIASES = {"float": float, "int": int, "bool": bool, "object": object, "complex": complex, "str": str}
+NUMPY_REMOVAL_HINTS = ("np_float_removed", "np_reshape_newshape")
 _REMOVED_ALIAS = re.compile(r"numpy.* has no attribute '(" + "|".join(REMOVED_NUMPY_ALIASES) + r")'")
 
 
@@ -228,34 +229,42 @@ def modules_of(needs):
 def _outcome(function, modules, path):
     """(status, message, hint key, timing) of calling the check function on the learner's modules.
 
-    A check that stopped on one of numpy's removed aliases (np.float, ...) stays an `error` with the hint
-    np_float_removed, and its message adds what the check says when run again with the aliases put back.
+    A check that stopped on something numpy removed (np.float and the other aliases, np.reshape's `newshape=`)
+    stays an `error` with its hint, and its message adds what the check says when run again with it put back.
     """
     outcome = _call(function, modules, path)
-    if outcome[2] != "np_float_removed":
+    if outcome[2] not in NUMPY_REMOVAL_HINTS:
         return outcome
-    with _removed_numpy_aliases():
+    with _numpy_removals_put_back():
         status, message, hint, _ = _call(function, modules, path)
     aliases = ", ".join(f"np.{name} = {value.__name__}" for name, value in list(REMOVED_NUMPY_ALIASES.items())[:2])
+    aliases += ", ..., np.reshape's newshape="
     again = {"pass": "the check passes", "info": f"the check passes ({message})",
              "timing": "the check passes", "fail": f"the check fails: {message}",
              "not implemented": f"it is not implemented: {message}"}.get(status, f"it raises {message}")
     if status == "fail" and hint:
         again += f" (hint: {checks_base.HINTS[hint]})"
-    return (outcome[0], _shorten(f"{outcome[1]}; with numpy's removed aliases put back ({aliases}, ...) {again}",
+    return (outcome[0], _shorten(f"{outcome[1]}; with what numpy removed put back ({aliases}) {again}",
                                  4 * _MESSAGE_LIMIT), outcome[2], None)
 
 
 @contextlib.contextmanager
-def _removed_numpy_aliases():
-    """numpy's removed aliases (REMOVED_NUMPY_ALIASES) put back for the duration, those numpy lacks only."""
+def _numpy_removals_put_back():
+    """For the duration: numpy's removed aliases (REMOVED_NUMPY_ALIASES) that this numpy lacks, and an np.reshape
+    that takes `newshape=` again."""
     import numpy
     added = [name for name in REMOVED_NUMPY_ALIASES if name not in vars(numpy)]
     for name in added:
         setattr(numpy, name, REMOVED_NUMPY_ALIASES[name])
+    reshape = numpy.reshape
+
+    def reshape_with_newshape(a, *args, newshape=None, **kwargs):
+        return reshape(a, *((newshape,) if newshape is not None else ()), *args, **kwargs)
+    numpy.reshape = reshape_with_newshape
     try:
         yield
     finally:
+        numpy.reshape = reshape
         for name in added:
             delattr(numpy, name)
 
@@ -291,6 +300,8 @@ def _exception_outcome(error, path):
     hint = None
     if isinstance(error, AttributeError) and _REMOVED_ALIAS.search(text):
         hint = "np_float_removed"
+    elif isinstance(error, TypeError) and "unexpected keyword argument 'newshape'" in text:
+        hint = "np_reshape_newshape"
     return "error", f"{type(error).__name__}: {text}{where}", hint, None
 
 

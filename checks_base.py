@@ -43,6 +43,8 @@ HINTS = {
                         "every Param.grad to zero before its forward pass",
     "loss_sum_not_mean": "the loss or its gradient is the batch's sum: softmax_with_cross_entropy returns the mean "
                          "loss over the batch, and its gradient divided by the batch size",
+    "np_reshape_newshape": "np.reshape's newshape= keyword was removed in numpy 2.4 (deprecated since 2.1): pass "
+                           "the shape positionally, np.reshape(a, shape)",
     "init_scale": "the loss at initialisation is far above ln 10 = 2.30: weights with unit variance make huge "
                   "scores; scale them, e.g. by sqrt(2 / fan_in)",
     "epoch_loss_last_batch": "the epoch's loss is the last batch's loss: record the mean of the epoch's batch losses",

@@ -138,7 +138,7 @@ def test_speed_checks_compare_yours_with_ours_and_survive_ours_failing(tmp_path,
 ROBUSTNESS_TIMEOUT = 1.5
 ROBUSTNESS_NEEDS = ("layers.ok", "layers.hang", "layers.shout", "layers.leave", "layers.quit", "layers.crash",
                     "layers.old_numpy", "layers.after", "layers.todo", "layers.old_numpy_wrong",
-                    "layers.old_numpy_raises", "model.a", "model.b", "model.c", "model.d",
+                    "layers.old_numpy_raises", "layers.old_reshape", "model.a", "model.b", "model.c", "model.d",
                     "metrics.a", "optim.a", "dataset.a", "dataset.b", "trainer.a", "gradient_check.ok",
                     "gradient_check.absent")
 
@@ -179,6 +179,8 @@ def robustness(tmp_path_factory):
                 return "fail:stride_ignored" if np.int(1) else None
             def old_numpy_raises():
                 return [np.float(1), 1 / 0]
+            def old_reshape():
+                return None if np.reshape(np.zeros(4), newshape=(2, 2)) is not None else None
             """,
         model="""
             while True:
@@ -222,15 +224,19 @@ def robustness(tmp_path_factory):
     ("Probe.layers.quit", "error", r"^called sys\.exit\(3\) \(layers\.py:17 in quit\)$", None),
     ("Probe.layers.crash", "error", r"^the worker process running it was killed by signal SIGSEGV ", None),
     ("Probe.layers.old_numpy", "error",
-     r"^AttributeError: module 'numpy' has no attribute 'float'\. \(layers\.py:21 in old_numpy\); with numpy's "
-     r"removed aliases put back \(np\.float = float, np\.int = int, \.\.\.\) the check passes$", "np_float_removed"),
+     r"^AttributeError: module 'numpy' has no attribute 'float'\. \(layers\.py:21 in old_numpy\); with what "
+     r"numpy removed put back \(np\.float = float, np\.int = int, \.\.\., np\.reshape's newshape=\) the check "
+     r"passes$", "np_float_removed"),
     ("Probe.layers.old_numpy_wrong", "error",
-     r"^AttributeError: module 'numpy' has no attribute 'int'\. \(layers\.py:27 in old_numpy_wrong\); with numpy's "
-     r"removed aliases put back \(.*\) the check fails: probe failed \(hint: the result is right only when the "
+     r"^AttributeError: module 'numpy' has no attribute 'int'\. \(layers\.py:27 in old_numpy_wrong\); with what "
+     r"numpy removed put back \(.*\) the check fails: probe failed \(hint: the result is right only when the "
      r"stride", "np_float_removed"),
     ("Probe.layers.old_numpy_raises", "error",
-     r"'float'\. \(layers\.py:29 in old_numpy_raises\); with numpy's removed aliases put back \(.*\) it raises "
+     r"'float'\. \(layers\.py:29 in old_numpy_raises\); with what numpy removed put back \(.*\) it raises "
      r"ZeroDivisionError: division by zero \(layers\.py:29 in old_numpy_raises\)$", "np_float_removed"),
+    ("Probe.layers.old_reshape", "error",
+     r"^TypeError: reshape\(\) got an unexpected keyword argument 'newshape' \(layers\.py:31 in old_reshape\); with "
+     r"what numpy removed put back \(.*\) the check passes$", "np_reshape_newshape"),
     ("Probe.layers.after", "pass", r"^$", None),
     ("Probe.layers.todo", "not implemented", r"^raises ValueError\('not implemented!'\) \(layers\.py:25 in todo\)$",
      None),
