@@ -34,8 +34,9 @@ HINTS = {
                             "axis 2) are swapped somewhere",
     "stride_ignored": "the result is right only when the stride equals the pool size: move the window by `stride`, "
                       "not by `pool_size`",
-    "grad_overwritten": "Param.grad holds only the last backward pass: add into it (param.grad += ...) instead of "
-                        "assigning; the model zeroes it before each pass",
+    "grad_overwritten": "Param.grad holds only the last pass's gradient: add into it in backward (param.grad += "
+                        "...) and never reset it in the layer, not in forward either; the model zeroes it before "
+                        "each pass",
     "momentum_ignored": "MomentumSGD ignores its `momentum` argument: store it in __init__ (self.momentum = momentum)",
     "np_float_removed": "np.float, np.int, np.bool and np.object were removed in numpy 1.24: use float, int, bool "
                         "and object (or np.float64, np.int64)",

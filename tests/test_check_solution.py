@@ -15,6 +15,7 @@ import textwrap
 import pytest
 
 import check_solution
+import checks_base
 from check_worker import EXTRA_CHECKS_VARIABLE, load_checks
 from checks_base import MODULES, STATUSES
 
@@ -547,3 +548,10 @@ def test_every_registered_check_is_documented_in_the_readme():
         section = file.read().split("\n## Check your own solution\n", 1)[1].split("\n## ", 1)[0]
     rows = dict(re.findall(r"^\| `([\w.]+)` \| (\w+) \|", section, re.MULTILINE))
     assert {check.id: check.module for check in load_checks().values()} == rows
+
+
+def test_every_hint_is_documented_in_the_readme():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as file:
+        section = file.read().split("\n## Check your own solution\n", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.+) \|$", section, re.MULTILINE))
+    assert {key: rows.get(key) for key in checks_base.HINTS} == checks_base.HINTS
