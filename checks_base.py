@@ -32,8 +32,8 @@ HINTS = {
     "tied_maxima": "tied maxima share the gradient in your layer: give the whole gradient of a window to one maximum",
     "rows_columns_swapped": "the result is right on square images only: rows (height, axis 1) and columns (width, "
                             "axis 2) are swapped somewhere",
-    "stride_ignored": "the result is right only when the stride equals the pool size: move the window by `stride`, "
-                      "not by `pool_size`",
+    "stride_ignored": "the windows do not move by `stride`: window (i, j) starts at row i * stride and column "
+                      "j * stride",
     "grad_overwritten": "Param.grad holds only the last pass's gradient: add into it in backward (param.grad += "
                         "...) and never reset it in the layer, not in forward either; the model zeroes it before "
                         "each pass",

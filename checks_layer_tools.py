@@ -175,9 +175,10 @@ def run_forward(layer, X, name, shape, case):
 
 
 def forward_before_backward(forward):
-    """Call `forward()`, the learner's checked forward pass whose output shape is that of the d_out to come."""
+    """Call and return `forward()`, the learner's checked forward pass whose output shape is that of the d_out to
+    come."""
     try:
-        forward()
+        return forward()
     except CheckFailed as failure:
         raise CheckFailed(f"{failure.message}; backward takes a d_out of the forward output's shape, so it was not "
                           "checked", failure.hint) from None

@@ -420,21 +420,34 @@ def _pool_forward(modules):
 def _pool_forward_output(layer, X, case, text):
     """The learner's pooling of X, checked to be a numeric array of the output shape `(H - pool_size) // stride + 1`.
 
-    An output that is the pooling with the stride equal to the pool size fails with the hint stride_ignored.
+    An output that is the pooling with the windows moved by the pool size, or by 1 pixel, instead of the stride
+    fails with the hint stride_ignored.
     """
     out = layer.forward(X.copy())
-    by_pool_size = oracles.max_pool(X, case.pool_size, case.pool_size)
     expected_shape = _pool_output_shape(case)
-    if (case.stride != case.pool_size and isinstance(out, np.ndarray) and out.shape == by_pool_size.shape
-            and out.dtype.kind in "biuf" and np.allclose(out, by_pool_size, RTOL, ATOL)):
-        raise CheckFailed(f"MaxPoolingLayer.forward: expected an array of shape {expected_shape}, got shape "
-                          f"{out.shape} holding the maxima of windows moved by pool_size {case.pool_size}, not by "
-                          f"stride {case.stride} (input: {text})", "stride_ignored")
+    by_pool_size = oracles.max_pool(X, case.pool_size, case.pool_size)  # its own output size
+    by_one = oracles.max_pool(X, case.pool_size, 1)[:, :expected_shape[1], :expected_shape[2]]  # the right size
+    for step, name, moved_by_step in ((case.pool_size, f"pool_size {case.pool_size}", by_pool_size),
+                                      (1, "1 pixel", by_one)):
+        if (step != case.stride and isinstance(out, np.ndarray) and out.shape == moved_by_step.shape
+                and out.dtype.kind in "biuf" and np.allclose(out, moved_by_step, RTOL, ATOL)):
+            raise CheckFailed(f"MaxPoolingLayer.forward: expected an array of shape {expected_shape} holding the "
+                              f"maxima of windows moved by stride {case.stride}, got shape {out.shape} holding those "
+                              f"of windows moved by {name} (input: {text})", "stride_ignored")
     if isinstance(out, np.ndarray) and out.dtype.kind in "biuf" and out.shape != expected_shape:
         raise CheckFailed(f"MaxPoolingLayer.forward: expected an array of shape {expected_shape}, got shape "
                           f"{out.shape}: the output's height and width are (H - pool_size) // stride + 1 "
                           f"(input: {text})")
     return checked_array(out, "MaxPoolingLayer.forward", expected_shape, text)
+
+
+def _check_pool_forward(layer, X, case, text):
+    """The learner's forward pass before a backward one: CheckFailed when it is wrong on X (backward cannot be
+    judged then), with no hint of a backward bug."""
+    out = forward_before_backward(lambda: _pool_forward_output(layer, X, case, text))
+    if not np.allclose(out, oracles.max_pool(X, case.pool_size, case.stride), RTOL, ATOL):
+        raise CheckFailed(f"MaxPoolingLayer.forward is wrong on this input (see MaxPoolingLayer.forward.values), so "
+                          f"backward was not checked (input: {text})")
 
 
 def _check_pool_backward(modules, cases):
@@ -448,7 +461,7 @@ def _compare_pool_gradient(modules, case, seed):
     """One case of `_check_pool_backward`; diagnoses "wrong only at pixels inside two or more windows"."""
     text = describe(**case._asdict())
     layer, X = _pool_problem(modules, case, seed)
-    forward_before_backward(lambda: _pool_forward_output(layer, X, case, text))
+    _check_pool_forward(layer, X, case, text)
     d_out = np.random.default_rng(seed).standard_normal(_pool_output_shape(case))
     got = run_backward(layer, d_out, "MaxPoolingLayer", X.shape, text)
     expected = numeric_gradient(lambda x: np.sum(oracles.max_pool(x, case.pool_size, case.stride) * d_out), X)
@@ -484,7 +497,7 @@ def _pool_ties(modules):
     X, maxima = _tied_windows()
     case = "batch 1, height 4, width 6, channels 2, pool size 2, stride 2; windows with 1 to 4 equal maxima"
     layer = modules.layers.MaxPoolingLayer(2, 2)
-    run_forward(layer, X, "MaxPoolingLayer", (1, 2, 3, 2), case)
+    _check_pool_forward(layer, X, PoolCase(2, 2, 1, 4, 6, 2), case)
     d_out = np.random.default_rng(7).uniform(0.5, 1.5, (1, 2, 3, 2)) * np.array([1, -1])
     got = run_backward(layer, d_out, "MaxPoolingLayer", X.shape, case)
     rules = set()

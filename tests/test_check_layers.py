@@ -539,3 +539,25 @@ def test_a_wrong_gradient_shape_fails_the_gradient_check_not_the_loss_check():
         assert run_check(check_id, softmax_with_cross_entropy=softmax_with_row_gradient) is None
     with pytest.raises(CheckFailed, match=r"gradient.*shape \(5,\)"):
         run_check("softmax_with_cross_entropy.gradient.single", softmax_with_cross_entropy=softmax_with_row_gradient)
+
+
+class PoolMovingByOne(LoopMaxPool):
+    """A learner's pooling whose output has the right size but whose windows start at (y, x): they move by 1."""
+
+    def windows(self):
+        p = self.pool_size
+        for y in range((self.X.shape[1] - p) // self.stride + 1):
+            for x in range((self.X.shape[2] - p) // self.stride + 1):
+                yield y, x, (slice(None), slice(y, y + p), slice(x, x + p))
+
+
+def test_windows_moving_by_one_are_named_and_backward_is_not_blamed_for_it():
+    with pytest.raises(CheckFailed, match=r"holding the maxima of windows moved by stride 2, got shape \(1, 2, 2, 1\) holding those of windows "
+                                          r"moved by 1 pixel") as error:
+        run_check("MaxPoolingLayer.forward.values", MaxPoolingLayer=PoolMovingByOne)
+    assert error.value.hint == "stride_ignored"
+    for check_id in ("MaxPoolingLayer.backward.disjoint", "MaxPoolingLayer.backward.overlapping",
+                     "MaxPoolingLayer.backward.tied_maxima"):
+        with pytest.raises(CheckFailed, match=r"windows moved by 1 pixel .*so it was not checked") as error:
+            run_check(check_id, MaxPoolingLayer=PoolMovingByOne)
+        assert error.value.hint == "stride_ignored", check_id  # the forward pass's bug, not a backward one
