@@ -87,6 +87,11 @@ def _l2(modules, case, W, reg_strength):
 def _l2_loss(modules):
     for case, W, reg_strength in _l2_cases():
         loss = checked_number(_l2(modules, case, W, reg_strength)[0], "l2_regularization's loss", case)
+        if np.isclose(loss, 0.5 * reg_strength * np.sum(W ** 2), RTOL, ATOL):
+            raise CheckFailed(f"l2_regularization's loss: expected reg_strength * sum(W**2) = "
+                              f"{reg_strength * np.sum(W ** 2):.6g}, got half of it, {loss:.6g}: the convention "
+                              f"0.5 * reg_strength * sum(W**2) (gradient reg_strength * W) is not this assignment's, "
+                              f"whose gradient is 2 * reg_strength * W (input: {case})")
         assert_close("l2_regularization's loss", reg_strength * np.sum(W ** 2), loss, case, RTOL, ATOL)
 
 
@@ -106,7 +111,8 @@ def _l2_gradient(modules):
         grad = checked_array(grad, "l2_regularization's gradient", W.shape, case)
         if np.allclose(grad, reg_strength * W, RTOL, ATOL):
             raise CheckFailed(f"l2_regularization's gradient: expected 2 * reg_strength * W, got reg_strength * W, "
-                              "half of it: the derivative of reg_strength * sum(W**2) has the factor 2 "
+                              "half of it: the derivative of reg_strength * sum(W**2) has the factor 2 (reg_strength "
+                              f"* W goes with the loss 0.5 * reg_strength * sum(W**2), not this assignment's) "
                               f"(input: {case})")
         assert_close("l2_regularization's gradient", 2 * reg_strength * W, grad, case, RTOL, ATOL)
 

@@ -561,3 +561,15 @@ def test_windows_moving_by_one_are_named_and_backward_is_not_blamed_for_it():
         with pytest.raises(CheckFailed, match=r"windows moved by 1 pixel .*so it was not checked") as error:
             run_check(check_id, MaxPoolingLayer=PoolMovingByOne)
         assert error.value.hint == "stride_ignored", check_id  # the forward pass's bug, not a backward one
+
+
+def l2_with_half_convention(W, reg_strength):
+    """A learner's l2_regularization with the other convention: 0.5 * reg * sum(W**2), gradient reg * W."""
+    return 0.5 * reg_strength * np.sum(W ** 2), reg_strength * W
+
+
+def test_the_half_convention_of_l2_is_named_in_both_checks():
+    with pytest.raises(CheckFailed, match=r"got half of it, .*the convention 0\.5 \* reg_strength \* sum\(W\*\*2\)"):
+        run_check("l2_regularization.loss.formula", l2_regularization=l2_with_half_convention)
+    with pytest.raises(CheckFailed, match=r"half of it: .*goes with the loss 0\.5 \* reg_strength \* sum\(W\*\*2\)"):
+        run_check("l2_regularization.gradient.formula", l2_regularization=l2_with_half_convention)
