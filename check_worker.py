@@ -315,6 +315,10 @@ def _where(error, path):
             return f" ({os.path.relpath(frame.filename, path)}:{frame.lineno} in {frame.name})"
     if frames:
         frame = frames[-1]
+        missing = re.fullmatch(r"'(\w+)' object has no attribute '(\w+)'", str(error))
+        if isinstance(error, AttributeError) and missing:
+            return (f" (your {missing[1]} has no {missing[2]}, which the checker calls as the assignment's template "
+                    f"does: is it defined, and indented inside the class?)")
         if isinstance(error, TypeError) and re.search(r"\bargument", str(error)):
             # Raised by the call itself: the learner's function does not take the template's arguments.
             return (f" (raised when the checker called your code with the arguments of the assignment's template, "

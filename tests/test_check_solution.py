@@ -230,8 +230,8 @@ def robustness(tmp_path_factory):
      r"passes$", "np_float_removed"),
     ("Probe.layers.old_numpy_wrong", "error",
      r"^AttributeError: module 'numpy' has no attribute 'int'\. \(layers\.py:27 in old_numpy_wrong\); with what "
-     r"numpy removed put back \(.*\) the check fails: probe failed \(hint: the result is right only when the "
-     r"stride", "np_float_removed"),
+     r"numpy removed put back \(.*\) the check fails: probe failed \(hint: the windows do not move by "
+     r"`stride`", "np_float_removed"),
     ("Probe.layers.old_numpy_raises", "error",
      r"'float'\. \(layers\.py:29 in old_numpy_raises\); with what numpy removed put back \(.*\) it raises "
      r"ZeroDivisionError: division by zero \(layers\.py:29 in old_numpy_raises\)$", "np_float_removed"),
@@ -354,6 +354,34 @@ def test_a_function_whose_arguments_differ_from_the_templates_is_told_so(tmp_pat
                         r"when the checker called your code with the arguments of the assignment's template, at "
                         r"probe\.py:7: compare your function's arguments with the template's\)", entry["message"]), \
         entry["message"]
+
+
+MISSING_METHOD_PROBE = """
+from checks_base import check
+
+
+@check("Probe.call.method", needs=("layers.Pool",), description="calls params() of a layer")
+def _call(modules):
+    modules.layers.Pool().params()
+"""
+
+
+def test_a_method_the_template_has_but_the_learners_class_lacks_is_named(tmp_path, monkeypatch):
+    (tmp_path / "probe.py").write_text(MISSING_METHOD_PROBE)
+    monkeypatch.setenv(EXTRA_CHECKS_VARIABLE, str(tmp_path / "probe.py"))
+    learner = write_modules(tmp_path / "learner", layers="""
+        class Pool:
+            def forward(self, X):
+                return X
+
+        def params(self):
+            return {}
+        """)
+    entry = by_id(check_solution.run(learner, select=["Probe."], timeout=10))["Probe.call.method"]
+    assert entry["status"] == "error"
+    assert entry["message"] == ("AttributeError: 'Pool' object has no attribute 'params' (your Pool has no params, "
+                                "which the checker calls as the assignment's template does: is it defined, and "
+                                "indented inside the class?)")
 
 
 def test_template_stubs_make_every_check_not_implemented(tmp_path, probes):
@@ -502,7 +530,7 @@ def test_command_line_report_exit_code_and_json(tmp_path):
     assert "\x1b[" not in failing.stdout  # no colours when stdout is not a terminal
     assert "noise from C" not in failing.stdout + failing.stderr
     assert re.search(r"\nProbe\.layers\.ok +pass +\d+\.\d\d s\nProbe\.layers\.bad +fail +\d+\.\d\d s  probe "
-                     r"failed\n +hint: the result is right only", failing.stdout)
+                     r"failed\n +hint: the windows do not move by", failing.stdout)
     # The registered checks other than the probes are `missing` here (no model.py, ...).
     assert re.search(r"\n\n2 passed, 1 failed, 0 errors, 0 not implemented, 0 timed out, 0 info, \d+ missing in "
                      r"\d+\.\d s\n$", failing.stdout)
