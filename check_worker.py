@@ -297,6 +297,8 @@ def _exception_outcome(error, path):
     if isinstance(error, NotImplementedError) or text.strip().rstrip("!.").lower() == "not implemented":
         raised = f"{type(error).__name__}({text!r})" if text else type(error).__name__
         return "not implemented", f"raises {raised}{where}", None, None
+    if getattr(error, "check_input", None):
+        where += f" (input: {error.check_input})"
     hint = None
     if isinstance(error, AttributeError) and _REMOVED_ALIAS.search(text):
         hint = "np_float_removed"

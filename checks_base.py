@@ -14,6 +14,7 @@ Check functions import nothing from this repository but this module, numpy and s
 against are written out in their own module (plain loops and formulas), so a learner's module of the same name
 can never shadow them.
 """
+import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -127,6 +128,21 @@ def check(check_id, needs, description, speed=False):
         REGISTRY[check_id] = Check(check_id, module, needs, description, function, speed)
         return function
     return register
+
+
+@contextlib.contextmanager
+def on_input(case):
+    """Mark an exception of the learner's code raised inside with the input it came on (`case`, from `describe`):
+    the worker adds it to the `error` message. CheckFailed and already marked exceptions pass unchanged."""
+    try:
+        yield
+    except Exception as error:
+        if not isinstance(error, CheckFailed) and not hasattr(error, "check_input"):
+            try:
+                error.check_input = case
+            except AttributeError:  # an exception type that takes no attributes: left unmarked
+                pass
+        raise
 
 
 def numeric_gradient(f, x, delta=1e-6):

@@ -18,7 +18,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from checks_base import CheckFailed, Timing, assert_close, check, describe, numeric_gradient
+from checks_base import CheckFailed, Timing, assert_close, check, describe, numeric_gradient, on_input
 
 # Learners' results are compared with these tolerances: loose enough for float32 arithmetic inside their layers,
 # far tighter than the error any known bug makes.
@@ -233,7 +233,8 @@ def run_cases(items, check_one, case_of):
     for item in items:
         case = case_of(item)
         try:
-            check_one(item)
+            with on_input(describe(**case._asdict())):
+                check_one(item)
         except CheckFailed as failure:
             failures.append((case, failure))
         except Exception as error:

@@ -14,7 +14,7 @@ from collections import namedtuple
 import numpy as np
 
 import checks_oracles as oracles
-from checks_base import CheckFailed, Info, assert_close, describe, numeric_gradient
+from checks_base import CheckFailed, Info, assert_close, describe, numeric_gradient, on_input
 from checks_layer_tools import (
     ATOL, RTOL, Problem, check_accumulation, check_forward_values, check_gradient, check_no_params,
     check_param_shapes, checked_array, checked_number, checked_pair, describe_raised, forward_before_backward,
@@ -134,7 +134,7 @@ def _softmax(modules, predictions, target, check_gradient=True):
     """The learner's (loss, gradient) for copies of the arguments, checked to be a number and (unless
     `check_gradient` is False: the loss checks judge the loss only) an array of the predictions' shape."""
     case = describe(predictions_shape=predictions.shape, target_index=_target_text(target))
-    with np.errstate(all="ignore"):  # overflow in the learner's exp is reported by the check, not as a warning
+    with np.errstate(all="ignore"), on_input(case):  # overflow in the learner's exp is the check's to report
         result = modules.layers.softmax_with_cross_entropy(predictions.copy(), _copy(target))
     loss, grad = checked_pair(result, "softmax_with_cross_entropy", case)
     loss = checked_number(loss, "softmax_with_cross_entropy's loss", case)

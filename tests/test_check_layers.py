@@ -573,3 +573,14 @@ def test_the_half_convention_of_l2_is_named_in_both_checks():
         run_check("l2_regularization.loss.formula", l2_regularization=l2_with_half_convention)
     with pytest.raises(CheckFailed, match=r"half of it: .*goes with the loss 0\.5 \* reg_strength \* sum\(W\*\*2\)"):
         run_check("l2_regularization.gradient.formula", l2_regularization=l2_with_half_convention)
+
+
+def softmax_for_arrays_only(predictions, target_index):
+    """A learner's softmax_with_cross_entropy that indexes target_index[0]: an int target raises."""
+    return layers.softmax_with_cross_entropy(predictions, np.array([target_index[0]]))
+
+
+def test_an_exception_carries_the_input_it_was_raised_on():
+    with pytest.raises(TypeError) as error:
+        run_check("softmax_with_cross_entropy.loss.single", softmax_with_cross_entropy=softmax_for_arrays_only)
+    assert error.value.check_input.startswith("predictions shape (5,), target index ")

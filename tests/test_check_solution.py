@@ -384,6 +384,29 @@ def test_a_method_the_template_has_but_the_learners_class_lacks_is_named(tmp_pat
                                 "indented inside the class?)")
 
 
+INPUT_PROBE = """
+from checks_base import check, on_input
+
+
+@check("Probe.call.input", needs=("layers.f",), description="calls f on a named input")
+def _call(modules):
+    with on_input("batch 1, padding 0"):
+        modules.layers.f()
+"""
+
+
+def test_an_error_names_the_input_it_was_raised_on(tmp_path, monkeypatch):
+    (tmp_path / "probe.py").write_text(INPUT_PROBE)
+    monkeypatch.setenv(EXTRA_CHECKS_VARIABLE, str(tmp_path / "probe.py"))
+    learner = write_modules(tmp_path / "learner", layers="""
+        def f():
+            raise ValueError("boom")
+        """)
+    entry = by_id(check_solution.run(learner, select=["Probe."], timeout=10))["Probe.call.input"]
+    assert (entry["status"], entry["message"]) == ("error", "ValueError: boom (layers.py:3 in f) (input: batch 1, "
+                                                            "padding 0)")
+
+
 def test_template_stubs_make_every_check_not_implemented(tmp_path, probes):
     probes("layers.ReLULayer", "model.ConvNet", "optim.SGD", "trainer.Trainer", "metrics.multiclass_accuracy",
            "dataset.load_svhn", "gradient_check.check_gradient")
