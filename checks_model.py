@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from checks_base import CheckFailed, Info, assert_close, check, describe, numeric_gradient
+from checks_base import CheckFailed, Info, assert_close, check, describe, numeric_gradient, on_input
 from checks_tools import keeps_global_rng
 
 INPUT_SHAPE = (32, 32, 3)
@@ -243,7 +243,8 @@ def _grad_copy(name, param, case):
 
 def _loss(model, X, y, case):
     """model.compute_loss_and_gradients(X, y), checked to be one finite number."""
-    loss = model.compute_loss_and_gradients(X, y)
+    with on_input(case):
+        loss = model.compute_loss_and_gradients(X, y)
     if np.ndim(loss) != 0 or not np.issubdtype(np.asarray(loss).dtype, np.number):
         raise CheckFailed(f"compute_loss_and_gradients returned {type(loss).__name__} of shape {np.shape(loss)}; "
                           f"expected one number, the batch's mean loss ({case})")
@@ -255,7 +256,8 @@ def _loss(model, X, y, case):
 
 def _predictions(model, X, case):
     """model.predict(X), checked to be (batch,) integers in [0, 10)."""
-    got = model.predict(X)
+    with on_input(case):
+        got = model.predict(X)
     predictions = np.asarray(got)
     if predictions.shape != (X.shape[0],) or not np.issubdtype(predictions.dtype, np.integer):
         raise CheckFailed(f"predict returned {type(got).__name__} of shape {predictions.shape} and dtype "
