@@ -147,6 +147,13 @@ def _softmax_loss(modules, batched):
     for predictions, target, target_array in _softmax_cases(batched):
         case, loss, _ = _softmax(modules, predictions, target, check_gradient=False)
         expected = oracles.softmax_cross_entropy(predictions, target_array)
+        n_classes = predictions.shape[-1]
+        for shift in (-1, 1):
+            shifted = oracles.softmax_cross_entropy(predictions, (target_array + shift) % n_classes)
+            if not np.isclose(loss, expected, RTOL, ATOL) and np.isclose(loss, shifted, RTOL, ATOL):
+                raise CheckFailed(f"softmax_with_cross_entropy's loss: expected {expected:.6g}, got {loss:.6g}, the "
+                                  f"loss of class target_index {shift:+d}: class indices start at 0, the first "
+                                  f"score is class 0 (input: {case})")
         if batched and len(predictions) > 1 and np.isclose(loss, expected * len(predictions), RTOL, ATOL):
             raise CheckFailed(f"softmax_with_cross_entropy's loss: expected the mean over the batch {expected:.6g}, "
                               f"got the sum {loss:.6g} (input: {case})", hint="loss_sum_not_mean")

@@ -584,3 +584,14 @@ def test_an_exception_carries_the_input_it_was_raised_on():
     with pytest.raises(TypeError) as error:
         run_check("softmax_with_cross_entropy.loss.single", softmax_with_cross_entropy=softmax_for_arrays_only)
     assert error.value.check_input.startswith("predictions shape (5,), target index ")
+
+
+def softmax_one_based(predictions, target_index):
+    """A learner's softmax_with_cross_entropy that takes the classes as 1-based: target_index - 1."""
+    return layers.softmax_with_cross_entropy(predictions, (np.asarray(target_index) - 1) % predictions.shape[-1])
+
+
+def test_one_based_class_indices_are_named():
+    for check_id in ("softmax_with_cross_entropy.loss.single", "softmax_with_cross_entropy.loss.batch"):
+        with pytest.raises(CheckFailed, match=r"the loss of class target_index -1: class indices start at 0"):
+            run_check(check_id, softmax_with_cross_entropy=softmax_one_based)
