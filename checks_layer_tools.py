@@ -316,3 +316,34 @@ def _timed_pass(layer, X, d_out, name):
     checked_array(out, f"{name}.forward", d_out.shape, case)
     checked_array(d_input, f"{name}.backward", X.shape, case)
     return seconds
+
+
+def tied_windows():
+    """An input of shape (1, 4, 6, 2) whose 2x2 windows hold 1, 2, 3 or 4 equal maxima at shuffled places.
+
+    Returns X and {(window row, window column, channel): bool mask (4,) of the maxima in the window, row-major}.
+    """
+    rng = np.random.default_rng(8)
+    X = np.zeros((1, 4, 6, 2))
+    maxima = {}
+    for index, (y, x, channel) in enumerate(np.ndindex(2, 3, 2)):
+        n_maxima = 1 + index % 4
+        values = rng.permutation(np.r_[np.zeros(n_maxima), -1.0 - np.arange(4 - n_maxima)]) + index
+        X[0, 2 * y:2 * y + 2, 2 * x:2 * x + 2, channel] = values.reshape(2, 2)
+        maxima[y, x, channel] = values == values.max()
+    return X, maxima
+
+
+def tie_rule(window, maxima, d_out):
+    """How a window's gradient (4,) was shared among its maxima: "one", "split", "each", or None for none of those."""
+    if not np.allclose(window[~maxima], 0, RTOL, ATOL):
+        return None
+    on_maxima = window[maxima]
+    near_d_out, near_zero = np.isclose(on_maxima, d_out, RTOL, ATOL), np.isclose(on_maxima, 0, RTOL, ATOL)
+    if near_d_out.sum() == 1 and near_zero.sum() == len(on_maxima) - 1:
+        return "one"
+    if np.allclose(on_maxima, d_out / len(on_maxima), RTOL, ATOL):
+        return "split"
+    if np.allclose(on_maxima, d_out, RTOL, ATOL):
+        return "each"
+    return None

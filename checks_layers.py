@@ -18,7 +18,7 @@ from checks_base import CheckFailed, Info, assert_close, describe, numeric_gradi
 from checks_layer_tools import (
     ATOL, RTOL, Problem, check_accumulation, check_forward_values, check_gradient, check_no_params,
     check_param_shapes, checked_array, checked_number, checked_pair, describe_raised, forward_before_backward,
-    layer_check, not_implemented, run_backward, run_cases, run_forward, time_passes)
+    layer_check, not_implemented, run_backward, run_cases, run_forward, tie_rule, tied_windows, time_passes)
 
 FcCase = namedtuple("FcCase", "batch n_input n_output")
 ConvCase = namedtuple("ConvCase", "batch height width in_channels out_channels filter_size padding")
@@ -507,7 +507,7 @@ def _pool_backward_overlapping(modules):
               description="a window with tied maxima gives its whole gradient to one of them (info when the rule "
                           "differs but is consistent: an equal split, or all of it to each)")
 def _pool_ties(modules):
-    X, maxima = _tied_windows()
+    X, maxima = tied_windows()
     case = "batch 1, height 4, width 6, channels 2, pool size 2, stride 2; windows with 1 to 4 equal maxima"
     layer = modules.layers.MaxPoolingLayer(2, 2)
     _check_pool_forward(layer, X, PoolCase(2, 2, 1, 4, 6, 2), case)
@@ -516,7 +516,7 @@ def _pool_ties(modules):
     rules = set()
     for (y, x, channel), window_maxima in maxima.items():
         window = got[0, 2 * y:2 * y + 2, 2 * x:2 * x + 2, channel].reshape(-1)
-        rule = _tie_rule(window, window_maxima, d_out[0, y, x, channel])
+        rule = tie_rule(window, window_maxima, d_out[0, y, x, channel])
         where = (f"the window at rows {2 * y}-{2 * y + 1}, columns {2 * x}-{2 * x + 1}, channel {channel} "
                  f"({window_maxima.sum()} equal maxima), d_out {d_out[0, y, x, channel]:.4g}: got {window.round(4)}")
         if rule is None or (window_maxima.sum() == 1 and rule != "one"):
@@ -537,37 +537,6 @@ def _pool_ties(modules):
         return Info("MaxPoolingLayer.backward gives a window's whole gradient to each of its tied maxima (the rule "
                     "of a mask X == max): k tied maxima pass k times the gradient, e.g. on the zeros after a ReLU; "
                     "ours gives it all to one maximum")
-    return None
-
-
-def _tied_windows():
-    """An input of shape (1, 4, 6, 2) whose 2x2 windows hold 1, 2, 3 or 4 equal maxima at shuffled places.
-
-    Returns X and {(window row, window column, channel): bool mask (4,) of the maxima in the window, row-major}.
-    """
-    rng = np.random.default_rng(8)
-    X = np.zeros((1, 4, 6, 2))
-    maxima = {}
-    for index, (y, x, channel) in enumerate(np.ndindex(2, 3, 2)):
-        n_maxima = 1 + index % 4
-        values = rng.permutation(np.r_[np.zeros(n_maxima), -1.0 - np.arange(4 - n_maxima)]) + index
-        X[0, 2 * y:2 * y + 2, 2 * x:2 * x + 2, channel] = values.reshape(2, 2)
-        maxima[y, x, channel] = values == values.max()
-    return X, maxima
-
-
-def _tie_rule(window, maxima, d_out):
-    """How a window's gradient (4,) was shared among its maxima: "one", "split", "each", or None for none of those."""
-    if not np.allclose(window[~maxima], 0, RTOL, ATOL):
-        return None
-    on_maxima = window[maxima]
-    near_d_out, near_zero = np.isclose(on_maxima, d_out, RTOL, ATOL), np.isclose(on_maxima, 0, RTOL, ATOL)
-    if near_d_out.sum() == 1 and near_zero.sum() == len(on_maxima) - 1:
-        return "one"
-    if np.allclose(on_maxima, d_out / len(on_maxima), RTOL, ATOL):
-        return "split"
-    if np.allclose(on_maxima, d_out, RTOL, ATOL):
-        return "each"
     return None
 
 

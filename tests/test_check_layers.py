@@ -552,8 +552,8 @@ class PoolMovingByOne(LoopMaxPool):
 
 
 def test_windows_moving_by_one_are_named_and_backward_is_not_blamed_for_it():
-    with pytest.raises(CheckFailed, match=r"holding the maxima of windows moved by stride 2, got shape \(1, 2, 2, 1\) holding those of windows "
-                                          r"moved by 1 pixel") as error:
+    with pytest.raises(CheckFailed, match=r"holding the maxima of windows moved by stride 2, got shape "
+                                          r"\(1, 2, 2, 1\) holding those of windows moved by 1 pixel") as error:
         run_check("MaxPoolingLayer.forward.values", MaxPoolingLayer=PoolMovingByOne)
     assert error.value.hint == "stride_ignored"
     for check_id in ("MaxPoolingLayer.backward.disjoint", "MaxPoolingLayer.backward.overlapping",
