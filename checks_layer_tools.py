@@ -7,7 +7,9 @@
   learner's results checked to have the contract's type and shape, a `CheckFailed` saying what came otherwise;
 - `run_cases`: every case run smallest first, the first failure raised, diagnosed as rows and columns swapped when
   only non-square cases fail (or raise where their square twin passed);
-- `time_passes`: the timing of a layer's forward and backward pass, for the speed checks.
+- `time_passes`: the timing of a layer's forward and backward pass, for the speed checks;
+- `tied_windows`, `tie_rule`: an input whose pooling windows hold tied maxima, and how a backward pass shared a
+  window's gradient among them.
 """
 import functools
 import os
