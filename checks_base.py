@@ -28,8 +28,9 @@ STATUSES = ("pass", "fail", "error", "not implemented", "timeout", "info", "miss
 
 #: One plain-words hint per known bug class of published solutions; a failing check names the one that fits.
 HINTS = {
-    "overlapping_windows": "the gradient is wrong only where pooling windows overlap: accumulate with += instead of "
-                           "assigning with =",
+    "overlapping_windows": "the gradient is wrong only where pooling windows overlap: add each window's gradient "
+                           "with += (not =), and keep each window's own maximum (a mask or index that overlapping "
+                           "windows share is overwritten by the next one)",
     "tied_maxima": "tied maxima share the gradient in your layer: give the whole gradient of a window to one maximum",
     "rows_columns_swapped": "the result is right on square images only: rows (height, axis 1) and columns (width, "
                             "axis 2) are swapped somewhere",

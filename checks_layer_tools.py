@@ -53,7 +53,7 @@ def layer_check(check_id, needs, description, speed=False):
 Problem = namedtuple("Problem", "layer X W B forward case")
 
 
-def _run_pass(problem, name, d_out, X=None):
+def _run_pass(problem, name, d_out, X=None, expected_output=None):
     """Forward with our W and B set as the notebook sets them, then backward of d_out, on the learner's layer.
 
     Returns (d_input, W.grad, B.grad): d_input checked to be a numeric array of X's shape, the grads as the
@@ -64,7 +64,10 @@ def _run_pass(problem, name, d_out, X=None):
     case = describe(**problem.case._asdict())
     W, B = _params(problem.layer, name, case)
     W.value, B.value = problem.W.copy(), problem.B.copy()
-    forward_before_backward(lambda: run_forward(problem.layer, X, name, d_out.shape, case))
+    output = forward_before_backward(lambda: run_forward(problem.layer, X, name, d_out.shape, case))
+    if expected_output is not None and not np.allclose(output, expected_output, RTOL, ATOL):
+        raise CheckFailed(f"{name}.forward is wrong on this input (see {name}.forward.values), so backward was not "
+                          f"checked (input: {case})")
     d_input = run_backward(problem.layer, d_out, name, X.shape, case)
     return (d_input, *(grad.copy() if isinstance(grad, np.ndarray) else grad for grad in (W.grad, B.grad)))
 
@@ -83,14 +86,21 @@ def _grad(value, name, param, shape, case, squeezed=False):
     return checked_array(value, f"{name}: {param}.grad", shape, case)
 
 
-def check_forward_values(problems, name):
-    """The learner's forward of every problem against the oracle; the first mismatch fails, diagnosed."""
+def check_forward_values(problems, name, diagnose=None):
+    """The learner's forward of every problem against the oracle; the first mismatch fails, diagnosed.
+
+    diagnose(problem, output) -> str or None: what the learner's wrong output is the result of, when known.
+    """
     def check_one(problem):
         case = describe(**problem.case._asdict())
         expected = problem.forward(problem.X, problem.W, problem.B)
         W, B = _params(problem.layer, name, case)
         W.value, B.value = problem.W.copy(), problem.B.copy()
-        _check_output(problem.layer, problem.X, name, expected, case)
+        output = run_forward(problem.layer, problem.X, name, expected.shape, case)
+        reason = None if diagnose is None or np.allclose(output, expected, RTOL, ATOL) else diagnose(problem, output)
+        if reason:
+            raise CheckFailed(f"{name}.forward: {reason} (input: {case})")
+        assert_close(f"{name}.forward", expected, output, case, RTOL, ATOL)
     run_cases(problems, check_one, lambda problem: problem.case)
 
 
@@ -104,11 +114,12 @@ def check_gradient(problems, name, which):
 
 
 def _compare_gradient(problem, name, which, position, seed):
-    """One problem of `check_gradient`: `position` indexes (X, W, B); `seed` draws its d_out."""
+    """One problem of `check_gradient`: `position` indexes (X, W, B); `seed` draws its d_out. A forward pass that is
+    wrong on the problem fails the check without judging backward (the numeric gradient is the oracle's)."""
     case = describe(**problem.case._asdict())
     arrays = [problem.X, problem.W, problem.B]
     d_out = np.random.default_rng(seed).standard_normal(problem.forward(*arrays).shape)
-    got = _run_pass(problem, name, d_out)[position]
+    got = _run_pass(problem, name, d_out, expected_output=problem.forward(*arrays))[position]
     if which != "input":
         got = _grad(got, name, which, arrays[position].shape, case)
 
@@ -184,11 +195,6 @@ def forward_before_backward(forward):
     except CheckFailed as failure:
         raise CheckFailed(f"{failure.message}; backward takes a d_out of the forward output's shape, so it was not "
                           "checked", failure.hint) from None
-
-
-def _check_output(layer, X, name, expected, case):
-    """The learner's `layer.forward` of X against `expected`, shape and values."""
-    assert_close(f"{name}.forward", expected, run_forward(layer, X, name, expected.shape, case), case, RTOL, ATOL)
 
 
 def run_backward(layer, d_out, name, shape, case):

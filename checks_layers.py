@@ -330,7 +330,16 @@ def _conv_output_shape(modules):
               description="forward equals a loop convolution: batch 1-2, channels 1-3, filters 1-3, paddings 0-2, "
                           "non-square images")
 def _conv_forward(modules):
-    check_forward_values(_conv_problems(modules, CONV_FORWARD_CASES), "ConvolutionalLayer")
+    check_forward_values(_conv_problems(modules, CONV_FORWARD_CASES), "ConvolutionalLayer", _conv_diagnosis)
+
+
+def _conv_diagnosis(problem, output):
+    """What a wrong convolution output is, when it is that of the filter transposed."""
+    transposed = problem.forward(problem.X, problem.W.transpose(1, 0, 2, 3), problem.B)
+    if problem.W.shape[0] > 1 and np.allclose(output, transposed, RTOL, ATOL):
+        return ("the output of the filter transposed: W[i, j] must weigh the input at row offset i and column "
+                "offset j (a patch flattened in another order than W)")
+    return None
 
 
 @layer_check("ConvolutionalLayer.forward.new_weights", needs=("layers.ConvolutionalLayer",),

@@ -595,3 +595,38 @@ def test_one_based_class_indices_are_named():
     for check_id in ("softmax_with_cross_entropy.loss.single", "softmax_with_cross_entropy.loss.batch"):
         with pytest.raises(CheckFailed, match=r"the loss of class target_index -1: class indices start at 0"):
             run_check(check_id, softmax_with_cross_entropy=softmax_one_based)
+
+
+class TransposedFilterConv(layers.ConvolutionalLayer):
+    """A learner's convolution that reads the filter transposed, W[j, i] where W[i, j] belongs, and whose backward
+    is the exact gradient of that forward pass (so the notebook's gradient checks pass)."""
+
+    def forward(self, X):
+        W = self.W.value
+        self.W.value = np.ascontiguousarray(W.transpose(1, 0, 2, 3))
+        try:
+            return super().forward(X)
+        finally:
+            self.W.value = W
+
+    def backward(self, d_out):
+        W, grad = self.W.value, self.W.grad
+        self.W.value, self.W.grad = np.ascontiguousarray(W.transpose(1, 0, 2, 3)), np.zeros_like(grad)
+        try:
+            d_input = super().backward(d_out)
+            new = self.W.grad.transpose(1, 0, 2, 3)
+        finally:
+            self.W.value, self.W.grad = W, grad
+        self.W.grad += new
+        return d_input
+
+
+def test_a_transposed_filter_is_named_and_backward_is_not_judged_on_a_wrong_forward():
+    with pytest.raises(CheckFailed, match=r"the output of the filter transposed"):
+        run_check("ConvolutionalLayer.forward.values", ConvolutionalLayer=TransposedFilterConv)
+    for check_id in ("ConvolutionalLayer.backward.input_grad", "ConvolutionalLayer.backward.W_grad",
+                     "ConvolutionalLayer.backward.B_grad"):
+        with pytest.raises(CheckFailed, match=r"ConvolutionalLayer\.forward is wrong on this input \(see "
+                                              r"ConvolutionalLayer\.forward\.values\), so backward was not checked"):
+            run_check(check_id, ConvolutionalLayer=TransposedFilterConv)
+    assert run_check("ConvolutionalLayer.backward.accumulates", ConvolutionalLayer=TransposedFilterConv) is None

@@ -101,7 +101,7 @@ def test_run_reports_each_probe_outcome_in_the_documented_shape(tmp_path, probes
     assert checks["Probe.layers.ok"]["status"] == "pass"
     assert checks["Probe.layers.bad"]["status"] == "fail"
     assert checks["Probe.layers.bad"]["hint_key"] == "overlapping_windows"
-    assert "accumulate with +=" in checks["Probe.layers.bad"]["hint"]
+    assert "add each window's gradient with +=" in checks["Probe.layers.bad"]["hint"]
     assert checks["Probe.layers.note"]["status"] == "info"
     assert checks["Probe.layers.note"]["message"] == "a rule of mine"
     assert checks["Probe.layers.todo"]["status"] == "not implemented"
