@@ -79,7 +79,8 @@ def _l2_cases():
 
 def _l2(modules, case, W, reg_strength):
     """The learner's (loss, grad) of l2_regularization on a copy of W, checked to be a pair."""
-    return checked_pair(modules.layers.l2_regularization(W.copy(), reg_strength), "l2_regularization", case)
+    with on_input(case):
+        return checked_pair(modules.layers.l2_regularization(W.copy(), reg_strength), "l2_regularization", case)
 
 
 @layer_check("l2_regularization.loss.formula", needs=("layers.l2_regularization",),

@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from checks_base import CheckFailed, Info, check
+from checks_base import CheckFailed, Info, check, on_input
 from checks_tools import short
 
 _METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
@@ -21,7 +21,8 @@ _METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
 def _binary_formulas(modules):
     for counts in ((2, 1, 3, 1), (6, 2, 9, 4)):
         prediction, truth = _binary_case(*counts)
-        got = _binary_result(modules.metrics.binary_classification_metrics(prediction, truth), counts)
+        with on_input(_describe_counts(counts)):
+            got = _binary_result(modules.metrics.binary_classification_metrics(prediction, truth), counts)
         expected = _binary_expected(*counts)
         if not np.allclose(got, expected, rtol=1e-9, atol=1e-12):
             raise CheckFailed(_binary_mismatch(got, expected, counts))
@@ -153,7 +154,10 @@ def _binary_edge_case(modules, counts):
     """
     metric = modules.metrics.binary_classification_metrics
     prediction, truth = _binary_case(*counts)
-    returned = _binary_result(metric(prediction, truth), counts)
+    undefined = [name for name, value in zip(_METRIC_NAMES, _binary_expected(*counts)) if value is None]
+    with on_input(_describe_counts(counts) + (f"; {' and '.join(undefined)} 0/0 here, which the assignment leaves "
+                                              f"open: 0 (ours) or NaN, not an exception" if undefined else "")):
+        returned = _binary_result(metric(prediction, truth), counts)
     got = [0.0] * 4
     for position, k in enumerate(_learners_order(metric)):
         got[k] = returned[position]
@@ -184,10 +188,11 @@ def _binary_edge_case(modules, counts):
 
 def _check_accuracy(modules, prediction, truth):
     """CheckFailed unless multiclass_accuracy returns the fraction of equal entries."""
-    got = modules.metrics.multiclass_accuracy(prediction, truth)
     right = int(np.count_nonzero(prediction == truth))
     expected = right / truth.size
     case = f"{truth.size} samples, {right} right"
+    with on_input(case):
+        got = modules.metrics.multiclass_accuracy(prediction, truth)
     if not _is_real_scalar(got):
         raise CheckFailed(f"multiclass_accuracy must return a number, got {short(got)} (input: {case})")
     got = float(got)

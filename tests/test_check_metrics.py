@@ -127,3 +127,15 @@ def test_an_unusual_order_is_named_once_and_the_edge_cases_judge_the_values(orde
         REGISTRY["binary_classification_metrics.call.formulas"].function(_metrics_in_order(order))
     for case in ("no_predicted_positive", "no_actual_positive", "all_correct", "all_wrong"):
         assert REGISTRY[f"binary_classification_metrics.call.{case}"].function(_metrics_in_order(order)) is None
+
+
+def test_an_exception_on_an_undefined_ratio_says_what_the_assignment_allows():
+    def metric(prediction, ground_truth):
+        tp, fp = int(np.sum(prediction & ground_truth)), int(np.sum(prediction & ~ground_truth))
+        precision = tp / (tp + fp)  # raises on 0/0
+        return 0.0, precision, 0.0, 0.0
+    with pytest.raises(ZeroDivisionError) as error:
+        run_check("binary_classification_metrics.call.no_predicted_positive",
+                  metrics=SimpleNamespace(binary_classification_metrics=metric))
+    assert error.value.check_input.endswith("precision 0/0 here, which the assignment leaves open: 0 (ours) or NaN, "
+                                            "not an exception")
