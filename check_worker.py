@@ -36,7 +36,7 @@ import types
 from threadpoolctl import threadpool_limits
 
 import checks_base
-from checks_base import CheckFailed, Info, Timing
+from checks_base import CheckFailed, Info, Timing, Unimplemented
 
 #: The modules whose checks register themselves in checks_base.REGISTRY when imported.
 CHECK_MODULES = ("checks_layers", "checks_model", "checks_optim", "checks_trainer", "checks_metrics", "checks_dataset",
@@ -275,6 +275,8 @@ def _call(function, modules, path):
         value = function(modules)
     except CheckFailed as failure:
         return "fail", _shorten(failure.message, 4 * _MESSAGE_LIMIT), failure.hint, None
+    except Unimplemented as stub:
+        return "not implemented", _shorten(stub.message, _MESSAGE_LIMIT), None, None
     except BaseException as error:  # everything the learner's code raises, SystemExit included
         return _exception_outcome(error, path)
     if value is None:

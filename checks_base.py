@@ -8,7 +8,8 @@ of three ways:
 - it raises `CheckFailed(message, hint)`: `fail`, the message saying what was expected, what came and on which
   (smallest) input.
 Any other exception comes from the learner's code: the worker reports it as `error` (or `not implemented` for the
-template's `raise Exception("Not implemented!")` and for `NotImplementedError`).
+template's `raise Exception("Not implemented!")` and for `NotImplementedError`). A check that finds the template's
+unfilled stub (code that returns zeros whatever the input) raises `Unimplemented`: `not implemented`.
 
 Check functions import nothing from this repository but this module, numpy and scipy: the oracles they compare
 against are written out in their own module (plain loops and formulas), so a learner's module of the same name
@@ -55,6 +56,15 @@ HINTS = {
                            "np.random.RandomState(seed) or np.random.default_rng(seed)",
     "slow_loops": "loops over pixels in Python are slow: vectorize with reshapes and matrix products (im2col)",
 }
+
+
+class Unimplemented(Exception):
+    """A check's verdict `not implemented` for code that runs but is the template's unfilled stub (it returns the
+    same zeros whatever the input); `message` says what it returned."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
 
 
 class CheckFailed(Exception):

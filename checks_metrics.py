@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from checks_base import CheckFailed, Info, check, on_input
+from checks_base import CheckFailed, Info, Unimplemented, check, on_input
 from checks_tools import short
 
 _METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
@@ -19,6 +19,7 @@ _METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
 @check("binary_classification_metrics.call.formulas", needs=("metrics.binary_classification_metrics",),
        description="accuracy, precision, recall and F1 equal their formulas where precision and recall differ")
 def _binary_formulas(modules):
+    _refuse_binary_stub(modules)
     for counts in ((2, 1, 3, 1), (6, 2, 9, 4)):
         prediction, truth = _binary_case(*counts)
         with on_input(_describe_counts(counts)):
@@ -31,30 +32,35 @@ def _binary_formulas(modules):
 @check("binary_classification_metrics.call.no_predicted_positive", needs=("metrics.binary_classification_metrics",),
        description="no crash when nothing is predicted positive; precision (0/0) in [0, 1], the others exact")
 def _binary_no_predicted_positive(modules):
+    _refuse_binary_stub(modules)
     return _binary_edge_case(modules, (0, 0, 2, 3))
 
 
 @check("binary_classification_metrics.call.no_actual_positive", needs=("metrics.binary_classification_metrics",),
        description="no crash when no sample is positive; recall (0/0) in [0, 1], the others exact")
 def _binary_no_actual_positive(modules):
+    _refuse_binary_stub(modules)
     return _binary_edge_case(modules, (0, 2, 0, 3))
 
 
 @check("binary_classification_metrics.call.all_correct", needs=("metrics.binary_classification_metrics",),
        description="every prediction right: accuracy, precision, recall and F1 all 1")
 def _binary_all_correct(modules):
+    _refuse_binary_stub(modules)
     return _binary_edge_case(modules, (3, 0, 0, 2))
 
 
 @check("binary_classification_metrics.call.all_wrong", needs=("metrics.binary_classification_metrics",),
        description="every prediction wrong: accuracy, precision, recall and F1 all 0, no NaN")
 def _binary_all_wrong(modules):
+    _refuse_binary_stub(modules)
     return _binary_edge_case(modules, (0, 2, 3, 0))
 
 
 @check("multiclass_accuracy.call.random", needs=("metrics.multiclass_accuracy",),
        description="the fraction of right predictions on random int labels 0..9")
 def _multiclass_random(modules):
+    _refuse_accuracy_stub(modules)
     rng = np.random.default_rng(12)
     for n in (7, 30):
         truth = rng.integers(0, 10, n)
@@ -65,6 +71,7 @@ def _multiclass_random(modules):
 @check("multiclass_accuracy.call.batch_of_one", needs=("metrics.multiclass_accuracy",),
        description="one sample: 1.0 when right, 0.0 when wrong")
 def _multiclass_batch_of_one(modules):
+    _refuse_accuracy_stub(modules)
     _check_accuracy(modules, np.array([3]), np.array([3]))
     _check_accuracy(modules, np.array([3]), np.array([5]))
 
@@ -72,8 +79,37 @@ def _multiclass_batch_of_one(modules):
 @check("multiclass_accuracy.call.all_wrong", needs=("metrics.multiclass_accuracy",),
        description="every prediction wrong: 0.0")
 def _multiclass_all_wrong(modules):
+    _refuse_accuracy_stub(modules)
     truth = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     _check_accuracy(modules, (truth + 1) % 10, truth)
+
+
+def _refuse_binary_stub(modules):
+    """Unimplemented when binary_classification_metrics returns four zeros both when every prediction is right and on
+    a mixed case: the template's unfilled stub (`precision = recall = accuracy = f1 = 0`)."""
+    results = []
+    for counts in ((3, 0, 0, 2), (2, 1, 3, 1)):
+        with on_input(_describe_counts(counts)):
+            results.append(modules.metrics.binary_classification_metrics(*_binary_case(*counts)))
+    if all(isinstance(result, (tuple, list)) and len(result) == 4 and all(_is_zero(value) for value in result)
+           for result in results):
+        raise Unimplemented(f"binary_classification_metrics returns {short(results[0])} whatever the input (every "
+                            f"prediction right included): the template's unfilled stub")
+
+
+def _refuse_accuracy_stub(modules):
+    """Unimplemented when multiclass_accuracy returns 0 both when every prediction is right and when half are."""
+    truth = np.array([1, 2, 3, 4])
+    with on_input("4 samples, all right, then 2 right"):
+        results = [modules.metrics.multiclass_accuracy(truth.copy(), truth),
+                   modules.metrics.multiclass_accuracy(np.array([1, 2, 0, 0]), truth)]
+    if all(_is_zero(result) for result in results):
+        raise Unimplemented(f"multiclass_accuracy returns {short(results[0])} whatever the input (every prediction "
+                            f"right included): the template's unfilled stub")
+
+
+def _is_zero(value):
+    return _is_real_scalar(value) and float(value) == 0
 
 
 def _binary_case(tp, fp, fn, tn):

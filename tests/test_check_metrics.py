@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+import check_solution
 import checks_metrics
 import metrics
 from check_harness import check_runner, module_tests
@@ -139,3 +140,33 @@ def test_an_exception_on_an_undefined_ratio_says_what_the_assignment_allows():
                   metrics=SimpleNamespace(binary_classification_metrics=metric))
     assert error.value.check_input.endswith("precision 0/0 here, which the assignment leaves open: 0 (ours) or NaN, "
                                             "not an exception")
+
+
+ZERO_STUBS = """
+def binary_classification_metrics(prediction, ground_truth):
+    precision = 0
+    recall = 0
+    accuracy = 0
+    f1 = 0
+
+    # TODO: implement metrics!
+    return precision, recall, f1, accuracy
+
+
+def multiclass_accuracy(prediction, ground_truth):
+    # TODO: Implement computing accuracy
+    return 0
+"""
+
+
+def test_the_course_templates_zero_returning_stubs_are_not_implemented(tmp_path):
+    (tmp_path / "metrics.py").write_text(ZERO_STUBS)
+    report = check_solution.run(str(tmp_path), only=["metrics"])
+    assert {entry["status"] for entry in report["checks"]} == {"not implemented"}
+    assert all(entry["message"].endswith("whatever the input (every prediction right included): the template's "
+                                         "unfilled stub") for entry in report["checks"])
+
+
+def test_an_accuracy_that_is_zero_only_when_all_is_wrong_is_judged():
+    accuracy = SimpleNamespace(multiclass_accuracy=lambda prediction, truth: float(np.mean(prediction == truth)))
+    assert run_check("multiclass_accuracy.call.all_wrong", metrics=accuracy) is None
