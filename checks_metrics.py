@@ -154,21 +154,28 @@ def _binary_mismatch(got, expected, counts):
     if np.allclose(got, (precision, recall, f1, accuracy)):
         return (f"the values come in assignment 1's order (precision, recall, f1, accuracy); this assignment's "
                 f"template returns (accuracy, precision, recall, f1) (input: {case})")
-    order = _order_of(got, expected)
-    if order is not None:
-        return (f"the values come in the order ({', '.join(_METRIC_NAMES[k] for k in order)}); this assignment's "
-                f"template returns (accuracy, precision, recall, f1) (input: {case})")
+    order = _order_of(got, expected) or tuple(range(4))
+    in_order = [None] * 4
+    for position, k in enumerate(order):
+        in_order[k] = got[position]
     wrong = [f"{name} expected {want:.6g}, got {value:.6g}"
-             for name, want, value in zip(_METRIC_NAMES, expected, got) if not np.isclose(value, want)]
-    return f"{'; '.join(wrong)} (input: {case})"
+             for name, want, value in zip(_METRIC_NAMES, expected, in_order) if not np.isclose(value, want)]
+    if order == tuple(range(4)):
+        return f"{'; '.join(wrong)} (input: {case})"
+    return (f"the values come in the order ({', '.join(_METRIC_NAMES[k] for k in order)}); this assignment's "
+            f"template returns (accuracy, precision, recall, f1){'; and ' + '; '.join(wrong) if wrong else ''} "
+            f"(input: {case})")
 
 
 def _order_of(got, expected):
-    """The permutation `order` with got[i] == expected[order[i]] for every i, or None when there is none."""
+    """The permutation `order` under which got[i] == expected[order[i]] holds for all four values, or else for
+    three of them (one value wrong besides the order; ties go to the template's order); None when none does."""
+    best, best_matches = None, 2
     for order in itertools.permutations(range(len(expected))):
-        if np.allclose(got, [expected[k] for k in order], rtol=1e-9, atol=1e-12):
-            return order
-    return None
+        matches = sum(np.isclose(value, expected[k], rtol=1e-9, atol=1e-12) for value, k in zip(got, order))
+        if matches > best_matches:
+            best, best_matches = order, matches
+    return best
 
 
 def _learners_order(metric):

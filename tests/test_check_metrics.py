@@ -170,3 +170,20 @@ def test_the_course_templates_zero_returning_stubs_are_not_implemented(tmp_path)
 def test_an_accuracy_that_is_zero_only_when_all_is_wrong_is_judged():
     accuracy = SimpleNamespace(multiclass_accuracy=lambda prediction, truth: float(np.mean(prediction == truth)))
     assert run_check("multiclass_accuracy.call.all_wrong", metrics=accuracy) is None
+
+
+def test_assignment_1s_order_with_one_wrong_value_names_both():
+    """A public solution: (precision, recall, f1, accuracy) with f1 = P * R / (P + R), the 2 forgotten."""
+    def metric(prediction, truth):
+        tp, fp = int(np.sum(prediction & truth)), int(np.sum(prediction & ~truth))
+        fn = int(np.sum(~prediction & truth))
+        precision, recall = tp / (tp + fp) if tp + fp else 0.0, tp / (tp + fn) if tp + fn else 0.0
+        f1 = precision * recall / (precision + recall) if precision + recall else 0.0
+        return precision, recall, f1, float(np.mean(prediction == truth))
+    module = SimpleNamespace(binary_classification_metrics=metric)
+    with pytest.raises(CheckFailed, match=r"the values come in the order \(precision, recall, f1, accuracy\); .*; "
+                                          r"and f1 expected 0\.5, got 0\.25 \(input"):
+        run_check("binary_classification_metrics.call.formulas", metrics=module)
+    with pytest.raises(CheckFailed, match=r"^f1 expected 1, got 0\.5"):
+        run_check("binary_classification_metrics.call.all_correct", metrics=module)
+    assert run_check("binary_classification_metrics.call.no_actual_positive", metrics=module) is None
