@@ -158,6 +158,24 @@ def _convnet_initial_loss(modules):
                           f"at most {INIT_LOSS_LIMIT:.2f} ({case})", hint="init_scale")
 
 
+@check("ConvNet.init.n_output_classes", needs=("model.ConvNet",),
+       description="ConvNet(n_output_classes=7) scores 7 classes: a fully connected weight of 7 outputs, predict's "
+                   "classes in [0, 7)")
+@keeps_global_rng()
+def _convnet_n_output_classes(modules):
+    n_classes, conv1, conv2, batch = 7, 2, 2, 16
+    model = modules.model.ConvNet(input_shape=INPUT_SHAPE, n_output_classes=n_classes, conv1_channels=conv1,
+                                  conv2_channels=conv2)
+    case = describe(n_output_classes=n_classes, conv1_channels=conv1, conv2_channels=conv2)
+    shapes = {name: np.shape(param.value) for name, param in _params(model).items()}
+    if not any(len(shape) == 2 and shape[1] == n_classes for shape in shapes.values()):
+        raise CheckFailed(f"params() holds no weight of shape (n_input, {n_classes}): the fully connected layer must "
+                          f"have n_output_classes outputs, got {shapes} ({case})")
+    predictions = np.asarray(model.predict(_images(np.random.default_rng(1206), batch)))
+    if predictions.shape != (batch,) or predictions.min() < 0 or predictions.max() >= n_classes:
+        raise CheckFailed(f"predict must give classes in [0, {n_classes}), got {predictions.tolist()} ({case})")
+
+
 @check("ConvNet.predict.classes", needs=("model.ConvNet",),
        description="predict(X) returns (batch,) integer classes in [0, 10)")
 @keeps_global_rng()

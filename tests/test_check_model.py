@@ -114,3 +114,15 @@ def test_another_padding_or_pooling_is_information_not_a_failure():
     outcome = run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithoutPadding))
     assert isinstance(outcome, checks_base.Info)
     assert "takes 4 inputs, 1 per channel of conv2" in outcome.message and "gives 4 per channel" in outcome.message
+
+
+class _ConvNetOfTenClasses(model.ConvNet):
+    """A learner's ConvNet that ignores n_output_classes and always scores 10 classes."""
+
+    def __init__(self, input_shape, n_output_classes, conv1_channels, conv2_channels):
+        super().__init__(input_shape, 10, conv1_channels, conv2_channels)
+
+
+def test_a_convnet_that_ignores_n_output_classes_fails():
+    with pytest.raises(checks_base.CheckFailed, match=r"params\(\) holds no weight of shape \(n_input, 7\)"):
+        run_check("ConvNet.init.n_output_classes", model=SimpleNamespace(ConvNet=_ConvNetOfTenClasses))
