@@ -49,6 +49,11 @@ def layer_check(check_id, needs, description, speed=False):
     return register
 
 
+class ForwardWrong(CheckFailed):
+    """A backward check's verdict when the learner's forward pass is already wrong on the input: backward was not
+    judged, so no diagnosis of a backward bug (rows and columns included) applies."""
+
+
 # A learner's layer for one case, our random X, W, B of the contract's shapes, and the oracle forward(X, W, B).
 Problem = namedtuple("Problem", "layer X W B forward case")
 
@@ -66,8 +71,8 @@ def _run_pass(problem, name, d_out, X=None, expected_output=None):
     W.value, B.value = problem.W.copy(), problem.B.copy()
     output = forward_before_backward(lambda: run_forward(problem.layer, X, name, d_out.shape, case))
     if expected_output is not None and not np.allclose(output, expected_output, RTOL, ATOL):
-        raise CheckFailed(f"{name}.forward is wrong on this input (see {name}.forward.values), so backward was not "
-                          f"checked (input: {case})")
+        raise ForwardWrong(f"{name}.forward is wrong on this input (see {name}.forward.values), so backward was not "
+                           f"checked (input: {case})")
     d_input = run_backward(problem.layer, d_out, name, X.shape, case)
     return (d_input, *(grad.copy() if isinstance(grad, np.ndarray) else grad for grad in (W.grad, B.grad)))
 
@@ -119,9 +124,13 @@ def _compare_gradient(problem, name, which, position, seed):
     case = describe(**problem.case._asdict())
     arrays = [problem.X, problem.W, problem.B]
     d_out = np.random.default_rng(seed).standard_normal(problem.forward(*arrays).shape)
+    # A learner's parameter made in another shape than the contract's (B of (1, C)), whose grad keeps that shape,
+    # has its grad judged squeezed: params.shapes reports the shape.
+    own_shape = None if which == "input" else np.shape(_params(problem.layer, name, case)[position - 1].value)
     got = _run_pass(problem, name, d_out, expected_output=problem.forward(*arrays))[position]
     if which != "input":
-        got = _grad(got, name, which, arrays[position].shape, case)
+        got = _grad(got, name, which, arrays[position].shape, case,
+                    squeezed=own_shape != arrays[position].shape and np.shape(got) == own_shape)
 
     def loss(value):
         return np.sum(problem.forward(*arrays[:position], value, *arrays[position + 1:]) * d_out)
@@ -292,7 +301,8 @@ def _raise_first(failures):
         return
     cases = [case for case, _ in failures]
     hint = failures[0][1].hint
-    if hint is None and all(hasattr(case, "height") and case.height != case.width for case in cases):
+    judged = not any(isinstance(failure, ForwardWrong) for _, failure in failures)
+    if hint is None and judged and all(hasattr(case, "height") and case.height != case.width for case in cases):
         hint = "rows_columns_swapped"
     raise CheckFailed(failures[0][1].message, hint)
 

@@ -16,7 +16,7 @@ import numpy as np
 import checks_oracles as oracles
 from checks_base import CheckFailed, Info, assert_close, describe, numeric_gradient, on_input
 from checks_layer_tools import (
-    ATOL, RTOL, Problem, check_accumulation, check_forward_values, check_gradient, check_no_params,
+    ATOL, RTOL, ForwardWrong, Problem, check_accumulation, check_forward_values, check_gradient, check_no_params,
     check_param_shapes, checked_array, checked_number, checked_pair, describe_raised, forward_before_backward,
     layer_check, not_implemented, run_backward, run_cases, run_forward, tie_rule, tied_windows, time_passes)
 
@@ -469,8 +469,8 @@ def _check_pool_forward(layer, X, case, text):
     judged then), with no hint of a backward bug."""
     out = forward_before_backward(lambda: _pool_forward_output(layer, X, case, text))
     if not np.allclose(out, oracles.max_pool(X, case.pool_size, case.stride), RTOL, ATOL):
-        raise CheckFailed(f"MaxPoolingLayer.forward is wrong on this input (see MaxPoolingLayer.forward.values), so "
-                          f"backward was not checked (input: {text})")
+        raise ForwardWrong(f"MaxPoolingLayer.forward is wrong on this input (see MaxPoolingLayer.forward.values), "
+                           f"so backward was not checked (input: {text})")
 
 
 def _check_pool_backward(modules, cases):

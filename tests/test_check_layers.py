@@ -630,3 +630,49 @@ def test_a_transposed_filter_is_named_and_backward_is_not_judged_on_a_wrong_forw
                                               r"ConvolutionalLayer\.forward\.values\), so backward was not checked"):
             run_check(check_id, ConvolutionalLayer=TransposedFilterConv)
     assert run_check("ConvolutionalLayer.backward.accumulates", ConvolutionalLayer=TransposedFilterConv) is None
+
+
+class RowBiasConv(layers.ConvolutionalLayer):
+    """A learner's convolution whose B is made (1, out_channels), off the contract, with its grad kept that shape."""
+
+    def __init__(self, in_channels, out_channels, filter_size, padding):
+        super().__init__(in_channels, out_channels, filter_size, padding)
+        self.B = layers.Param(np.zeros((1, out_channels)))
+
+    def forward(self, X):
+        self.B.grad = self.B.grad.reshape(1, -1) if self.B.grad.ndim == 1 else self.B.grad
+        bias, self.B.value = self.B.value, np.ravel(self.B.value)
+        try:
+            return super().forward(X)
+        finally:
+            self.B.value = bias
+
+    def backward(self, d_out):
+        grad, self.B.grad = self.B.grad, np.ravel(self.B.grad).copy()
+        try:
+            return super().backward(d_out)
+        finally:
+            self.B.grad = grad + self.B.grad.reshape(grad.shape) - np.ravel(grad).reshape(grad.shape)
+
+
+def test_a_bias_made_in_another_shape_fails_params_shapes_only():
+    with pytest.raises(CheckFailed, match=r"B"):
+        run_check("ConvolutionalLayer.params.shapes", ConvolutionalLayer=RowBiasConv)
+    assert run_check("ConvolutionalLayer.backward.B_grad", ConvolutionalLayer=RowBiasConv) is None
+
+
+class SquareFailingPool(layers.MaxPoolingLayer):
+    """A learner's pooling that is wrong where the stride does not fit the input, square or not (a public solution
+    added a last window clamped to the edge): among the overlapping cases, only non-square ones show it."""
+
+    def forward(self, X):
+        out = super().forward(X)
+        misfit = any((size - self.pool_size) % self.stride for size in X.shape[1:3])
+        return out + 1 if misfit else out
+
+
+def test_a_wrong_forward_gets_no_rows_and_columns_hint_in_the_backward_checks():
+    for check_id in ("MaxPoolingLayer.backward.disjoint", "MaxPoolingLayer.backward.overlapping"):
+        with pytest.raises(CheckFailed, match=r"forward is wrong on this input") as error:
+            run_check(check_id, MaxPoolingLayer=SquareFailingPool)
+        assert error.value.hint is None, check_id
