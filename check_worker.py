@@ -195,7 +195,7 @@ class _Session:
         status, message, hint, _ = _exception_outcome(error, self.path)
         if isinstance(error, ModuleNotFoundError) and error.name in checks_base.MODULES:
             # It needs another module of the assignment that is not in PATH: as missing as that module.
-            return "missing", f"{name}.py imports {error.name}, and there is no {error.name}.py in PATH" \
+            return "missing", f"{name}.py imports {error.name}, and there is no {error.name}.py in {self.path}" \
                               f"{_where(error, self.path)}", None
         message = f"importing {name}.py failed: {message}"
         if isinstance(error, ModuleNotFoundError) and error.name and re.fullmatch(r"assignment\d+", error.name):

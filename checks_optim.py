@@ -64,9 +64,12 @@ def _why_instances_differ(modules, momentum):
     """Why two instances stepped wrong: they share a velocity (a new instance has one already, or one instance
     alone steps right), or one instance alone steps wrong already."""
     optimizer = modules.optim.MomentumSGD(momentum=momentum)
-    if _carried_over(optimizer):
+    kind = _fresh_velocity(type(optimizer))
+    if kind == "shared":
         return "a new instance moves w with a zero gradient, so the instances share their velocity (a class " \
                "attribute or a global?)"
+    if kind == "initial":
+        return "a new instance's velocity does not start at zero (see MomentumSGD.update.velocity)"
     try:
         _check_momentum_steps(optimizer, momentum, "MomentumSGD")
     except CheckFailed:
@@ -102,15 +105,33 @@ def _check_momentum_steps(optimizer, momentum, made_as):
 
 
 def _carried_over(optimizer):
-    """", and a new instance ... moves w with a zero gradient: ..." when a fresh instance of `optimizer`'s class
-    has a velocity already (left by other instances), else ""."""
-    w = np.ones((3, 4))
+    """What a fresh instance of `optimizer`'s class does with a zero gradient, for a message: "" when it leaves w
+    alone, else ", and a new instance moves w ..." saying whether the move depends on other instances' updates (a
+    shared velocity) or not (a velocity that does not start at zero)."""
+    kind = _fresh_velocity(type(optimizer))
+    if kind == "shared":
+        return (", and a new instance moves w with a zero gradient, by an amount that depends on other instances' "
+                "updates: its velocity is shared, a class attribute or a global?")
+    if kind == "initial":
+        return ", and a new instance moves w with a zero gradient: its velocity does not start at zero"
+    return ""
+
+
+def _fresh_velocity(optimizer_class):
+    """None when a fresh instance leaves w alone with a zero gradient; "initial" when it moves w by the same amount
+    whatever other instances did meanwhile; "shared" when that amount changes after other instances' updates."""
+    w, zero = np.ones((3, 4)), np.zeros((3, 4))
     try:
-        moved = not np.allclose(type(optimizer)().update(w.copy(), np.zeros_like(w), 0.1), w)
+        first = optimizer_class().update(w.copy(), zero.copy(), 0.1)
+        if np.allclose(first, w):
+            return None
+        other = optimizer_class()
+        for _ in range(3):
+            other.update(w.copy(), np.full_like(w, 0.7), 0.1)
+        second = optimizer_class().update(w.copy(), zero.copy(), 0.1)
     except Exception:  # the probe is only for the message: the check's own verdict stands
-        return ""
-    return (", and a new instance moves w with a zero gradient: its velocity comes from earlier instances, a class "
-            "attribute or a global?") if moved else ""
+        return None
+    return "initial" if np.allclose(second, first) else "shared"
 
 
 def _steps(optimizer, w, gradients, rate):

@@ -159,3 +159,24 @@ def test_instances_sharing_their_velocity_are_named_by_the_per_instance_check():
                                                       r"instances share their velocity \(a class attribute or a "
                                                       r"global\?\)"):
         run_check("MomentumSGD.update.per_instance", optim=SimpleNamespace(MomentumSGD=_SharedVelocityMomentumSGD))
+
+
+class _VelocityStartsAtConstantMomentumSGD:
+    """A learner's MomentumSGD whose velocity starts at 0.1 (`self.velocity = 0.1` in __init__)."""
+
+    def __init__(self, momentum=0.9):
+        self.momentum, self.velocity = momentum, 0.1
+
+    def update(self, w, d_w, learning_rate):
+        self.velocity = self.momentum * self.velocity - learning_rate * d_w
+        return w + self.velocity
+
+
+def test_a_velocity_starting_at_a_constant_is_not_called_shared():
+    module = SimpleNamespace(MomentumSGD=_VelocityStartsAtConstantMomentumSGD)
+    with pytest.raises(checks_base.CheckFailed, match=r"a new instance moves w with a zero gradient: its velocity "
+                                                      r"does not start at zero\)") as error:
+        run_check("MomentumSGD.update.velocity", optim=module)
+    assert "shared" not in error.value.message
+    with pytest.raises(checks_base.CheckFailed, match=r"a new instance's velocity does not start at zero"):
+        run_check("MomentumSGD.update.per_instance", optim=module)

@@ -288,7 +288,7 @@ def test_the_learners_modules_are_imported_from_path_only_in_a_fresh_folder(tmp_
     checks = by_id(check_solution.run(learner, select=["Probe."], timeout=10))
     assert checks["Probe.layers.x"]["status"] == "missing"
     assert checks["Probe.model.x"]["status"] == "missing"  # it needs layers.py, which is not in PATH
-    assert checks["Probe.model.x"]["message"] == "model.py imports layers, and there is no layers.py in PATH " \
+    assert checks["Probe.model.x"]["message"] == f"model.py imports layers, and there is no layers.py in {learner} " \
                                                  "(model.py:2 in <module>)"
     where = json.loads(checks["Probe.metrics.where"]["message"])
     assert where["path"][0] == learner
