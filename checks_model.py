@@ -244,6 +244,9 @@ def _params(model):
     if not isinstance(params, dict):
         raise CheckFailed(f"params() returned {type(params).__name__}; expected a dict of name -> Param")
     for name, param in params.items():
+        if param is None:
+            raise CheckFailed(f"params()[{name!r}] is None on a newly made model: params() must give the Param "
+                              f"objects from __init__ on, before any compute_loss_and_gradients")
         for attribute in ("value", "grad"):
             if not isinstance(getattr(param, attribute, None), np.ndarray):
                 raise CheckFailed(f"params()[{name!r}] has no ndarray .{attribute}; expected a Param with .value "

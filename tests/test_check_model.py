@@ -126,3 +126,15 @@ class _ConvNetOfTenClasses(model.ConvNet):
 def test_a_convnet_that_ignores_n_output_classes_fails():
     with pytest.raises(checks_base.CheckFailed, match=r"params\(\) holds no weight of shape \(n_input, 7\)"):
         run_check("ConvNet.init.n_output_classes", model=SimpleNamespace(ConvNet=_ConvNetOfTenClasses))
+
+
+class _ConvNetWithLateParams(model.ConvNet):
+    """A learner's ConvNet whose params() holds None until the first compute_loss_and_gradients."""
+
+    def params(self):
+        return {name: None for name in super().params()}
+
+
+def test_params_that_are_none_on_a_new_model_are_named():
+    with pytest.raises(checks_base.CheckFailed, match=r"params\(\)\['conv1_W'\] is None on a newly made model"):
+        run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithLateParams))
