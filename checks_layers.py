@@ -198,7 +198,8 @@ def _softmax_gradient_batch(modules):
 
 @layer_check("softmax_with_cross_entropy.loss.large_logits", needs=("layers.softmax_with_cross_entropy",),
               description="scores near +-1000 give a finite loss and gradient, the same as the scores shifted near 0 "
-                          "(no overflow in exp)")
+                          "(no overflow in exp); a target 1000 below its row's maximum: the loss about 1000 (inf is "
+                          "info)")
 def _softmax_large_logits(modules):
     predictions = np.array([[1000.0, 999.0, 998.0, 1001.0], [-1000.0, -999.0, -1002.0, -998.0]])
     target = np.array([3, 0])
@@ -214,6 +215,24 @@ def _softmax_large_logits(modules):
                  shifted_loss, loss, case, RTOL, ATOL)
     assert_close("softmax_with_cross_entropy's gradient (expected the gradient of the same scores shifted near 0)",
                  shifted_grad, grad, case, RTOL, ATOL)
+    return _softmax_underflow(modules)
+
+
+def _softmax_underflow(modules):
+    """A target 1000 below its row's maximum, whose probability underflows to 0: the loss is finite (about 1000)
+    by log-sum-exp; inf from the log of a 0 probability is info, any other value fails."""
+    predictions, target = np.array([[1000.0, 0.0, 0.0], [0.0, 1.0, 2.0]]), np.array([1, 0])
+    case, loss, _ = _softmax(modules, predictions, target, check_gradient=False)
+    expected = oracles.softmax_cross_entropy(predictions, target)
+    if np.isinf(loss) and loss > 0:
+        return Info(f"softmax_with_cross_entropy's loss is inf where the target's probability underflows (input: "
+                    f"{case}, expected {expected:.6g}): log-sum-exp, log(sum(exp(s - max))) - (s[target] - max), "
+                    f"keeps it finite; harmless in training, where such scores do not occur")
+    if not np.isclose(loss, expected, RTOL, ATOL):
+        raise CheckFailed(f"softmax_with_cross_entropy's loss: expected {expected:.6g} where the target's probability "
+                          f"underflows, got {loss:.6g}: a loss that replaces inf (or NaN) by another value hides where "
+                          f"the model is most wrong (input: {case})")
+    return None
 
 
 def _relu_cases():
