@@ -198,8 +198,12 @@ def _binary_edge_case(modules, counts):
     metric = modules.metrics.binary_classification_metrics
     prediction, truth = _binary_case(*counts)
     undefined = [name for name, value in zip(_METRIC_NAMES, _binary_expected(*counts)) if value is None]
-    with on_input(_describe_counts(counts) + (f"; {' and '.join(undefined)} 0/0 here, which the assignment leaves "
-                                              f"open: 0 (ours) or NaN, not an exception" if undefined else "")):
+    note = (f"; {' and '.join(undefined)} 0/0 here, which the assignment leaves open: 0 (ours) or NaN, not an "
+            f"exception" if undefined else "")
+    if counts[0] == 0 and not undefined:
+        note += ("; precision and recall are both 0 here, so 2 P R / (P + R) divides 0 by 0, while F1 = 2 TP / "
+                 "(2 TP + FP + FN) = 0: return 0")
+    with on_input(_describe_counts(counts) + note):
         returned = _binary_result(metric(prediction, truth), counts)
     got = [0.0] * 4
     for position, k in enumerate(_learners_order(metric)):

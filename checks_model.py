@@ -59,6 +59,10 @@ def _convnet_params(modules):
                  f"{', '.join(extra) or 'none'} ({case})")
         if len(params) < len(expected):
             found += "; two layers' parameters under the same name keep only the last one"
+        if "fc W" in missing and any(len(np.shape(param.value)) == 2 and np.shape(param.value)[1] == N_CLASSES
+                                     for param in params.values()):
+            found += (f"; the fully connected layer's inputs must follow conv2_channels ({expected['fc W'][0]} here, "
+                      f"{POOLED * POOLED} per channel): compute them from the channels, not a fixed number")
         raise CheckFailed(found)
     if fc_rows is not None:
         return Info(f"the fully connected layer takes {fc_rows} inputs, {fc_rows // conv2} per channel of conv2: "

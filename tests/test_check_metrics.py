@@ -187,3 +187,15 @@ def test_assignment_1s_order_with_one_wrong_value_names_both():
     with pytest.raises(CheckFailed, match=r"^f1 expected 1, got 0\.5"):
         run_check("binary_classification_metrics.call.all_correct", metrics=module)
     assert run_check("binary_classification_metrics.call.no_actual_positive", metrics=module) is None
+
+
+def test_an_f1_that_divides_by_zero_when_all_is_wrong_is_told_f1_is_0():
+    def metric(prediction, truth):
+        tp, fp = int(np.sum(prediction & truth)), int(np.sum(prediction & ~truth))
+        fn = int(np.sum(~prediction & truth))
+        precision, recall = tp / (tp + fp), tp / (tp + fn)
+        return float(np.mean(prediction == truth)), precision, recall, 2 / (1 / recall + 1 / precision)
+    with pytest.raises(ZeroDivisionError) as error:
+        run_check("binary_classification_metrics.call.all_wrong",
+                  metrics=SimpleNamespace(binary_classification_metrics=metric))
+    assert error.value.check_input.endswith("F1 = 2 TP / (2 TP + FP + FN) = 0: return 0")

@@ -138,3 +138,17 @@ class _ConvNetWithLateParams(model.ConvNet):
 def test_params_that_are_none_on_a_new_model_are_named():
     with pytest.raises(checks_base.CheckFailed, match=r"params\(\)\['conv1_W'\] is None on a newly made model"):
         run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithLateParams))
+
+
+class _ConvNetWithFixedFcInputs(model.ConvNet):
+    """A learner's ConvNet whose fully connected layer takes 72 inputs whatever conv2_channels is."""
+
+    def params(self):
+        params = dict(super().params())
+        params["fc_W"] = SimpleNamespace(value=np.zeros((72, 10)), grad=np.zeros((72, 10)))
+        return params
+
+
+def test_a_fixed_number_of_fc_inputs_is_told_to_follow_the_channels():
+    with pytest.raises(checks_base.CheckFailed, match=r"inputs must follow conv2_channels \(16 here, 4 per channel\)"):
+        run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithFixedFcInputs))
