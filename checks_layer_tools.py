@@ -100,13 +100,31 @@ def check_forward_values(problems, name, diagnose=None):
         case = describe(**problem.case._asdict())
         expected = problem.forward(problem.X, problem.W, problem.B)
         W, B = _params(problem.layer, name, case)
+        made_with = [np.array(W.value, dtype=np.float64), np.array(B.value, dtype=np.float64)]
         W.value, B.value = problem.W.copy(), problem.B.copy()
         output = run_forward(problem.layer, problem.X, name, expected.shape, case)
-        reason = None if diagnose is None or np.allclose(output, expected, RTOL, ATOL) else diagnose(problem, output)
+        reason = None
+        if not np.allclose(output, expected, RTOL, ATOL):
+            reason = _made_with(problem, output, *made_with) or (diagnose and diagnose(problem, output))
         if reason:
             raise CheckFailed(f"{name}.forward: {reason} (input: {case})")
         assert_close(f"{name}.forward", expected, output, case, RTOL, ATOL)
     run_cases(problems, check_one, lambda problem: problem.case)
+
+
+def of_weights(problem, output, W, B):
+    """Whether `output` is the oracle's forward of the problem's X with the weights W and B (of the right sizes)."""
+    if W.shape != problem.W.shape or B.size != problem.B.size:
+        return False
+    return bool(np.allclose(output, problem.forward(problem.X, W, B.reshape(problem.B.shape)), RTOL, ATOL))
+
+
+def _made_with(problem, output, W, B):
+    """The reason of a wrong forward output that is the oracle's with the weights the layer was made with, or None."""
+    if not of_weights(problem, output, W, B):
+        return None
+    return ("the output of the weights the layer was made with: it ignores W.value and B.value set by the caller (the "
+            "notebook sets them); read self.W.value and self.B.value in forward, do not keep copies made in __init__")
 
 
 def check_gradient(problems, name, which):

@@ -18,7 +18,7 @@ from checks_base import CheckFailed, Info, assert_close, describe, numeric_gradi
 from checks_layer_tools import (
     ATOL, RTOL, ForwardWrong, Problem, check_accumulation, check_forward_values, check_gradient, check_no_params,
     check_param_shapes, checked_array, checked_number, checked_pair, describe_raised, forward_before_backward,
-    layer_check, not_implemented, run_backward, run_cases, run_forward, tie_rule, tied_windows, time_passes)
+    layer_check, not_implemented, of_weights, run_backward, run_cases, run_forward, tie_rule, tied_windows, time_passes)
 
 FcCase = namedtuple("FcCase", "batch n_input n_output")
 ConvCase = namedtuple("ConvCase", "batch height width in_channels out_channels filter_size padding")
@@ -362,6 +362,7 @@ def _conv_diagnosis(problem, output):
     return None
 
 
+
 @layer_check("ConvolutionalLayer.forward.new_weights", needs=("layers.ConvolutionalLayer",),
               description="after a forward pass, W.value and B.value set by the caller (as the notebook does) are "
                           "used by the next one, replaced or changed in place")
@@ -369,11 +370,16 @@ def _conv_new_weights(modules):
     problem = _conv_problem(modules, CONV_FORWARD_CASES[4], 40)  # square: only the weights are in question
     case = describe(**problem.case._asdict())
     layer, rng = problem.layer, np.random.default_rng(41)
+    made_with = [np.array(layer.W.value, dtype=np.float64), np.array(layer.B.value, dtype=np.float64)]
     old_W, old_B = rng.standard_normal(problem.W.shape), rng.standard_normal(problem.B.shape)
     layer.W.value, layer.B.value = old_W.copy(), old_B.copy()
     expected = problem.forward(problem.X, old_W, old_B)
     first = run_forward(layer, problem.X, "ConvolutionalLayer", expected.shape, case)
     if not np.allclose(first, expected, RTOL, ATOL):
+        if of_weights(problem, first, *made_with):
+            raise CheckFailed(f"ConvolutionalLayer.forward: W.value and B.value were set before the first forward "
+                              f"pass, but it used the weights the layer was made with: read self.W.value and "
+                              f"self.B.value in forward, do not keep copies made in __init__ (input: {case})")
         raise CheckFailed("ConvolutionalLayer.forward is wrong before any change of the weights, so their use "
                           f"could not be checked: see ConvolutionalLayer.forward.values (input: {case})")
     for change in ("replaced", "changed in place"):

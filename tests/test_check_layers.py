@@ -676,3 +676,28 @@ def test_a_wrong_forward_gets_no_rows_and_columns_hint_in_the_backward_checks():
         with pytest.raises(CheckFailed, match=r"forward is wrong on this input") as error:
             run_check(check_id, MaxPoolingLayer=SquareFailingPool)
         assert error.value.hint is None, check_id
+
+
+class WeightsOfInit(layers.ConvolutionalLayer):
+    """A learner's convolution that computes with copies of W and B made in __init__."""
+
+    def __init__(self, in_channels, out_channels, filter_size, padding):
+        super().__init__(in_channels, out_channels, filter_size, padding)
+        self.kept = (self.W.value.copy(), self.B.value.copy())
+
+    def forward(self, X):
+        current = self.W.value, self.B.value
+        self.W.value, self.B.value = self.kept
+        try:
+            return super().forward(X)
+        finally:
+            self.W.value, self.B.value = current
+
+
+def test_conv_that_computes_with_the_weights_of_init_is_named():
+    with pytest.raises(CheckFailed, match=r"forward: the output of the weights the layer was made with: it ignores "
+                                          r"W\.value and B\.value set by the caller"):
+        run_check("ConvolutionalLayer.forward.values", ConvolutionalLayer=WeightsOfInit)
+    with pytest.raises(CheckFailed, match=r"W\.value and B\.value were set before the first forward pass, but it used "
+                                          r"the weights the layer was made with"):
+        run_check("ConvolutionalLayer.forward.new_weights", ConvolutionalLayer=WeightsOfInit)
