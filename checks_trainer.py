@@ -89,8 +89,11 @@ def _trainer_reshuffled(modules):
     run.fit()
     orders = [_epoch_ids(epoch).tolist() for epoch in run.epochs()]
     if all(order == orders[0] for order in orders):
-        raise CheckFailed(f"all {len(orders)} epochs trained on the samples in the same order {orders[0]}: "
-                          f"shuffle the training set again at the start of every epoch ({run.case})")
+        advice = ("shuffle the training set again at the start of every epoch" if orders[0] == sorted(orders[0]) else
+                  "the order is shuffled but the same in every epoch: shuffle anew in each epoch, and do not reseed "
+                  "the random generator inside fit (np.random.seed before each shuffle repeats it)")
+        raise CheckFailed(f"all {len(orders)} epochs trained on the samples in the same order {orders[0]}: {advice} "
+                          f"({run.case})")
 
 
 @check("Trainer.fit.learning_rate_decay", needs=("trainer.Trainer",),

@@ -41,6 +41,10 @@ MUTANTS = [
     pytest.param("trainer.py", "order = self._rng.permutation(X.shape[0])",
                  "order = np.random.RandomState(0).permutation(X.shape[0])", "trainer",
                  failures({"Trainer.fit.reshuffled": None}), id="shuffled_once"),
+    pytest.param("trainer.py", "order = self._rng.permutation(X.shape[0])",
+                 "np.random.seed(10)\n        order = np.random.permutation(X.shape[0])", "trainer",
+                 {"Trainer.fit.reshuffled": ("fail", None, "do not reseed the random generator inside fit")},
+                 id="reseeded_before_each_shuffle"),
     pytest.param("trainer.py", "range(0, len(order), self.batch_size)",
                  "range(0, len(order) - self.batch_size + 1, self.batch_size)", "trainer",
                  failures({"Trainer.fit.every_sample_once": None}), id="last_partial_batch_dropped"),
@@ -64,3 +68,4 @@ def test_trainer_accuracies_are_not_judged_when_the_learners_metric_is_wrong(mon
     for check_id in ("Trainer.fit.accuracies", "Trainer.compute_accuracy.value"):
         outcome = run_check(check_id, trainer=trainer)
         assert isinstance(outcome, checks_base.Info) and "your metrics.multiclass_accuracy gives 0" in outcome.message
+
