@@ -85,6 +85,29 @@ def _param_wrong(modules):
                  _TanhLayer.case("a backward that adds to W.grad 0.5 too much in its last entry"))
 
 
+@check("check_layer_gradient.call.output_weights", needs=("gradient_check.check_layer_gradient",),
+       description="False for a tanh layer whose backward ignores the values of d_out (uses ones): the outputs must "
+                   "be weighed by random numbers, as the template does")
+def _layer_output_weights(modules):
+    with global_rng_kept():
+        result = modules.gradient_check.check_layer_gradient(_TanhLayer(wrong="d_out"), _point((2, 3)))
+    _expect_bool(result, False, "check_layer_gradient", _TanhLayer.case(_IGNORES_D_OUT), _WEIGHTS_ADVICE)
+
+
+@check("check_layer_param_gradient.call.output_weights", needs=("gradient_check.check_layer_param_gradient",),
+       description="False for W of a tanh layer whose backward ignores the values of d_out (uses ones)")
+def _param_output_weights(modules):
+    with global_rng_kept():
+        result = modules.gradient_check.check_layer_param_gradient(_TanhLayer(wrong="d_out"), _point((2, 3)), "W")
+    _expect_bool(result, False, "check_layer_param_gradient(..., 'W')", _TanhLayer.case(_IGNORES_D_OUT),
+                 _WEIGHTS_ADVICE)
+
+
+_IGNORES_D_OUT = "a backward that ignores the values of d_out, as if it were all ones"
+_WEIGHTS_ADVICE = ("a loss that sums the outputs gives d_out of ones, which such a backward gets right: weigh the "
+                   "outputs with random numbers, loss = sum(output * output_weight), as the template does")
+
+
 @check("check_model_gradient.call.correct_gradient", needs=("gradient_check.check_model_gradient",),
        description="True for a linear model with a squared-error loss whose gradients are right")
 def _model_correct(modules):
@@ -121,12 +144,12 @@ def _square_sum_wrong(x):
     return np.float64(np.sum(x ** 2)), grad
 
 
-def _expect_bool(result, expected, what, case):
-    """CheckFailed unless `result` is the bool `expected`."""
+def _expect_bool(result, expected, what, case, advice="it must compare every entry"):
+    """CheckFailed unless `result` is the bool `expected`; `advice` says what to do about a True on a wrong one."""
     if not isinstance(result, (bool, np.bool_)):
         raise CheckFailed(f"{what} must return True or False, got {short(result)} (input: {case})")
     if bool(result) != expected:
-        verdict = "a wrong gradient: it must compare every entry" if expected is False else "a correct gradient"
+        verdict = f"a wrong gradient: {advice}" if expected is False else "a correct gradient"
         raise CheckFailed(f"{what} returned {bool(result)} on {verdict} (input: {case})")
 
 
@@ -142,7 +165,7 @@ class _TanhLayer:
     """out = tanh(X @ W + B) for X of shape (batch, 3), W (3, 2), B (1, 2); backward adds into W.grad and B.grad.
 
     `wrong`: None, "input" (the returned input gradient) or "W" (what is added to W.grad) is 0.5 too large in its
-    last entry.
+    last entry; "d_out": backward takes d_out as all ones, whatever its values.
     """
 
     def __init__(self, wrong=None):
@@ -161,6 +184,8 @@ class _TanhLayer:
         return self.out
 
     def backward(self, d_out):
+        if self.wrong == "d_out":
+            d_out = np.ones_like(d_out)
         d_z = d_out * (1 - self.out ** 2)
         d_W = self.X.T @ d_z
         if self.wrong == "W":

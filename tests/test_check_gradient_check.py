@@ -43,7 +43,8 @@ MUTANTS = [
     pytest.param("gradient_check.py", "bad = ~(np.abs(analytic - numeric) <= bound)",
                  "bad = np.zeros(analytic.shape, dtype=bool)", "gradient_check",
                  {check_id: ("fail", None, "returned True on a wrong gradient")
-                  for check_id in IDS if check_id.endswith(".wrong_gradient")}, id="checker_always_true"),
+                  for check_id in IDS if check_id.endswith((".wrong_gradient", ".output_weights"))},
+                 id="checker_always_true"),
 ]
 
 
@@ -136,3 +137,16 @@ def test_the_functions_checked_return_numpy_floats_as_real_losses_do():
     module = SimpleNamespace(check_gradient=check_gradient)
     for case in ("correct_gradient", "wrong_gradient", "x_unchanged"):
         assert run_check(f"check_gradient.call.{case}", gradient_check=module) is None, case
+
+
+def test_a_layer_checker_that_sums_the_outputs_misses_a_backward_ignoring_d_out():
+    """A public solution weighed every output by 1 (np.ones_like) instead of random numbers."""
+    def check_layer_gradient(layer, x, delta=1e-5, tol=1e-4):
+        def value_and_grad(x):
+            output = layer.forward(x)
+            return np.sum(output), layer.backward(np.ones_like(output))
+        return gradient_check.check_gradient(value_and_grad, x, delta, tol)
+    with pytest.raises(CheckFailed, match=r"returned True on a wrong gradient: a loss that sums the outputs gives "
+                                          r"d_out of ones"):
+        run_check("check_layer_gradient.call.output_weights",
+                  gradient_check=SimpleNamespace(check_layer_gradient=check_layer_gradient))
