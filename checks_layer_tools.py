@@ -188,7 +188,9 @@ def checked_array(value, what, shape, case):
     if value.dtype.kind not in "biuf":
         raise CheckFailed(f"{what}: expected an array of numbers, got one of dtype {value.dtype} (input: {case})")
     if value.shape != shape:
-        raise CheckFailed(f"{what}: expected an array of shape {shape}, got shape {value.shape} (input: {case})")
+        swapped = len(shape) == 4 and shape[1] != shape[2] and value.shape == (shape[0], shape[2], shape[1], shape[3])
+        raise CheckFailed(f"{what}: expected an array of shape {shape}, got shape {value.shape} (input: {case})",
+                          "rows_columns_swapped" if swapped else None)
     return value.astype(np.float64)
 
 
@@ -220,8 +222,11 @@ def forward_before_backward(forward):
     try:
         return forward()
     except CheckFailed as failure:
-        raise CheckFailed(f"{failure.message}; backward takes a d_out of the forward output's shape, so it was not "
-                          "checked", failure.hint) from None
+        # A hint of the forward pass's own (height and width swapped, a stride ignored) stands; without one, the
+        # failure is the forward pass's, and no diagnosis of the backward checks' cases applies.
+        kind = CheckFailed if failure.hint else ForwardWrong
+        raise kind(f"{failure.message}; backward takes a d_out of the forward output's shape, so it was not "
+                   "checked", failure.hint) from None
 
 
 def run_backward(layer, d_out, name, shape, case):
@@ -273,7 +278,10 @@ def run_cases(items, check_one, case_of):
         except CheckFailed as failure:
             failures.append((case, failure))
         except Exception as error:
-            if not_implemented(error) or not _square_twin_passed(case, passed):
+            if not_implemented(error):
+                raise
+            if not _square_twin_passed(case, passed):
+                _raise_first(failures)  # a smaller case failed already: that is the smallest input showing a bug
                 raise
             failures.append((case, CheckFailed(
                 f"your code raised {describe_raised(error)} on a non-square input, though its square twin passed "

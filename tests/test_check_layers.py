@@ -701,3 +701,48 @@ def test_conv_that_computes_with_the_weights_of_init_is_named():
     with pytest.raises(CheckFailed, match=r"W\.value and B\.value were set before the first forward pass, but it used "
                                           r"the weights the layer was made with"):
         run_check("ConvolutionalLayer.forward.new_weights", ConvolutionalLayer=WeightsOfInit)
+
+
+class CeilSizePool(LoopMaxPool):
+    """A learner's pooling whose output size rounds up, ceil((H - pool) / stride) + 1, a last window clamped."""
+
+    def windows(self):
+        p, s = self.pool_size, self.stride
+        height, width = self.X.shape[1:3]
+        for y in range(-(-(height - p) // s) + 1):
+            for x in range(-(-(width - p) // s) + 1):
+                top, left = min(y * s, height - p), min(x * s, width - p)
+                yield y, x, (slice(None), slice(top, top + p), slice(left, left + p))
+
+    def forward(self, X):
+        self.X = X
+        out = np.zeros((len(X), -(-(X.shape[1] - self.pool_size) // self.stride) + 1,
+                        -(-(X.shape[2] - self.pool_size) // self.stride) + 1, X.shape[3]))
+        for y, x, window in self.windows():
+            out[:, y, x] = X[window].max(axis=(1, 2))
+        return out
+
+
+def test_a_wrong_output_size_in_a_backward_check_gets_no_rows_and_columns_hint():
+    with pytest.raises(CheckFailed, match=r"got shape \(1, 2, 4, 1\).*so it was not checked") as error:
+        run_check("MaxPoolingLayer.backward.overlapping", MaxPoolingLayer=CeilSizePool)
+    assert error.value.hint is None
+
+
+class TransposedThenCrashingPool(LoopMaxPool):
+    """A learner's pooling that writes out[:, x, y]: transposed on a square input, an IndexError on others."""
+
+    def forward(self, X):
+        self.X = X
+        out_height = (X.shape[1] - self.pool_size) // self.stride + 1
+        out_width = (X.shape[2] - self.pool_size) // self.stride + 1
+        out = np.zeros((len(X), out_height, out_width, X.shape[3]))
+        for y, x, window in self.windows():
+            out[:, x, y] = X[window].max(axis=(1, 2))
+        return out
+
+
+def test_a_crash_after_a_smaller_failing_case_reports_the_smaller_case():
+    with pytest.raises(CheckFailed, match=r"height 4, width 4") as error:
+        run_check("MaxPoolingLayer.forward.values", MaxPoolingLayer=TransposedThenCrashingPool)
+    assert "IndexError" not in error.value.message
