@@ -236,13 +236,14 @@ def _softmax_underflow(modules):
 
 
 def _relu_cases():
-    """(X, d_out) pairs: a 2-D batch and a non-square 4-D one; X is never exactly 0."""
+    """(X, d_out) pairs: a 2-D batch, a non-square 4-D one and an all-negative one; X is never exactly 0."""
     rng = np.random.default_rng(4)
-    return [(rng.standard_normal(shape), rng.standard_normal(shape)) for shape in ((2, 5), (1, 3, 4, 2))]
+    cases = [(rng.standard_normal(shape), rng.standard_normal(shape)) for shape in ((2, 5), (1, 3, 4, 2))]
+    return cases + [(-np.abs(rng.standard_normal((2, 3))) - 0.1, rng.standard_normal((2, 3)))]
 
 
 @layer_check("ReLULayer.forward.values", needs=("layers.ReLULayer",),
-              description="forward is max(X, 0) elementwise, on 2-D and 4-D input")
+              description="forward is max(X, 0) elementwise, on 2-D and 4-D input and one without a positive value")
 def _relu_forward(modules):
     for X, _ in _relu_cases():
         case = describe(X_shape=X.shape)

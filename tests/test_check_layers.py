@@ -746,3 +746,17 @@ def test_a_crash_after_a_smaller_failing_case_reports_the_smaller_case():
     with pytest.raises(CheckFailed, match=r"height 4, width 4") as error:
         run_check("MaxPoolingLayer.forward.values", MaxPoolingLayer=TransposedThenCrashingPool)
     assert "IndexError" not in error.value.message
+
+
+class ReLUAssertingAPositive(layers.ReLULayer):
+    """A learner's ReLU that asserts its output keeps the input's maximum: it raises when no value is positive."""
+
+    def forward(self, X):
+        result = super().forward(X)
+        assert X.max() == result.max()
+        return result
+
+
+def test_relu_is_tried_on_an_input_without_a_positive_value():
+    with pytest.raises(AssertionError):
+        run_check("ReLULayer.forward.values", ReLULayer=ReLUAssertingAPositive)
