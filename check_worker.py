@@ -39,8 +39,8 @@ import checks_base
 from checks_base import CheckFailed, Info, Timing, Unimplemented
 
 #: The modules whose checks register themselves in checks_base.REGISTRY when imported.
-CHECK_MODULES = ("checks_layers", "checks_model", "checks_optim", "checks_trainer", "checks_metrics", "checks_dataset",
-                 "checks_gradient_check")
+CHECK_MODULES = ("checks_layers", "checks_pooling", "checks_model", "checks_optim", "checks_trainer", "checks_metrics",
+                 "checks_dataset", "checks_gradient_check")
 
 #: Testing only: files of extra checks (os.pathsep-separated) that `load_checks` adds to the registry it returns.
 EXTRA_CHECKS_VARIABLE = "CHECK_SOLUTION_EXTRA_CHECKS"

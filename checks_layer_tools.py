@@ -26,6 +26,9 @@ from checks_base import CheckFailed, Timing, assert_close, check, describe, nume
 # far tighter than the error any known bug makes.
 RTOL, ATOL = 1e-4, 1e-6
 
+# One batch of SVHN-sized images for the timings: the input of the notebook's ConvNet, and its first pooling's.
+SPEED_BATCH, SPEED_SIZE = 64, 32
+
 # A layer whose pass over one image, times the batch, exceeds this many seconds is timed on that one image only and
 # its batch time estimated: a per-element Python loop then ends well inside the runner's 30 s limit.
 SPEED_ESTIMATE_ABOVE = 10.0

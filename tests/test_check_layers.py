@@ -1,4 +1,4 @@
-"""Tests of checks_layers.py: every check passes on our layers.py, fails with the right hint on a copy of our modules
+"""Tests of checks_layers.py and checks_pooling.py: every check passes on our layers.py, fails with the right hint on a copy of our modules
 with one known bug, judges hand-written learner layers (tie rules, cached weights, wrong return types) and reports
 `not implemented` on the template's stubs."""
 import importlib.util
@@ -11,11 +11,12 @@ import pytest
 
 import checks_layer_tools
 import checks_layers
+import checks_pooling
 import layers
 from check_harness import assert_mutant_outcomes, assert_template_not_implemented, check_ids, global_rng_kept
 from checks_base import REGISTRY, CheckFailed, Info, Timing
 
-IDS = check_ids(checks_layers)
+IDS = check_ids(checks_layers) + check_ids(checks_pooling)
 SPEED_IDS = [check_id for check_id in IDS if REGISTRY[check_id].speed]
 CHECK_IDS = [check_id for check_id in IDS if not REGISTRY[check_id].speed]
 NAMES = ("Param", "l2_regularization", "softmax_with_cross_entropy", "ReLULayer", "FullyConnectedLayer",
