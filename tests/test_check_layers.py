@@ -761,3 +761,26 @@ class ReLUAssertingAPositive(layers.ReLULayer):
 def test_relu_is_tried_on_an_input_without_a_positive_value():
     with pytest.raises(AssertionError):
         run_check("ReLULayer.forward.values", ReLULayer=ReLUAssertingAPositive)
+
+
+class OneWindowPool(LoopMaxPool):
+    """A learner's pooling whose output size rounds down wrongly, (H - pool) // (stride + pool) + 1: one window of
+    5x5 with pool 3 and stride 2, where there are two; its windows do move by the stride."""
+
+    def forward(self, X):
+        self.X = X
+        out_height = (X.shape[1] - self.pool_size) // (self.stride + self.pool_size) + 1
+        out_width = (X.shape[2] - self.pool_size) // (self.stride + self.pool_size) + 1
+        out = np.zeros((len(X), out_height, out_width, X.shape[3]))
+        for y in range(out_height):
+            for x in range(out_width):
+                window = X[:, y * self.stride:y * self.stride + self.pool_size,
+                           x * self.stride:x * self.stride + self.pool_size]
+                out[:, y, x] = window.max(axis=(1, 2))
+        return out
+
+
+def test_a_single_window_says_nothing_of_the_stride():
+    with pytest.raises(CheckFailed) as error:
+        run_check("MaxPoolingLayer.backward.overlapping", MaxPoolingLayer=OneWindowPool)
+    assert error.value.hint != "stride_ignored", error.value.message
