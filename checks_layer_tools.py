@@ -324,12 +324,13 @@ def describe_raised(error):
 
 
 def _raise_first(failures):
-    """Raise the first (smallest) failure; when it has no hint of its own and only non-square cases fail (every
-    one has a square twin), the hint rows_columns_swapped."""
+    """Raise the first (smallest) failure, with its hint, else the first hint of a larger failing case (a small
+    case may be too small to tell, e.g. one pooling window), else rows_columns_swapped when only non-square cases
+    fail (every one has a square twin)."""
     if not failures:
         return
     cases = [case for case, _ in failures]
-    hint = failures[0][1].hint
+    hint = next((failure.hint for _, failure in failures if failure.hint), None)
     judged = not any(isinstance(failure, ForwardWrong) for _, failure in failures)
     if hint is None and judged and all(hasattr(case, "height") and case.height != case.width for case in cases):
         hint = "rows_columns_swapped"
