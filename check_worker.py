@@ -199,8 +199,9 @@ class _Session:
                               f"{_where(error, self.path)}", None
         message = f"importing {name}.py failed: {message}"
         if isinstance(error, ModuleNotFoundError) and error.name and re.fullmatch(r"assignment\d+", error.name):
-            message += (f"; your modules import from another assignment: keep its {error.name} folder beside "
-                        f"{os.path.basename(self.path)}, as in the course's repository")
+            message += (f"; your modules import the package {error.name}: keep the course's layout, a folder named "
+                        f"{error.name} beside {os.path.basename(self.path)} (or this folder itself named so), or "
+                        f"import the module directly")
         return status, message, hint
 
 

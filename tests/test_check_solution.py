@@ -315,7 +315,8 @@ def test_modules_importing_a_sibling_assignment_find_it_beside_path(tmp_path, pr
     assert checks["Probe.model.ok"]["status"] == "error"
     assert checks["Probe.model.ok"]["message"].startswith("importing model.py failed: ModuleNotFoundError: No module "
                                                           "named 'assignment2' (model.py:2 in <module>); ")
-    assert "assignment2 folder beside" in checks["Probe.model.ok"]["message"]
+    assert "a folder named assignment2 beside assignment3 (or this folder itself named so)" in \
+        checks["Probe.model.ok"]["message"]
 
 
 def test_a_parent_folder_with_modules_of_the_assignment_is_not_searched(tmp_path, probes):
