@@ -1,6 +1,6 @@
-"""Tests of checks_layers.py and checks_pooling.py: every check passes on our layers.py, fails with the right hint on a copy of our modules
-with one known bug, judges hand-written learner layers (tie rules, cached weights, wrong return types) and reports
-`not implemented` on the template's stubs."""
+"""Tests of checks_layers.py and checks_pooling.py: every check passes on our layers.py, fails with the right hint on
+a copy of our modules with one known bug, judges hand-written learner layers (tie rules, cached weights, wrong return
+types) and reports `not implemented` on the template's stubs."""
 import importlib.util
 import re
 import textwrap
@@ -784,3 +784,20 @@ def test_a_single_window_says_nothing_of_the_stride():
     with pytest.raises(CheckFailed) as error:
         run_check("MaxPoolingLayer.backward.overlapping", MaxPoolingLayer=OneWindowPool)
     assert error.value.hint != "stride_ignored", error.value.message
+
+
+def softmax_with_math_log(predictions, target_index):
+    """A learner's softmax_with_cross_entropy taking math.log of the target's probability: it raises where that
+    probability underflows to 0."""
+    import math
+    _, grad = layers.softmax_with_cross_entropy(predictions, target_index)
+    shifted = np.atleast_2d(predictions) - np.atleast_2d(predictions).max(axis=1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    targets = np.atleast_1d(target_index).reshape(-1)
+    return float(np.mean([-math.log(probs[i, t]) for i, t in enumerate(targets)])), grad
+
+
+def test_a_math_domain_error_where_the_probability_underflows_is_info():
+    outcome = run_check("softmax_with_cross_entropy.loss.large_logits",
+                        softmax_with_cross_entropy=softmax_with_math_log)
+    assert isinstance(outcome, Info) and "raises ValueError: math domain error" in outcome.message
