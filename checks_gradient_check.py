@@ -32,6 +32,21 @@ def _gradient_wrong(modules):
                                                       f"large, x of shape {shape} float64")
 
 
+@check("check_gradient.call.small_error", needs=("gradient_check.check_gradient",),
+       description="False for f(x) = sum(x ** 2) with a gradient 2 x whose last entry is 0.5% too large (the default "
+                   "tolerance, 1e-4, catches it)")
+def _gradient_small_error(modules):
+    x = _point((2, 3))
+    with global_rng_kept():
+        result = modules.gradient_check.check_gradient(_square_sum_slightly_wrong, x)
+    _expect_bool(result, False, "check_gradient", "f(x) = sum(x ** 2), gradient 2 x but its last entry 0.5% too large, "
+                 "x of shape (2, 3) float64", _TOLERANCE_ADVICE)
+
+
+_TOLERANCE_ADVICE = ("a gradient 0.5% off must be caught: keep the template's defaults, delta=1e-5 and tol=1e-4 (a "
+                     "relative tolerance)")
+
+
 @check("check_gradient.call.x_unchanged", needs=("gradient_check.check_gradient",),
        description="x holds the same values after the check as before")
 def _gradient_x_unchanged(modules):
@@ -108,6 +123,17 @@ _WEIGHTS_ADVICE = ("a loss that sums the outputs gives d_out of ones, which such
                    "outputs with random numbers, loss = sum(output * output_weight), as the template does")
 
 
+@check("check_model_gradient.call.small_error", needs=("gradient_check.check_model_gradient",),
+       description="False for a linear model whose largest W.grad entry is 0.5% too large (the default tolerance, "
+                   "1e-4, catches it)")
+def _model_small_error(modules):
+    with global_rng_kept():
+        result = modules.gradient_check.check_model_gradient(_LinearModel(wrong="small"), _point((2, 4)),
+                                                             np.array([0, 2]))
+    _expect_bool(result, False, "check_model_gradient", _LinearModel.case("the largest entry of W.grad 0.5% too large"),
+                 _TOLERANCE_ADVICE)
+
+
 @check("check_model_gradient.call.correct_gradient", needs=("gradient_check.check_model_gradient",),
        description="True for a linear model with a squared-error loss whose gradients are right")
 def _model_correct(modules):
@@ -136,6 +162,12 @@ def _square_sum(x):
     """(sum(x ** 2), 2 x): the value a numpy scalar, as real losses are (some checkers index it and catch the
     IndexError of a scalar)."""
     return np.float64(np.sum(x ** 2)), 2 * x
+
+
+def _square_sum_slightly_wrong(x):
+    grad = 2 * x
+    grad.flat[-1] *= 1.005
+    return np.float64(np.sum(x ** 2)), grad
 
 
 def _square_sum_wrong(x):
@@ -204,7 +236,8 @@ class _TanhLayer:
 class _LinearModel:
     """scores = X @ W + B for X (batch, 4), W (4, 3), B (1, 3); loss 0.5 * sum((scores - onehot(y)) ** 2) / batch.
 
-    `wrong`: B.grad, the last parameter of params(), is 0.5 too large in its last entry.
+    `wrong`: True, B.grad, the last parameter of params(), is 0.5 too large in its last entry; "small", the largest
+    entry of W.grad is 0.5% too large.
     """
 
     def __init__(self, wrong=False):
@@ -227,7 +260,9 @@ class _LinearModel:
         diff = X @ self.W.value + self.B.value - np.eye(3)[y]
         self.W.grad += X.T @ diff / len(X)
         self.B.grad += diff.sum(axis=0, keepdims=True) / len(X)
-        if self.wrong:
+        if self.wrong == "small":
+            self.W.grad.flat[np.argmax(np.abs(self.W.grad))] *= 1.005
+        elif self.wrong:
             self.B.grad[-1, -1] += 0.5
         return np.float64(0.5 * np.sum(diff ** 2) / len(X))
 

@@ -43,7 +43,7 @@ MUTANTS = [
     pytest.param("gradient_check.py", "bad = ~(np.abs(analytic - numeric) <= bound)",
                  "bad = np.zeros(analytic.shape, dtype=bool)", "gradient_check",
                  {check_id: ("fail", None, "returned True on a wrong gradient")
-                  for check_id in IDS if check_id.endswith((".wrong_gradient", ".output_weights"))},
+                  for check_id in IDS if check_id.endswith((".wrong_gradient", ".output_weights", ".small_error"))},
                  id="checker_always_true"),
 ]
 
@@ -150,3 +150,17 @@ def test_a_layer_checker_that_sums_the_outputs_misses_a_backward_ignoring_d_out(
                                           r"d_out of ones"):
         run_check("check_layer_gradient.call.output_weights",
                   gradient_check=SimpleNamespace(check_layer_gradient=check_layer_gradient))
+
+
+def test_a_checker_with_a_loose_default_tolerance_misses_a_small_error():
+    """A public solution's check_model_gradient defaulted to tol=1e-2."""
+    def check_model_gradient(model, X, y, delta=1e-5, tol=1e-2):
+        return gradient_check.check_model_gradient(model, X, y, delta, tol)
+
+    def check_gradient(f, x, delta=1e-5, tol=1e-2):
+        return gradient_check.check_gradient(f, x, delta, tol)
+    loose = SimpleNamespace(check_model_gradient=check_model_gradient, check_gradient=check_gradient)
+    for check_id in ("check_model_gradient.call.small_error", "check_gradient.call.small_error"):
+        with pytest.raises(CheckFailed, match=r"returned True on a wrong gradient: a gradient 0\.5% off must be "
+                                              r"caught"):
+            run_check(check_id, gradient_check=loose)
