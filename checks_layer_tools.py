@@ -265,12 +265,14 @@ def check_no_params(layer, name):
         raise CheckFailed(f"{name}.params(): expected an empty dict {{}}, got {params!r:.80}")
 
 
-def run_cases(items, check_one, case_of):
+def run_cases(items, check_one, case_of, same_shape=None):
     """Call `check_one(item)` for every item, smallest first, then raise the first failure, diagnosed.
 
     `case_of(item)` is the item's case (a namedtuple). Every non-square case has a square twin earlier in its list:
     an exception raised on a non-square case whose square twin passed becomes a failure with the hint
-    rows_columns_swapped; any other exception (the template's "Not implemented!" included) propagates.
+    rows_columns_swapped, unless `same_shape(item)`, when given, is an item of another non-square case of the same
+    orientation that passes: then a size, not the orientation, is what the learner's code cannot take. Any other
+    exception (the template's "Not implemented!" included) propagates.
     """
     failures, passed = [], set()
     for item in items:
@@ -283,7 +285,7 @@ def run_cases(items, check_one, case_of):
         except Exception as error:
             if not_implemented(error):
                 raise
-            if not _square_twin_passed(case, passed):
+            if not _square_twin_passed(case, passed) or _passes(check_one, same_shape, item):
                 _raise_first(failures)  # a smaller case failed already: that is the smallest input showing a bug
                 raise
             failures.append((case, CheckFailed(
@@ -292,6 +294,18 @@ def run_cases(items, check_one, case_of):
         else:
             passed.add(case)
     _raise_first(failures)
+
+
+def _passes(check_one, same_shape, item):
+    """Whether `check_one` passes on `same_shape(item)`, another non-square case like item's; False without one."""
+    other = None if same_shape is None else same_shape(item)
+    if other is None:
+        return False
+    try:
+        check_one(other)
+    except Exception:  # CheckFailed included: only a pass tells that the orientation is handled
+        return False
+    return True
 
 
 def _square_twin_passed(case, passed):

@@ -801,3 +801,19 @@ def test_a_math_domain_error_where_the_probability_underflows_is_info():
     outcome = run_check("softmax_with_cross_entropy.loss.large_logits",
                         softmax_with_cross_entropy=softmax_with_math_log)
     assert isinstance(outcome, Info) and "raises ValueError: math domain error" in outcome.message
+
+
+class DivisibleOnlyPool(LoopMaxPool):
+    """A learner's pooling that refuses sizes the stride does not fit, ValueError("Invalid output dimension!")."""
+
+    def forward(self, X):
+        if any((size - self.pool_size) % self.stride for size in X.shape[1:3]):
+            raise ValueError("Invalid output dimension!")
+        return super().forward(X)
+
+
+def test_an_exception_on_a_size_not_its_orientation_is_not_called_rows_and_columns():
+    """Pool 3, stride 2: 5x5 passes, 5x8 raises, and 5x7, as wide as it is tall, passes: no swap."""
+    with pytest.raises(ValueError, match="Invalid output dimension!") as error:
+        run_check("MaxPoolingLayer.backward.overlapping", MaxPoolingLayer=DivisibleOnlyPool)
+    assert error.value.check_input == "pool size 3, stride 2, batch 1, height 5, width 8, channels 1"
