@@ -41,8 +41,10 @@ HINTS = {
                         "...) and never reset it in the layer, not in forward either; the model zeroes it before "
                         "each pass",
     "momentum_ignored": "MomentumSGD ignores its `momentum` argument: store it in __init__ (self.momentum = momentum)",
-    "np_float_removed": "np.float, np.int, np.bool and np.object were removed in numpy 1.24: use float, int, bool "
-                        "and object (or np.float64, np.int64)",
+    "np_float_removed": "numpy removed names that old code uses: np.float, np.int, np.bool, np.object (numpy 1.24; "
+                        "use float, int, bool, object or np.float64, np.int64) and np.product, np.float_, np.NaN, "
+                        "np.Inf, np.sometrue, np.alltrue, ... (numpy 2.0; use np.prod, np.float64, np.nan, np.inf, "
+                        "np.any, np.all, ...)",
     "grads_not_zeroed": "the gradients pile up from one call to the next: compute_loss_and_gradients must set "
                         "every Param.grad to zero before its forward pass",
     "loss_sum_not_mean": "the loss or its gradient is the batch's sum: softmax_with_cross_entropy returns the mean "

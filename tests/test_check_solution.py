@@ -139,7 +139,7 @@ def test_speed_checks_compare_yours_with_ours_and_survive_ours_failing(tmp_path,
 ROBUSTNESS_TIMEOUT = 1.5
 ROBUSTNESS_NEEDS = ("layers.ok", "layers.hang", "layers.shout", "layers.leave", "layers.quit", "layers.crash",
                     "layers.old_numpy", "layers.after", "layers.todo", "layers.old_numpy_wrong",
-                    "layers.old_numpy_raises", "layers.old_reshape", "model.a", "model.b", "model.c", "model.d",
+                    "layers.old_numpy_raises", "layers.old_reshape", "layers.numpy_1", "model.a", "model.b", "model.c", "model.d",
                     "metrics.a", "optim.a", "dataset.a", "dataset.b", "trainer.a", "gradient_check.ok",
                     "gradient_check.absent")
 
@@ -182,6 +182,8 @@ def robustness(tmp_path_factory):
                 return [np.float(1), 1 / 0]
             def old_reshape():
                 return None if np.reshape(np.zeros(4), newshape=(2, 2)) is not None else None
+            def numpy_1():
+                return None if np.product([2, 3]) == 6 and np.NaN != 0 else "fail:"
             """,
         model="""
             while True:
@@ -226,7 +228,8 @@ def robustness(tmp_path_factory):
     ("Probe.layers.crash", "error", r"^the worker process running it was killed by signal SIGSEGV ", None),
     ("Probe.layers.old_numpy", "error",
      r"^AttributeError: module 'numpy' has no attribute 'float'\. \(layers\.py:21 in old_numpy\); with what "
-     r"numpy removed put back \(np\.float = float, np\.int = int, \.\.\., np\.reshape's newshape=\) the check "
+     r"numpy removed put back \(np\.float = float, np\.int = int, np\.product = np\.prod, \.\.\., np\.reshape's "
+     r"newshape=\) the check "
      r"passes$", "np_float_removed"),
     ("Probe.layers.old_numpy_wrong", "error",
      r"^AttributeError: module 'numpy' has no attribute 'int'\. \(layers\.py:27 in old_numpy_wrong\); with what "
@@ -238,6 +241,9 @@ def robustness(tmp_path_factory):
     ("Probe.layers.old_reshape", "error",
      r"^TypeError: reshape\(\) got an unexpected keyword argument 'newshape' \(layers\.py:31 in old_reshape\); with "
      r"what numpy removed put back \(.*\) the check passes$", "np_reshape_newshape"),
+    ("Probe.layers.numpy_1", "error",
+     r"^AttributeError: module 'numpy' has no attribute 'product' \(layers\.py:33 in numpy_1\); with what numpy "
+     r"removed put back \(.*\) the check passes$", "np_float_removed"),
     ("Probe.layers.after", "pass", r"^$", None),
     ("Probe.layers.todo", "not implemented", r"^raises ValueError\('not implemented!'\) \(layers\.py:25 in todo\)$",
      None),
