@@ -139,8 +139,8 @@ def test_speed_checks_compare_yours_with_ours_and_survive_ours_failing(tmp_path,
 ROBUSTNESS_TIMEOUT = 1.5
 ROBUSTNESS_NEEDS = ("layers.ok", "layers.hang", "layers.shout", "layers.leave", "layers.quit", "layers.crash",
                     "layers.old_numpy", "layers.after", "layers.todo", "layers.old_numpy_wrong",
-                    "layers.old_numpy_raises", "layers.old_reshape", "layers.numpy_1", "model.a", "model.b", "model.c", "model.d",
-                    "metrics.a", "optim.a", "dataset.a", "dataset.b", "trainer.a", "gradient_check.ok",
+                    "layers.old_numpy_raises", "layers.old_reshape", "layers.numpy_1", "model.a", "model.b", "model.c",
+                    "model.d", "metrics.a", "optim.a", "dataset.a", "dataset.b", "trainer.a", "gradient_check.ok",
                     "gradient_check.absent")
 
 
