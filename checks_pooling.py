@@ -60,7 +60,8 @@ def _pool_forward_output(layer, X, case, text):
     """The learner's pooling of X, checked to be a numeric array of the output shape `(H - pool_size) // stride + 1`.
 
     An output that is the pooling with the windows moved by the pool size, or by 1 pixel, instead of the stride
-    fails with the hint stride_ignored.
+    fails with the hint stride_ignored; one that is the right pooling with rows and columns swapped, with the hint
+    rows_columns_swapped.
     """
     out = layer.forward(X.copy())
     expected_shape = _pool_output_shape(case)
@@ -82,7 +83,12 @@ def _pool_forward_output(layer, X, case, text):
         raise CheckFailed(f"MaxPoolingLayer.forward: expected an array of shape {expected_shape}, got shape "
                           f"{out.shape}: the output's height and width are (H - pool_size) // stride + 1 "
                           f"(input: {text})")
-    return checked_array(out, "MaxPoolingLayer.forward", expected_shape, text)
+    out = checked_array(out, "MaxPoolingLayer.forward", expected_shape, text)
+    transposed = by_stride.transpose(0, 2, 1, 3)
+    if transposed.shape == out.shape and not _same(out, by_stride) and _same(out, transposed):
+        raise CheckFailed(f"MaxPoolingLayer.forward: the output is the expected one with its rows and columns "
+                          f"swapped, out[:, x, y] where out[:, y, x] belongs (input: {text})", "rows_columns_swapped")
+    return out
 
 
 def _same(a, b):

@@ -817,3 +817,9 @@ def test_an_exception_on_a_size_not_its_orientation_is_not_called_rows_and_colum
     with pytest.raises(ValueError, match="Invalid output dimension!") as error:
         run_check("MaxPoolingLayer.backward.overlapping", MaxPoolingLayer=DivisibleOnlyPool)
     assert error.value.check_input == "pool size 3, stride 2, batch 1, height 5, width 8, channels 1"
+
+
+def test_a_transposed_pooling_output_on_a_square_input_is_named():
+    with pytest.raises(CheckFailed, match=r"rows and columns swapped, out\[:, x, y\]") as error:
+        run_check("MaxPoolingLayer.forward.values", MaxPoolingLayer=TransposedThenCrashingPool)
+    assert error.value.hint == "rows_columns_swapped"
