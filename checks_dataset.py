@@ -20,11 +20,7 @@ from checks_tools import global_rng_kept, short
 @check("load_data_mat.call.shapes", needs=("dataset.load_data_mat",),
        description="X of shape (n, 32, 32, 3) float and y of shape (n,) int for max_samples n")
 def _load_shapes(modules):
-    with _mat_folder() as folder:
-        path = _write_mat(folder / "file.mat", _LABELS_12)
-        with global_rng_kept():
-            result = modules.dataset.load_data_mat(str(path), 5)
-    X, y = _loaded(result, 5, "load_data_mat(a file of 12 images, 5)")
+    X, y = _load_file(modules, _LABELS_12, 5)
     if not np.issubdtype(X.dtype, np.floating):
         raise CheckFailed(f"X must hold floats (the template returns float32), got {X.dtype} "
                           f"(input: a file of 12 images, max_samples 5)")
@@ -38,11 +34,7 @@ def _load_labels(modules):
     labels = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 3])
     # every image is one grey level, 20 times its label: its label can be read back from it whatever its layout
     images = np.broadcast_to((20 * labels).reshape(-1, 1, 1, 1), (labels.size, 32, 32, 3)).astype(np.uint8)
-    with _mat_folder() as folder:
-        path = _write_mat(folder / "file.mat", labels, images)
-        with global_rng_kept():
-            result = modules.dataset.load_data_mat(str(path), labels.size)
-    X, y = _loaded(result, labels.size, "load_data_mat(a file of 12 images, 12)")
+    X, y = _load_file(modules, labels, labels.size, images)
     pixels = X.reshape(len(X), -1)
     if (pixels == pixels[:, :1]).all():
         file_labels = np.rint(pixels[:, 0] / 20).astype(int)
@@ -61,22 +53,14 @@ def _load_labels(modules):
        description="each returned image is the file's image X[..., i] with its own label")
 def _load_images(modules):
     labels = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3])
-    with _mat_folder() as folder:
-        path = _write_mat(folder / "file.mat", labels)
-        with global_rng_kept():
-            result = modules.dataset.load_data_mat(str(path), 5)
-    X, y = _loaded(result, 5, "load_data_mat(a file of 12 images, 5)")
+    X, y = _load_file(modules, labels, 5)
     _check_images_from(X, y, _images(labels.size), labels, "the file", "a file of 12 images, max_samples 5")
 
 
 @check("load_data_mat.call.distinct_samples", needs=("dataset.load_data_mat",),
        description="max_samples different images: drawn without replacement")
 def _load_distinct(modules):
-    with _mat_folder() as folder:
-        path = _write_mat(folder / "file.mat", _LABELS_12)
-        with global_rng_kept():
-            result = modules.dataset.load_data_mat(str(path), 10)
-    X, _ = _loaded(result, 10, "load_data_mat(a file of 12 images, 10)")
+    X, _ = _load_file(modules, _LABELS_12, 10)
     distinct = len({image.tobytes() for image in np.ascontiguousarray(X)})
     if distinct != 10:
         raise CheckFailed(f"expected 10 different images, got {distinct}: draw without replacement "
@@ -204,6 +188,16 @@ def _write_mat(path, labels, images=None):
     # (n, 32, 32, 3) -> (32, 32, 3, n), SVHN's layout
     scipy.io.savemat(path, {"X": np.moveaxis(images, 0, -1), "y": np.asarray(labels, np.uint8).reshape(n, 1)})
     return path
+
+
+def _load_file(modules, labels, max_samples, images=None):
+    """(X, y) of the learner's load_data_mat on a file of `labels` (and `images`, see `_write_mat`) written for the
+    call, checked to be (max_samples, 32, 32, 3) and (max_samples,); numpy's global random state put back."""
+    with _mat_folder() as folder:
+        path = _write_mat(folder / "file.mat", labels, images)
+        with global_rng_kept():
+            result = modules.dataset.load_data_mat(str(path), max_samples)
+    return _loaded(result, max_samples, f"load_data_mat(a file of {len(labels)} images, {max_samples})")
 
 
 def _loaded(result, n, call):
