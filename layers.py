@@ -170,8 +170,9 @@ class FullyConnectedLayer:
     seed : None, int or numpy.random.Generator, keyword-only
         Source of the initial weights.
     gain : float, keyword-only
-        Weights are drawn from N(0, gain / n_input): 2 (He) suits a layer followed by ReLU, 1 (LeCun) an output
-        layer.
+        Weights are drawn from N(0, gain / n_input): 2 (He) suits a layer followed by ReLU; 1/3 (the variance of
+        PyTorch's nn.Linear, what lenet() and vgg() use) an output layer, whose first loss is then near
+        ln(n_output).
 
     Input shape: (batch, n_input), float32 or float64. Output shape: (batch, n_output).
     W : (n_input, n_output), B : (1, n_output).

@@ -233,7 +233,7 @@ def _name_layers(layers):
     layers = list(layers)
     if not layers:
         raise ValueError("`layers` must hold at least one layer, got an empty list")
-    counts, named = {}, {}
+    counts, named, seen = {}, {}, {}
     for index, item in enumerate(layers):
         is_pair = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
         name, layer = item if is_pair else (None, item)
@@ -241,6 +241,11 @@ def _name_layers(layers):
         if missing:
             raise TypeError(f"`layers[{index}]` must be a layer with forward, backward and params, got "
                             f"{type(layer).__name__} without {', '.join(missing)}")
+        if id(layer) in seen:
+            first_index, first_name = seen[id(layer)]
+            raise ValueError(f"`layers[{index}]` is the same object as `layers[{first_index}]` ({first_name}): a "
+                             "layer keeps its last input for backward, so each position needs a layer of its own "
+                             "(weight sharing is not supported)")
         if name is None:
             prefix = _prefix(type(layer).__name__)
             counts[prefix] = counts.get(prefix, 0) + 1
@@ -250,7 +255,22 @@ def _name_layers(layers):
         if name in named:
             raise ValueError(f"`layers[{index}]` name {name!r} is already taken by another layer; names must be unique")
         named[name] = layer
+        seen[id(layer)] = index, name
+    _check_no_shared_params(named, {name: index for index, name in seen.values()})
     return named
+
+
+def _check_no_shared_params(named, indices):
+    """Refuse one Param object in two layers: it would get two entries in `params()` and two optimizers."""
+    owners = {}
+    for name, layer in named.items():
+        for param_name, param in layer.params().items():
+            if id(param) in owners:
+                owner, owner_param = owners[id(param)]
+                shared = param_name if param_name == owner_param else f"{param_name} ({owner}'s {owner_param})"
+                raise ValueError(f"`layers[{indices[name]}]` ({name}) shares its parameter {shared} with {owner}: "
+                                 "weight sharing is not supported, give each layer parameters of its own")
+            owners[id(param)] = name, param_name
 
 
 def _check_sample_shape(input_shape):

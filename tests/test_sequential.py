@@ -47,6 +47,35 @@ def test_bad_layer_lists_are_refused(layers, error, match):
         Sequential(layers)
 
 
+def test_the_same_layer_object_twice_is_refused():
+    fc = FullyConnectedLayer(4, 4, seed=0)
+    with pytest.raises(ValueError, match=r"`layers\[3\]` is the same object as `layers\[1\]` \(fc1\)"):
+        Sequential([Flattener(), fc, ReLULayer(), fc])
+    relu = ReLULayer()     # no parameters, but backward reads the input of its own last forward
+    with pytest.raises(ValueError, match="same object"):
+        Sequential([Flattener(), relu, FullyConnectedLayer(4, 4, seed=0), relu])
+
+
+def test_two_layers_sharing_a_parameter_are_refused():
+    first, second = FullyConnectedLayer(4, 4, seed=0), FullyConnectedLayer(4, 4, seed=1)
+    second.W = first.W
+    with pytest.raises(ValueError, match=r"`layers\[3\]` \(fc2\) shares its parameter W with fc1"):
+        Sequential([Flattener(), first, ReLULayer(), second])
+
+
+def test_a_hand_built_model_with_the_documented_output_gain_starts_near_ln_of_its_classes():
+    def first_loss(seed, gain):
+        rng = np.random.default_rng(seed)
+        X, y = rng.standard_normal((64, 16, 16, 3)), rng.integers(0, 4, size=64)
+        model = Sequential([ConvolutionalLayer(3, 8, 3, 1, seed=rng), ReLULayer(), MaxPoolingLayer(2, 2),
+                            Flattener(), FullyConnectedLayer(8 * 8 * 8, 4, seed=rng, gain=gain)])
+        return model.compute_loss_and_gradients(X, y)
+
+    documented = np.median([first_loss(seed, 1 / 3) for seed in range(10)])
+    default = np.median([first_loss(seed, 2.0) for seed in range(10)])
+    assert abs(documented - np.log(4)) < 0.3 < abs(default - np.log(4))     # the README's advice matters
+
+
 def test_sequential_of_convnet_layers_computes_what_convnet_computes(rng):
     convnet = ConvNet((16, 16, 3), 10, 4, 6, seed=0, reg=0.01)
     model = Sequential(list(convnet.layers.items()), reg=0.01)
