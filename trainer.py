@@ -53,9 +53,10 @@ class Dataset:
     ----------
     train_X : ndarray of shape (n_train, ...), e.g. (n_train, height, width, channels)
         Float samples must be finite (no NaN, no infinity).
-    train_y : ndarray of shape (n_train,), class indices
+    train_y : ndarray of shape (n_train,), integer class indices >= 0
+        One-hot rows, a (n_train, 1) column and float labels are refused (the message says how to convert them).
     val_X : ndarray of shape (n_val, ...)
-    val_y : ndarray of shape (n_val,)
+    val_y : ndarray of shape (n_val,), integer class indices >= 0
     """
 
     def __init__(self, train_X, train_y, val_X, val_y):
@@ -414,7 +415,21 @@ def _check_split(X, y, x_name, y_name):
     X, y = check_samples(X, y, x_name, y_name)
     if np.issubdtype(X.dtype, np.inexact):
         check_finite(X, x_name)
-    return X, y
+    return X, _check_class_indices(y, y_name)
+
+
+def _check_class_indices(y, name):
+    """`y` when it is (n_samples,) non-negative integers; one-hot rows, columns and float labels are refused."""
+    if y.ndim != 1:
+        advice = ("y.ravel()" if y.ndim == 2 and y.shape[1] == 1 else
+                  "y.argmax(axis=1) for one-hot rows" if y.ndim == 2 else "one class index per sample")
+        raise ValueError(f"`{name}` must be 1-D (n_samples,) class indices, got shape {y.shape}; use {advice}")
+    if not np.issubdtype(y.dtype, np.integer):
+        advice = "; use y.astype(int)" if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0) else ""
+        raise TypeError(f"`{name}` must hold integer class indices, got dtype {y.dtype}{advice}")
+    if y.min() < 0:
+        raise ValueError(f"`{name}` must hold class indices >= 0, got {y.min()}")
+    return y
 
 
 def _check_schedule(schedule, learning_rate_decay):

@@ -294,3 +294,35 @@ def test_an_empty_batch_is_refused_before_anything_changes():
     with pytest.raises(ValueError, match="`predictions` must have shape"):
         softmax_with_cross_entropy(np.zeros((0, 10)), np.zeros(0, dtype=int))
     assert model.predict(np.zeros((0, 16, 16, 3))).shape == (0,)
+
+
+# Dataset refuses labels that Trainer cannot use, naming them, instead of fit() failing later on an inner name.
+
+def dataset_with(train_y=None, val_y=None):
+    from trainer import Dataset
+    X = np.zeros((4, 2, 2, 1))
+    return Dataset(X, np.array([0, 1, 2, 1]) if train_y is None else train_y,
+                   X, np.array([1, 0, 0, 2]) if val_y is None else val_y)
+
+
+@pytest.mark.parametrize("labels, error, match", [
+    (np.eye(4, 3, dtype=np.int64), ValueError, r"`train_y` must be 1-D \(n_samples,\) class indices, got shape "
+                                               r"\(4, 3\).*argmax\(axis=1\)"),
+    (np.array([[0], [1], [2], [1]]), ValueError, r"`train_y` must be 1-D.*got shape \(4, 1\).*ravel\(\)"),
+    (np.array([0.0, 1.0, 2.0, 1.0]), TypeError, r"`train_y` must hold integer class indices, got dtype float64.*"
+                                                r"astype\(int\)"),
+    (np.array([0.5, 1.0, 2.0, 1.0]), TypeError, r"`train_y` must hold integer class indices, got dtype float64"),
+    (np.array([True, False, True, True]), TypeError, r"`train_y` must hold integer class indices, got dtype bool"),
+    (np.array(["0", "1", "2", "1"]), TypeError, r"`train_y` must hold integer class indices"),
+    (np.array([0, -1, 2, 1]), ValueError, r"`train_y` must hold class indices >= 0, got -1"),
+])
+def test_dataset_refuses_labels_it_cannot_use(labels, error, match):
+    with pytest.raises(error, match=match):
+        dataset_with(train_y=labels)
+    with pytest.raises(error, match=match.replace("train_y", "val_y")):
+        dataset_with(val_y=labels)
+
+
+def test_dataset_keeps_integer_labels_of_any_integer_dtype():
+    dataset = dataset_with(train_y=np.array([0, 1, 2, 1], dtype=np.uint8))
+    assert dataset.train_y.dtype == np.uint8 and dataset.val_y.dtype.kind == "i"

@@ -401,12 +401,13 @@ def test_bad_trainer_arguments(kwargs, error, match):
 
 
 @pytest.mark.parametrize("arrays, match", [
-    ((np.zeros((3, 1)), np.zeros(2), np.zeros((1, 1)), np.zeros(1)),
+    ((np.zeros((3, 1)), np.zeros(2, int), np.zeros((1, 1)), np.zeros(1, int)),
      r"`train_X` and `train_y` must have the same number of samples, got 3 and 2"),
-    ((np.zeros((3, 1)), np.zeros(3), np.zeros((2, 1)), np.zeros(1)),
+    ((np.zeros((3, 1)), np.zeros(3, int), np.zeros((2, 1)), np.zeros(1, int)),
      r"`val_X` and `val_y` must have the same number of samples, got 2 and 1"),
-    ((np.zeros((0, 1)), np.zeros(0), np.zeros((1, 1)), np.zeros(1)), r"`train_X` must hold at least one sample"),
-    ((np.float64(1.0), np.zeros(1), np.zeros((1, 1)), np.zeros(1)), r"one entry per sample"),
+    ((np.zeros((0, 1)), np.zeros(0, int), np.zeros((1, 1)), np.zeros(1, int)),
+     r"`train_X` must hold at least one sample"),
+    ((np.float64(1.0), np.zeros(1, int), np.zeros((1, 1)), np.zeros(1, int)), r"one entry per sample"),
 ])
 def test_bad_dataset(arrays, match):
     with pytest.raises(ValueError, match=match):
@@ -414,7 +415,7 @@ def test_bad_dataset(arrays, match):
 
 
 def test_dataset_keeps_the_arrays():
-    arrays = (np.zeros((3, 2)), np.zeros(3), np.zeros((1, 2)), np.zeros(1))
+    arrays = (np.zeros((3, 2)), np.zeros(3, int), np.zeros((1, 2)), np.zeros(1, int))
     dataset = Dataset(*arrays)
     assert all(getattr(dataset, name) is array
                for name, array in zip(("train_X", "train_y", "val_X", "val_y"), arrays))
@@ -452,7 +453,7 @@ def test_a_directory_as_checkpoint_path_is_refused_before_any_epoch(tmp_path, mo
 
 @pytest.mark.parametrize("position", range(4))
 def test_dataset_refuses_non_finite_samples_naming_the_array_and_the_count(position):
-    arrays = [np.zeros((3, 2)), np.zeros(3), np.zeros((2, 2)), np.zeros(2)]
+    arrays = [np.zeros((3, 2)), np.zeros(3, dtype=int), np.zeros((2, 2)), np.zeros(2, dtype=int)]
     x_index = 0 if position < 2 else 2
     arrays[x_index] = arrays[x_index].copy()
     arrays[x_index].flat[[0, -1]] = [np.nan, np.inf] if position % 2 else [-np.inf, np.nan]
