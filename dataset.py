@@ -189,9 +189,27 @@ def _folder(path):
     return shlex.quote(os.path.dirname(os.fspath(path)) or ".")
 
 
+def has_standin_marker(path):
+    """Whether the `.mat` file at `path` carries the stand-in marker, even when it is cut short after it.
+
+    standin.py writes the marker as the first variable, and scipy stops reading once it has the variables asked
+    for, so an interrupted copy of a stand-in is still known as one.
+    """
+    try:
+        return STANDIN_KEY in scipy.io.loadmat(path, variable_names=[STANDIN_KEY])
+    except Exception:  # a damaged file makes scipy raise any of a dozen types; all mean "no marker found"
+        return False
+
+
+def _repair_advice(path):
+    """How to get a good copy of the damaged file at `path`: rebuild a stand-in, re-download SVHN."""
+    if has_standin_marker(path):
+        return f"it is the offline stand-in: rebuild it with `python standin.py {_folder(path)}`"
+    return f"re-download it (`./download_data.sh {_folder(path)}`)"
+
+
 def _read_mat(path):
     """Read and check `X` and `y` of a `.mat` file; also say whether it carries the stand-in marker."""
-    redownload = f"re-download it (`./download_data.sh {_folder(path)}`)"
     try:
         contents = scipy.io.loadmat(path)
     except PermissionError:
@@ -203,11 +221,11 @@ def _read_mat(path):
     found = sorted(name for name in contents if not name.startswith("__"))
     if not found:
         raise ValueError(f"{path} ({os.path.getsize(path)} bytes) is truncated or not a MATLAB .mat file "
-                         f"({reason}): {redownload}")
+                         f"({reason}): {_repair_advice(path)}")
     missing = [name for name in ("X", "y") if name not in contents]
     if missing:
         raise ValueError(f"{path} must hold SVHN's variables `X` and `y`, missing {', '.join(missing)}; "
-                         f"found {found}: {redownload}")
+                         f"found {found}: {_repair_advice(path)}")
     X, y = contents["X"], contents["y"]
     if X.dtype != np.uint8 or X.ndim != 4 or X.shape[:3] != IMAGE_SHAPE:
         raise ValueError(f"`X` in {path} must be uint8 of shape (32, 32, 3, n), got {X.dtype} {X.shape}")

@@ -24,9 +24,9 @@ from matplotlib.ft2font import FT2Font
 from scipy import ndimage
 
 from atomic import atomic_write
+from dataset import STANDIN_KEY, has_standin_marker
 from validation import check_int, check_rng, parse_argument
 
-STANDIN_KEY = "standin"
 STANDIN_NOTE = "synthetic stand-in for SVHN, not real data (made by standin.py)"
 TRAIN_FILE = "train_32x32.mat"
 TEST_FILE = "test_32x32.mat"
@@ -80,7 +80,8 @@ def make_standin(folder, n_train=12000, n_test=2000, seed=0, *, force=False):
     os.makedirs(folder, exist_ok=True)
     for path, n, stream in zip(paths, (n_train, n_test), (train_seed, test_seed)):
         X, y = synthesize(n, np.random.default_rng(stream))
-        _save_mat_atomically(path, {"X": X, "y": y, STANDIN_KEY: STANDIN_NOTE})
+        # The marker first, so that a copy cut short is still known as a stand-in (dataset.has_standin_marker).
+        _save_mat_atomically(path, {STANDIN_KEY: STANDIN_NOTE, "X": X, "y": y})
     return paths
 
 
@@ -245,17 +246,9 @@ def _check_replaceable(paths, force=False, advice="pass force=True to replace it
     for path in paths:
         if os.path.isdir(path):
             raise IsADirectoryError(f"{path} is a directory; move it away to write the stand-in file there")
-        if not force and os.path.lexists(path) and not _is_standin_file(path):
+        if not force and os.path.lexists(path) and not has_standin_marker(path):
             raise FileExistsError(f"{path} is not a stand-in made by standin.py (it may be the real SVHN file): "
                                   f"refusing to replace it; {advice}")
-
-
-def _is_standin_file(path):
-    """Whether `path` is a readable `.mat` file with the stand-in marker; a damaged file is not one."""
-    try:
-        return STANDIN_KEY in (name for name, _, _ in scipy.io.whosmat(path))
-    except Exception:  # a damaged file makes scipy raise any of a dozen types; all mean "not ours"
-        return False
 
 
 def _save_mat_atomically(path, variables):

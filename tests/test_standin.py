@@ -199,3 +199,15 @@ def test_command_line_folder_that_is_a_file(tmp_path, capsys):
     assert capsys.readouterr().err == (f"standin.py: error: {tmp_path / 'data'} is a file; give a folder to write "
                                        f"train_32x32.mat and test_32x32.mat into\n")
     assert (tmp_path / "data").read_text() == "x"
+
+
+def test_a_truncated_standin_is_named_as_one_with_the_command_that_rebuilds_it(tmp_path):
+    standin.make_standin(tmp_path, n_train=20, n_test=5)
+    path = tmp_path / "train_32x32.mat"
+    path.write_bytes(path.read_bytes()[:1000])       # an interrupted copy
+    with pytest.raises(ValueError, match=rf"{path} \(1000 bytes\) is truncated.*it is the offline stand-in: "
+                                         rf"rebuild it with `python standin\.py {tmp_path}`") as error:
+        load_svhn(tmp_path, 5, 5)
+    assert "download" not in str(error.value)
+    standin.main([str(tmp_path), "--train", "20", "--test", "5"])     # the advice works: no --force needed
+    assert read(tmp_path, "train_32x32.mat")["X"].shape == (32, 32, 3, 20)
