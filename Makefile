@@ -17,6 +17,7 @@ $(STAMP): requirements.txt requirements-test.txt
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
+	@echo "make test: the README's python commands run in .venv: source .venv/bin/activate"
 
 # SVHN when it can be downloaded, otherwise the offline stand-in (and the notebook says which one it read).
 data: $(STAMP)
@@ -37,6 +38,7 @@ demo: data
 	$(PY) -m jupyter nbconvert --to html --template classic $(BUILD)/CNN.ipynb --output-dir $(BUILD)
 	@echo "make demo: executed notebook in $(BUILD)/CNN.ipynb, HTML export in $(BUILD)/CNN.html"
 	@echo "make demo: overfit exercise: $$(grep -o 'Best training accuracy: [0-9][0-9.]*' $(BUILD)/CNN.ipynb | tail -n 1)"
+	@echo "make demo: the README's python commands run in .venv: source .venv/bin/activate"
 
 # The second notebook, the follow-up assignment (3.2), run the way `make demo` runs CNN.ipynb. Its sizes follow the
 # data: a few minutes on the stand-in, hours on real SVHN (hence no time limit per cell); NOTEBOOK_SIZE=ci|standin|full

@@ -37,3 +37,35 @@ def test_readme_block_runs_as_written(block, tmp_path):
     result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, env=environment, capture_output=True,
                             text=True, timeout=240)
     assert result.returncode == 0, f"README block failed:\n{block}\n--- stderr ---\n{result.stderr[-3000:]}"
+
+
+SHELL_FENCE = re.compile(r"^```sh\n(.*?)^```", re.DOTALL | re.MULTILINE)
+ACTIVATE = "source .venv/bin/activate"
+
+
+def readme_shell_commands():
+    """(offset in README.md, command) of every `python ...` line of the README's sh blocks."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [(match.start(1) + line_match.start(), line_match.group(1))
+            for match in SHELL_FENCE.finditer(text)
+            for line_match in re.finditer(r"^(python \S+.*?)(?:\s+#.*)?$", match.group(1), re.MULTILINE)]
+
+
+def test_the_readme_activates_the_environment_before_its_first_python_command():
+    """`make test` / `make demo` build .venv; a bare `python` is the system's, without numpy, until activated."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_command = min(offset for offset, _ in readme_shell_commands())
+    assert ACTIVATE in text[:first_command], f"say `{ACTIVATE}` before the first `python` command"
+
+
+@pytest.mark.parametrize("script", sorted({command.split()[1] for _, command in readme_shell_commands()}))
+def test_every_script_the_readme_runs_starts_in_the_environment(script, tmp_path):
+    """Each `python SCRIPT ...` of the README, from the repository root with the environment's Python first on
+    PATH (what activating does), gets as far as its --help."""
+    environment = {**os.environ, "PATH": f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                   "MPLBACKEND": "Agg"}
+    environment.pop("PYTHONPATH", None)
+    result = subprocess.run(["python", script, "--help"], cwd=ROOT, env=environment, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, f"python {script} --help failed:\n{result.stderr[-2000:]}"
+    assert "usage" in result.stdout.lower()
