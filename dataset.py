@@ -29,7 +29,7 @@ def load_data_mat(filename, max_samples, seed=42):
     """Load a random subset of the images and labels of one SVHN `.mat` file.
 
     Only the sampled images are converted to float32; the file's uint8 array is never converted as a whole.
-    Reading the offline stand-in warns once per file with `StandInDataWarning`.
+    Reading the offline stand-in warns once per file with `StandInDataWarning` (`load_svhn`: once per folder).
 
     Parameters
     ----------
@@ -104,13 +104,31 @@ def load_svhn(folder, max_train, max_test, seed=42):
     paths = os.path.join(folder, TRAIN_FILE), os.path.join(folder, TEST_FILE)
     for path in paths:
         _check_exists(path)
-    arrays = []
+    arrays, standins = [], []
     for path, max_samples, name in zip(paths, (max_train, max_test), ("max_train", "max_test")):
         X, y, is_standin = _load_subset(path, max_samples, name, check_rng(seed))
         if is_standin:
-            _warn_standin(path)
+            standins.append(os.path.basename(path))
         arrays += [X, y]
+    if standins:
+        _warn_standin(folder, f"{os.fspath(folder)}/ holds the synthetic stand-in for SVHN made by standin.py "
+                              f"({', '.join(standins)})")
     return tuple(arrays)
+
+
+def describe_data(folder):
+    """One line saying whether `folder` holds SVHN or the offline stand-in, judged by its training file.
+
+    For notebooks and logs, which say it once where `load_svhn` would warn.
+    """
+    path = os.path.join(folder, TRAIN_FILE)
+    if not os.path.isfile(path):
+        return (f"{os.fspath(folder)}/ holds no {TRAIN_FILE}: run `make data` (SVHN, or the offline stand-in "
+                "without network).")
+    if has_standin_marker(path):
+        return (f"{os.fspath(folder)}/ holds the synthetic stand-in made by standin.py, NOT SVHN: every accuracy "
+                "measured on it is a stand-in figure, not an SVHN result.")
+    return f"{os.fspath(folder)}/ holds SVHN (no stand-in marker)."
 
 
 def random_split_train_val(X, y, num_val, seed=42):
@@ -243,12 +261,12 @@ def _read_mat(path):
     return X, y, STANDIN_KEY in contents
 
 
-def _warn_standin(path):
-    """Warn, once per process and file, that `path` is the synthetic stand-in rather than SVHN."""
+def _warn_standin(path, what=None):
+    """Warn, once per process and `path` (a file or a folder), that it is the synthetic stand-in, not SVHN."""
     key = os.path.realpath(path)
     if key in _warned_standins:
         return
     _warned_standins.add(key)
-    warnings.warn(f"{path} is the synthetic stand-in for SVHN made by standin.py, not real data: accuracies "
-                  f"measured on it are NOT SVHN results. Get the real files with ./download_data.sh",
-                  StandInDataWarning, stacklevel=3)
+    what = what or f"{path} is the synthetic stand-in for SVHN made by standin.py"
+    warnings.warn(f"{what}, not real data: accuracies measured on it are NOT SVHN results. Get the real files with "
+                  f"./download_data.sh", StandInDataWarning, stacklevel=3)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from dataset import StandInDataWarning, load_data_mat, load_svhn, random_split_train_val
+from dataset import StandInDataWarning, describe_data, load_data_mat, load_svhn, random_split_train_val
 
 
 def make_svhn(n=60, seed=0):
@@ -264,7 +264,21 @@ def test_stand_in_warning_points_at_the_caller(tmp_path):
     write_mat(tmp_path / "test_32x32.mat", X=X, y=y, standin="synthetic")
     with pytest.warns(StandInDataWarning) as record:
         load_svhn(tmp_path, 10, 10)
-    assert len(record) == 2 and all(warning.filename == __file__ for warning in record)
+    assert len(record) == 1 and record[0].filename == __file__     # one warning for the folder, not one per file
+    assert re.search(rf"{re.escape(str(tmp_path))}/ holds the synthetic stand-in .* \(train_32x32\.mat, "
+                     rf"test_32x32\.mat\).*NOT SVHN results", str(record[0].message))
+
+
+def test_describe_data_says_in_one_line_what_a_folder_holds(tmp_path, svhn_folder):
+    X, y = make_svhn()
+    standin = tmp_path / "standin"
+    standin.mkdir()
+    write_mat(standin / "train_32x32.mat", X=X, y=y, standin="synthetic")
+    assert describe_data(standin) == (f"{standin}/ holds the synthetic stand-in made by standin.py, NOT SVHN: "
+                                       "every accuracy measured on it is a stand-in figure, not an SVHN result.")
+    assert describe_data(svhn_folder) == f"{svhn_folder}/ holds SVHN (no stand-in marker)."
+    assert describe_data(tmp_path / "nothing") == (f"{tmp_path / 'nothing'}/ holds no {'train_32x32.mat'}: run "
+                                                   "`make data` (SVHN, or the offline stand-in without network).")
 
 
 def split_data(n=50, dtype=np.float32):
