@@ -228,6 +228,75 @@ def test_read_image_turns_a_photo_as_its_exif_orientation_says(tmp_path, digits)
     assert np.abs(image - upright).mean() < 3                                   # JPEG's loss only
 
 
+def block_means(pixels, factor):
+    """Means of `pixels` (height, width, channels) over factor x factor blocks, partial ones at the bottom and right
+    edges: what reducing an image by `factor` computes."""
+    height, width = pixels.shape[:2]
+    rows, columns = np.arange(0, height, factor), np.arange(0, width, factor)
+    sums = np.add.reduceat(np.add.reduceat(pixels, rows, axis=0), columns, axis=1)
+    counts = np.outer(np.diff(rows, append=height), np.diff(columns, append=width))
+    return sums / counts[:, :, np.newaxis]
+
+
+def noisy(rng, height, width, channels, dtype=np.uint8):
+    """Random pixels of `dtype` over its whole range, shape (height, width, channels) or (height, width)."""
+    image = rng.integers(0, np.iinfo(dtype).max, (height, width, channels), endpoint=True).astype(dtype)
+    return image[:, :, 0] if channels == 1 else image
+
+
+@pytest.mark.parametrize("name, make, atol", [
+    ("rgb.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 3)), 1.0),                # Pillow rounds to bytes
+    ("rgba.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 4)), 1.5),           # premultiplied, then on white
+    ("grey.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 1)), 1.0),
+    ("grey_alpha.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 4)).convert("LA"), 1.5),
+    ("grey16.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 1, np.uint16)), 0.01),
+    ("palette.gif", lambda rng: Image.fromarray(noisy(rng, 45, 67, 3)).convert("P"), 1.0),
+    ("bilevel.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 1)).convert("1"), 1.0),
+])
+def test_read_image_reduces_a_large_image_to_block_means_while_reading(tmp_path, rng, name, make, atol):
+    make(rng).save(tmp_path / name)
+    full = predict.read_image(tmp_path / name, reduce_to=None)
+    reduced = predict.read_image(tmp_path / name, reduce_to=10)                 # 45 // 10: by a factor of 4
+    assert full.shape == (45, 67, 3) and reduced.shape == (12, 17, 3) and reduced.dtype == np.float64
+    np.testing.assert_allclose(reduced, block_means(full, 4), rtol=0, atol=atol)
+    np.testing.assert_array_equal(predict.read_image(tmp_path / name, reduce_to=23), full)  # 45 // 23 is 1: kept
+
+
+def test_read_image_decodes_a_jpeg_at_reduced_size_and_turns_it_upright(tmp_path, digits):
+    upright = upscale(digits[0], 192, 144)
+    exif = Image.Exif()
+    exif[274] = 6                                                                # stored turned, as a phone does
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=1))).save(tmp_path / "phone.jpg", quality=98, exif=exif)
+    reduced = predict.read_image(tmp_path / "phone.jpg", reduce_to=30)          # libjpeg decodes 1/4: 144 // 4 >= 30
+    assert reduced.shape == (48, 36, 3)
+    assert np.abs(reduced - block_means(upright.astype(np.float64), 4)).mean() < 3
+
+
+def test_read_image_reduces_to_a_shorter_side_of_at_least_working_side_by_default(tmp_path):
+    assert predict.WORKING_SIDE == 512
+    Image.new("RGB", (1100, 1030), (200, 100, 0)).save(tmp_path / "big.png")
+    image = predict.read_image(tmp_path / "big.png")                             # 1030 // 512: by a factor of 2
+    assert image.shape == (515, 550, 3)
+    np.testing.assert_array_equal(image, np.broadcast_to([200.0, 100.0, 0.0], (515, 550, 3)))
+
+
+def test_read_image_refuses_a_bad_reduce_to(tmp_path):
+    Image.new("L", (4, 4)).save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match="`reduce_to` must be a positive integer, got 0"):
+        predict.read_image(tmp_path / "a.png", reduce_to=0)
+
+
+@pytest.mark.parametrize("side", [40, 50])  # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that
+def test_read_image_refuses_more_pixels_than_pillows_limit(tmp_path, monkeypatch, side):
+    Image.new("L", (side, side), 0).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^more than 1,000 pixels \(PIL.Image.MAX_IMAGE_PIXELS, Pillow's guard "
+                                             r"against decompression bombs\)$"):
+            predict.read_image(tmp_path / "bomb.png")
+
+
 def test_read_image_puts_a_transparent_drawing_on_white(tmp_path):
     """A digit drawn in an app: black strokes on a transparent canvas, whose hidden colour is black too."""
     drawing = np.zeros((40, 40, 4), np.uint8)
