@@ -4,8 +4,10 @@ Usage::
 
     python predict.py --model runs/first/model.npz photo.png more/photos/ [--top 3] [--crop none] [--batch-size 256]
 
-Each argument is an image file or a folder; a folder stands for its PNG and JPEG files (by extension, not its
-sub-folders), in sorted order. Every image becomes what the model was trained on:
+Each argument is an image file or a folder; a folder stands for its image files (not its sub-folders), in sorted
+order. Image files are those ending in one of `IMAGE_EXTENSIONS`, .png/.jpg/.jpeg/.gif/.webp/.bmp/.tif/.tiff (any
+case; the first frame of an animation), whether given by name or found in a folder. Every image becomes what the
+model was trained on:
 
 - read by Pillow and turned upright as its EXIF orientation says (phone photos), then converted by matplotlib's
   reader (`matplotlib.image.pil_to_array`) and brought to pixel values in [0, 255] (floats times 255, integers
@@ -46,7 +48,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from checkpoint import load_classifier, read_preprocessing
 from validation import OneLineParser, check_int, parse_argument
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# Each read here by the tests: folders stand for these files, and a file given by name must end in one (any case).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
 BATCH_SIZE = 256
 WORKING_SIDE = 512  # pixels: 16 times SVHN's 32, see read_image
 DIGIT_HEIGHT = 0.72  # of the window, after crop_to_digit: the stand-in draws digits 0.55-0.9 of the image tall
@@ -303,15 +306,16 @@ def image_paths(paths):
     Parameters
     ----------
     paths : list of str
-        Files and folders; a folder stands for its files ending in .png, .jpg or .jpeg (any case), sorted, without
-        descending into sub-folders.
+        Files and folders; a folder stands for its files ending in one of `IMAGE_EXTENSIONS` (any case), sorted,
+        without descending into sub-folders.
 
     Returns
     -------
     list of (path, problem)
         In the order given; problem is None, or a short text: a path that does not exist, a folder without
-        images.
+        images, a file whose name does not end in one of `IMAGE_EXTENSIONS`.
     """
+    extensions = "/".join(IMAGE_EXTENSIONS)
     found = []
     for path in paths:
         if os.path.isdir(path):
@@ -319,9 +323,11 @@ def image_paths(paths):
                            and os.path.isfile(os.path.join(path, name)))
             found += [(os.path.join(path, name), None) for name in names]
             if not names:
-                found.append((path, f"a folder without {'/'.join(IMAGE_EXTENSIONS)} files"))
+                found.append((path, f"a folder without {extensions} files"))
         elif not os.path.lexists(path):
             found.append((path, "no such file or folder"))
+        elif not path.lower().endswith(IMAGE_EXTENSIONS):
+            found.append((path, f"not a {extensions} file"))
         else:
             found.append((path, None))
     return found
@@ -395,7 +401,7 @@ def _load(parser, path):
 def _reason(error):
     """A short text for an error of `read_image`."""
     if isinstance(error, UnidentifiedImageError):
-        return "not a PNG or JPEG image"
+        return "not an image (Pillow cannot identify it)"
     if isinstance(error, (FileNotFoundError, IsADirectoryError, PermissionError)):
         return error.strerror.lower() if error.strerror else _one_line(error)
     return _one_line(error)
@@ -411,19 +417,23 @@ def _classes(classifier):
 
 def _parser():
     parser = OneLineParser(prog="predict.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                     description="Classify PNG and JPEG images with a model saved by train.py: one line per image, "
-                                 "'path: digit (probability)'. Any size is resized to the model's input (area "
-                                 "averaging to shrink, linear interpolation to enlarge; the aspect ratio is not "
-                                 "kept), after turning photos upright by their EXIF orientation, putting "
-                                 "transparent pixels on white, making grey RGB and cropping a digit on a plain "
-                                 "background (see --crop); then the checkpoint's scaling and mean image are "
-                                 "applied, as in training.",
+                     description=f"Classify images ({'/'.join(IMAGE_EXTENSIONS)} files) with a model saved by "
+                                 "train.py: one line per image, 'path: digit (probability)'. Any size is resized to "
+                                 "the model's input (area averaging to shrink, linear interpolation to enlarge; the "
+                                 "aspect ratio is not kept), after turning photos upright by their EXIF "
+                                 "orientation, putting transparent pixels on white, making grey RGB and cropping a "
+                                 "digit on a plain background (see --crop); then the checkpoint's scaling and mean "
+                                 "image are applied, as in training. An image whose shorter side is "
+                                 f"{2 * WORKING_SIDE} pixels or more is reduced while read to one of {WORKING_SIDE} "
+                                 f"to {2 * WORKING_SIDE - 1}; one of more than PIL.Image.MAX_IMAGE_PIXELS pixels is "
+                                 "refused.",
                      epilog="Exit codes: 0 every image classified, 2 bad arguments or model, or some files could "
                             "not be read (each named on stderr; the others are classified), 130 interrupted.")
     parser.add_argument("--model", required=True,
                         help="a checkpoint with its preprocessing, e.g. runs/NAME/model.npz written by train.py")
     parser.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
-                        help="image files, or folders whose .png/.jpg/.jpeg files are classified (not recursive)")
+                        help=f"image files, or folders whose {'/'.join(IMAGE_EXTENSIONS)} files (any case) are "
+                             f"classified (not recursive)")
     parser.add_argument("--top", type=_positive_int, default=1, help="print the K most likely digits, best first")
     parser.add_argument("--crop", choices=("auto", "none"), default="auto",
                         help="auto: a digit on a plain background (a drawing, a scan of handwriting) is cropped to "

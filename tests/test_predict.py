@@ -21,6 +21,7 @@ from standin import make_standin
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ["--max-train", "300", "--val", "50", "--max-test", "50", "--epochs", "2", "--lr", "0.01", "--quiet"]
+FORMATS = ".png/.jpg/.jpeg/.gif/.webp/.bmp/.tif/.tiff"  # each written by Pillow and read back below
 LINE = re.compile(r"(?P<path>.+): (?P<ranked>\d \(\d\.\d{4}\)(, \d \(\d\.\d{4}\))*)")
 
 
@@ -307,6 +308,16 @@ def test_read_image_puts_a_transparent_drawing_on_white(tmp_path):
     assert (image[:8] == 255).all() and (image[:, :18] == 255).all()
 
 
+def test_read_image_reads_every_listed_format(tmp_path, digits):
+    assert "/".join(predict.IMAGE_EXTENSIONS) == FORMATS
+    for extension in predict.IMAGE_EXTENSIONS:
+        path = tmp_path / f"digit{extension}"
+        Image.fromarray(upscale(digits[0], 40, 30)).save(path)
+        with Image.open(path) as file:
+            pixels = np.asarray(file.convert("RGB"), dtype=np.float64)
+        np.testing.assert_array_equal(predict.read_image(path), pixels, err_msg=extension)
+
+
 # Cropping a digit on a plain background
 
 def paper(height, width, ink_box, background=(250, 248, 240), ink=(20, 20, 60)):
@@ -445,6 +456,26 @@ def test_cli_walks_a_folder_in_order_keeping_only_images(model_path, digits, tmp
     assert stdout == one_by_one  # the batch size changes nothing
 
 
+def test_cli_folders_and_names_take_the_same_extensions(model_path, digits, tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k, extension in enumerate(FORMATS.split("/")):
+        Image.fromarray(upscale(digits[k], 40, 30)).save(folder / f"{k}{extension.upper() if k % 2 else extension}")
+    Image.fromarray(digits[9]).save(tmp_path / "png_inside.avif", format="PNG")
+    Image.fromarray(digits[9]).save(folder / "png_inside.avif", format="PNG")
+    code, stdout, stderr = run_main(["--model", str(model_path), str(folder)], capsys)
+    images = sorted(str(path) for path in folder.iterdir() if path.suffix != ".avif")
+    assert code == 0 and stderr == "" and [path for path, _ in parse(stdout)] == images
+    code, by_name, stderr = run_main(["--model", str(model_path), *images, str(tmp_path / "png_inside.avif")], capsys)
+    assert code == 2 and by_name == stdout
+    assert stderr.splitlines()[0] == f"predict.py: error: cannot read {tmp_path / 'png_inside.avif'}: not a {FORMATS} file"
+
+
+def test_help_lists_the_extensions_read():
+    assert FORMATS in " ".join(predict._parser().format_help().split())
+    assert f"`{FORMATS}`" in " ".join((ROOT / "README.md").read_text().split())
+
+
 def test_cli_reports_each_bad_file_and_classifies_the_others(model_path, digits, tmp_path, capsys):
     files = write_images(tmp_path / "images", digits)
     good = list(files)[:2]
@@ -460,11 +491,11 @@ def test_cli_reports_each_bad_file_and_classifies_the_others(model_path, digits,
     assert code == 2
     assert [path for path, _ in parse(stdout)] == good
     assert stderr.splitlines() == [
-        f"predict.py: error: cannot read {tmp_path / 'text.png'}: not a PNG or JPEG image",
-        f"predict.py: error: cannot read {tmp_path / 'notes.txt'}: not a PNG or JPEG image",
+        f"predict.py: error: cannot read {tmp_path / 'text.png'}: not an image (Pillow cannot identify it)",
+        f"predict.py: error: cannot read {tmp_path / 'notes.txt'}: not a {FORMATS} file",
         f"predict.py: error: cannot read {tmp_path / 'missing.png'}: no such file or folder",
         f"predict.py: error: cannot read {tmp_path / 'cut.jpg'}: Truncated File Read",
-        f"predict.py: error: cannot read {tmp_path / 'empty'}: a folder without .png/.jpg/.jpeg files",
+        f"predict.py: error: cannot read {tmp_path / 'empty'}: a folder without {FORMATS} files",
         "predict.py: 5 of 7 files could not be classified (see above)",
     ]
 
