@@ -31,10 +31,15 @@ model was trained on:
 One line per image on stdout, in order: `path: digit (probability)`, or with `--top K` the K best digits, best
 first, `path: 7 (0.9312), 1 (0.0410), 4 (0.0120)`. The probability is the softmax of the model's scores (in
 evaluation mode: BatchNorm's running statistics, no dropout). A file that cannot be read gets one line on stderr
-naming it; the others are still classified, and the exit code is then 2. Exit codes: 0 every image classified, 2 a
-bad argument or model, or an image that could not be read, 130 interrupted (Ctrl-C).
+naming it; the others are still classified, and the exit code is then 2. An image with nothing to classify
+(`nothing_to_classify`: a side shorter than `MIN_SIDE`, 3 pixels, or every value within `UNIFORM_SPREAD`, 2, of
+the others: a blank page) is classified all the same and followed by a warning on stderr naming it and why,
+`predict.py: warning: blank.png: nothing to classify: the image is uniform`; the exit code stays 0, since every
+image was classified. Exit codes: 0 every image classified, 2 a bad argument or model, or an image that could not be
+read, 130 interrupted (Ctrl-C).
 
-The steps are importable: `read_image`, `to_rgb`, `crop_to_digit`, `resize`, `predict_proba`, `image_paths`.
+The steps are importable: `read_image`, `nothing_to_classify`, `to_rgb`, `crop_to_digit`, `resize`,
+`predict_proba`, `image_paths`.
 """
 import argparse
 import os
@@ -55,6 +60,8 @@ WORKING_SIDE = 512  # pixels: 16 times SVHN's 32, see read_image
 DIGIT_HEIGHT = 0.72  # of the window, after crop_to_digit: the stand-in draws digits 0.55-0.9 of the image tall
 PLAIN_TOLERANCE = 32.0  # of 255: how far a plain background's pixels may stray from its median colour
 MAX_WINDOW = 0.8  # crop_to_digit's window at most this share of the picture's shorter side, or no crop
+MIN_SIDE = 3  # pixels: the smallest pixel fonts draw digits 3 wide and 5 tall
+UNIFORM_SPREAD = 2.0  # of 255: a blank page saved as JPEG strays by 1 or 2 from its colour
 
 
 def read_image(path, reduce_to=WORKING_SIDE):
@@ -151,6 +158,28 @@ def to_rgb(image):
         alpha = pixels[:, :, n_colours:] / 255
         colour = colour * alpha + 255 * (1 - alpha)
     return np.broadcast_to(colour, (*image.shape[:2], 3)).copy()
+
+
+def nothing_to_classify(image):
+    """Why an image holds no digit, or None: the line `predict.py` warns with, still classifying the image.
+
+    Parameters
+    ----------
+    image : ndarray of shape (height, width, 3)
+        Pixel values in [0, 255], as `read_image` gives them.
+
+    Returns
+    -------
+    str or None
+        "the image is WIDTHxHEIGHT pixels" when a side is shorter than `MIN_SIDE`; "the image is uniform" when its
+        values (every channel) span at most `UNIFORM_SPREAD`; None otherwise.
+    """
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        return f"the image is {width}x{height} pixels"
+    if np.ptp(image) <= UNIFORM_SPREAD:
+        return "the image is uniform"
+    return None
 
 
 def crop_to_digit(image):
@@ -363,8 +392,9 @@ def main(argv=None):
 
 
 def _classify(classifier, items, size, top, crop):
-    """Read, classify and print one batch of (path, problem) items; return how many failed."""
-    images, paths, failed = [], [], 0
+    """Read, classify and print one batch of (path, problem) items, warning of those with nothing to classify;
+    return how many failed."""
+    images, paths, reasons, failed = [], [], [], 0
     for path, problem in items:
         if problem is None:
             try:
@@ -372,6 +402,7 @@ def _classify(classifier, items, size, top, crop):
                 image = read_image(path)
                 images.append(np.clip(resize(crop_to_digit(image) if crop else image, *size), 0, 255))
                 paths.append(path)
+                reasons.append(nothing_to_classify(image))
                 continue
             except (OSError, ValueError) as error:
                 problem = _reason(error)
@@ -382,8 +413,10 @@ def _classify(classifier, items, size, top, crop):
         probabilities = softmax(batch_scores)
         # Ranked by the scores, as model.predict ranks them (rounding in the softmax could make ties).
         ranked = np.argsort(-batch_scores, axis=1, kind="stable")[:, :top]
-        for path, best, row in zip(paths, ranked, probabilities):
+        for path, best, row, reason in zip(paths, ranked, probabilities, reasons):
             print(f"{path}: " + ", ".join(f"{k} ({row[k]:.4f})" for k in best))
+            if reason is not None:
+                _say(f"warning: {path}: nothing to classify: {reason}")
     return failed
 
 
@@ -427,8 +460,11 @@ def _parser():
                                  f"{2 * WORKING_SIDE} pixels or more is reduced while read to one of {WORKING_SIDE} "
                                  f"to {2 * WORKING_SIDE - 1}; one of more than PIL.Image.MAX_IMAGE_PIXELS pixels is "
                                  "refused.",
-                     epilog="Exit codes: 0 every image classified, 2 bad arguments or model, or some files could "
-                            "not be read (each named on stderr; the others are classified), 130 interrupted.")
+                     epilog="Exit codes: 0 every image classified (one too small or too uniform to hold a digit "
+                            f"is classified too, with a warning on stderr: a side under {MIN_SIDE} pixels, or all "
+                            f"values within {UNIFORM_SPREAD:g} of each other), 2 bad arguments or model, or some "
+                            "files could not be read (each named on stderr; the others are classified), 130 "
+                            "interrupted.")
     parser.add_argument("--model", required=True,
                         help="a checkpoint with its preprocessing, e.g. runs/NAME/model.npz written by train.py")
     parser.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",

@@ -318,6 +318,38 @@ def test_read_image_reads_every_listed_format(tmp_path, digits):
         np.testing.assert_array_equal(predict.read_image(path), pixels, err_msg=extension)
 
 
+# Images with nothing to classify
+
+@pytest.mark.parametrize("shape, spread, reason", [
+    ((1, 1, 3), 255, "the image is 1x1 pixels"),
+    ((40, 2, 3), 255, "the image is 2x40 pixels"),
+    ((2, 40, 3), 255, "the image is 40x2 pixels"),
+    ((60, 80, 3), 0, "the image is uniform"),
+    ((60, 80, 3), predict.UNIFORM_SPREAD, "the image is uniform"),                # a blank page through JPEG
+    ((5, 3, 3), 255, None),                                                      # the smallest pixel-font digit
+    ((60, 80, 3), 2 * predict.UNIFORM_SPREAD, None),
+])
+def test_nothing_to_classify_names_a_tiny_or_uniform_image(rng, shape, spread, reason):
+    image = np.full(shape, 200.0)
+    image.flat[rng.permutation(image.size)[:2]] += [0, spread]
+    assert predict.nothing_to_classify(image) == reason
+
+
+def test_nothing_to_classify_sees_something_in_every_stand_in_digit(digits):
+    assert [predict.nothing_to_classify(image.astype(np.float64)) for image in digits] == [None] * len(digits)
+
+
+def test_cli_warns_of_nothing_to_classify_and_still_classifies(model_path, digits, tmp_path, capsys):
+    Image.fromarray(digits[0]).save(tmp_path / "digit.png")
+    Image.new("RGB", (640, 480), (255, 255, 255)).save(tmp_path / "blank.jpg")
+    Image.new("L", (1, 1), 0).save(tmp_path / "dot.png")
+    paths = [str(tmp_path / name) for name in ("blank.jpg", "digit.png", "dot.png")]
+    code, stdout, stderr = run_main(["--model", str(model_path), *paths], capsys)
+    assert code == 0 and [path for path, _ in parse(stdout)] == paths
+    assert stderr.splitlines() == [f"predict.py: warning: {paths[0]}: nothing to classify: the image is uniform",
+                                   f"predict.py: warning: {paths[2]}: nothing to classify: the image is 1x1 pixels"]
+
+
 # Cropping a digit on a plain background
 
 def paper(height, width, ink_box, background=(250, 248, 240), ink=(20, 20, 60)):
@@ -468,7 +500,8 @@ def test_cli_folders_and_names_take_the_same_extensions(model_path, digits, tmp_
     assert code == 0 and stderr == "" and [path for path, _ in parse(stdout)] == images
     code, by_name, stderr = run_main(["--model", str(model_path), *images, str(tmp_path / "png_inside.avif")], capsys)
     assert code == 2 and by_name == stdout
-    assert stderr.splitlines()[0] == f"predict.py: error: cannot read {tmp_path / 'png_inside.avif'}: not a {FORMATS} file"
+    assert stderr.splitlines()[0] == (f"predict.py: error: cannot read {tmp_path / 'png_inside.avif'}: "
+                                      f"not a {FORMATS} file")
 
 
 def test_help_lists_the_extensions_read():
