@@ -4,12 +4,20 @@ Usage::
 
     python predict.py --model runs/first/model.npz photo.png more/photos/ [--top 3] [--crop none] [--batch-size 256]
 
-Each argument is an image file or a folder; a folder stands for its PNG and JPEG files (by extension, not its
-sub-folders), in sorted order. Every image becomes what the model was trained on:
+Each argument is an image file or a folder; a folder stands for its image files (not its sub-folders), in sorted
+order. Image files are those ending in one of `IMAGE_EXTENSIONS`, .png/.jpg/.jpeg/.gif/.webp/.bmp/.tif/.tiff (any
+case; the first frame of an animation), whether given by name or found in a folder. Every image becomes what the
+model was trained on:
 
 - read by Pillow and turned upright as its EXIF orientation says (phone photos), then converted by matplotlib's
   reader (`matplotlib.image.pil_to_array`) and brought to pixel values in [0, 255] (floats times 255, integers
   times 255 / their dtype's maximum);
+- reduced while read when its shorter side is at least 1024 pixels, by a whole factor that keeps that side at least
+  `WORKING_SIDE` (512) long: a JPEG decoded at 1/2, 1/4 or 1/8 of its size, any image averaged over blocks. A
+  6000x6000 PNG then takes 2.8 s and 243 MB instead of 11.7 s and 2.6 GB, a 6000x4000 JPEG 2.4 s and 193 MB
+  instead of 4.7 s and 1.8 GB (`/usr/bin/time -v`, this 2-core machine; a 32x32 PNG takes 1.7 s and 88 MB).
+  An image of more than `PIL.Image.MAX_IMAGE_PIXELS` pixels (89,478,485, e.g. 9459x9459) is refused as a possible
+  decompression bomb;
 - transparent pixels put on white, as image viewers show them (a digit drawn in an app is often black strokes on
   a transparent canvas whose hidden colour is black too); greyscale repeated into three channels;
 - a digit on a plain background (a drawing, a scan of handwriting) cropped by `crop_to_digit` to a square window in
@@ -23,14 +31,20 @@ sub-folders), in sorted order. Every image becomes what the model was trained on
 One line per image on stdout, in order: `path: digit (probability)`, or with `--top K` the K best digits, best
 first, `path: 7 (0.9312), 1 (0.0410), 4 (0.0120)`. The probability is the softmax of the model's scores (in
 evaluation mode: BatchNorm's running statistics, no dropout). A file that cannot be read gets one line on stderr
-naming it; the others are still classified, and the exit code is then 2. Exit codes: 0 every image classified, 2 a
-bad argument or model, or an image that could not be read, 130 interrupted (Ctrl-C).
+naming it; the others are still classified, and the exit code is then 2. An image with nothing to classify
+(`nothing_to_classify`: a side shorter than `MIN_SIDE`, 3 pixels, or every value within `UNIFORM_SPREAD`, 2, of
+the others: a blank page) is classified all the same and followed by a warning on stderr naming it and why,
+`predict.py: warning: blank.png: nothing to classify: the image is uniform`; the exit code stays 0, since every
+image was classified. Exit codes: 0 every image classified, 2 a bad argument or model, or an image that could not be
+read, 130 interrupted (Ctrl-C).
 
-The steps are importable: `read_image`, `to_rgb`, `crop_to_digit`, `resize`, `predict_proba`, `image_paths`.
+The steps are importable: `read_image`, `nothing_to_classify`, `to_rgb`, `crop_to_digit`, `resize`,
+`predict_proba`, `image_paths`.
 """
 import argparse
 import os
 import sys
+import warnings
 
 import matplotlib.image
 import numpy as np
@@ -39,42 +53,74 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from checkpoint import load_classifier, read_preprocessing
 from validation import OneLineParser, check_int, parse_argument
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# Each read here by the tests: folders stand for these files, and a file given by name must end in one (any case).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
 BATCH_SIZE = 256
+WORKING_SIDE = 512  # pixels: 16 times SVHN's 32, see read_image
 DIGIT_HEIGHT = 0.72  # of the window, after crop_to_digit: the stand-in draws digits 0.55-0.9 of the image tall
 PLAIN_TOLERANCE = 32.0  # of 255: how far a plain background's pixels may stray from its median colour
 MAX_WINDOW = 0.8  # crop_to_digit's window at most this share of the picture's shorter side, or no crop
+MIN_SIDE = 3  # pixels: the smallest pixel fonts draw digits 3 wide and 5 tall
+UNIFORM_SPREAD = 2.0  # of 255: a blank page saved as JPEG strays by 1 or 2 from its colour
 
 
-def read_image(path):
-    """Read an image file as RGB pixel values.
+def read_image(path, reduce_to=WORKING_SIDE):
+    """Read an image file as RGB pixel values, reduced while reading when it is large.
+
+    An image whose shorter side is at least `2 * reduce_to` pixels is reduced by the largest whole factor that
+    keeps that side at least `reduce_to` long: a JPEG while libjpeg decodes it (by 2, 4 or 8, Pillow's `draft`),
+    then any image by Pillow's `reduce` (the mean of each factor x factor block, partial blocks at the bottom and
+    right edges, alpha premultiplied). Only the decoded image is then held at full size, as bytes.
 
     Parameters
     ----------
     path : str or os.PathLike
-        A PNG or JPEG file (anything Pillow reads), turned upright as its EXIF orientation says.
+        An image file Pillow reads (the first frame of an animation), turned upright as its EXIF orientation says.
+    reduce_to : int >= 1 or None
+        The shorter side to reduce to at most (it stays at least that long); None: read at full size.
 
     Returns
     -------
     ndarray of shape (height, width, 3), float64
-        Pixel values in [0, 255], see `to_rgb`.
+        Pixel values in [0, 255], see `to_rgb`; (height, width) is the upright size, reduced.
 
     Raises
     ------
     OSError
         The file is missing, unreadable, truncated or not an image (Pillow's UnidentifiedImageError is an OSError).
     ValueError
-        The file could not be decoded as an image (e.g. a `.png` file that holds something else); the message says
-        why.
+        The file could not be decoded as an image (e.g. a `.png` file that holds something else), or it has more
+        than `PIL.Image.MAX_IMAGE_PIXELS` pixels (89,478,485 unless changed); the message says why.
     """
+    if reduce_to is not None:
+        reduce_to = check_int(reduce_to, "reduce_to", 1)
     try:
-        with Image.open(os.fspath(path)) as file:
-            image = matplotlib.image.pil_to_array(ImageOps.exif_transpose(file))
+        with open(path, "rb") as stream, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(stream) as file:
+                image = matplotlib.image.pil_to_array(_reduced(file, reduce_to))
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ValueError(f"more than {Image.MAX_IMAGE_PIXELS:,} pixels (PIL.Image.MAX_IMAGE_PIXELS, Pillow's guard "
+                         f"against decompression bombs)") from None
     except SyntaxError as error:  # Pillow's PNG reader says "not a PNG file" this way
         raise ValueError(str(error)) from None
-    except (RuntimeError, Image.DecompressionBombError) as error:
+    except RuntimeError as error:
         raise ValueError(str(error)) from None
     return to_rgb(image)
+
+
+def _reduced(file, reduce_to):
+    """The upright image of an open Pillow `file`, reduced as `read_image` says (a new image, or `file` itself)."""
+    if reduce_to is not None:
+        file.draft(None, (reduce_to, reduce_to))  # JPEG only: sets the decoder's scale, before anything is decoded
+    ImageOps.exif_transpose(file, in_place=True)  # no copy when the orientation is already upright
+    factor = 1 if reduce_to is None else min(file.size) // reduce_to
+    if factor < 2:
+        return file
+    if file.mode.startswith("I;16"):  # 16-bit grey: reduced as 32-bit integers, kept 16-bit for to_rgb's scale
+        return file.convert("I").reduce(factor).convert("I;16")
+    image = file if file.mode in ("L", "LA", "RGB", "RGBA", "RGBX") else file.convert("RGBA")  # as pil_to_array
+    return image.reduce(factor)
 
 
 def to_rgb(image):
@@ -112,6 +158,28 @@ def to_rgb(image):
         alpha = pixels[:, :, n_colours:] / 255
         colour = colour * alpha + 255 * (1 - alpha)
     return np.broadcast_to(colour, (*image.shape[:2], 3)).copy()
+
+
+def nothing_to_classify(image):
+    """Why an image holds no digit, or None: the line `predict.py` warns with, still classifying the image.
+
+    Parameters
+    ----------
+    image : ndarray of shape (height, width, 3)
+        Pixel values in [0, 255], as `read_image` gives them.
+
+    Returns
+    -------
+    str or None
+        "the image is WIDTHxHEIGHT pixels" when a side is shorter than `MIN_SIDE`; "the image is uniform" when its
+        values (every channel) span at most `UNIFORM_SPREAD`; None otherwise.
+    """
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        return f"the image is {width}x{height} pixels"
+    if np.ptp(image) <= UNIFORM_SPREAD:
+        return "the image is uniform"
+    return None
 
 
 def crop_to_digit(image):
@@ -267,15 +335,16 @@ def image_paths(paths):
     Parameters
     ----------
     paths : list of str
-        Files and folders; a folder stands for its files ending in .png, .jpg or .jpeg (any case), sorted, without
-        descending into sub-folders.
+        Files and folders; a folder stands for its files ending in one of `IMAGE_EXTENSIONS` (any case), sorted,
+        without descending into sub-folders.
 
     Returns
     -------
     list of (path, problem)
         In the order given; problem is None, or a short text: a path that does not exist, a folder without
-        images.
+        images, a file whose name does not end in one of `IMAGE_EXTENSIONS`.
     """
+    extensions = "/".join(IMAGE_EXTENSIONS)
     found = []
     for path in paths:
         if os.path.isdir(path):
@@ -283,9 +352,11 @@ def image_paths(paths):
                            and os.path.isfile(os.path.join(path, name)))
             found += [(os.path.join(path, name), None) for name in names]
             if not names:
-                found.append((path, f"a folder without {'/'.join(IMAGE_EXTENSIONS)} files"))
+                found.append((path, f"a folder without {extensions} files"))
         elif not os.path.lexists(path):
             found.append((path, "no such file or folder"))
+        elif not path.lower().endswith(IMAGE_EXTENSIONS):
+            found.append((path, f"not a {extensions} file"))
         else:
             found.append((path, None))
     return found
@@ -321,8 +392,9 @@ def main(argv=None):
 
 
 def _classify(classifier, items, size, top, crop):
-    """Read, classify and print one batch of (path, problem) items; return how many failed."""
-    images, paths, failed = [], [], 0
+    """Read, classify and print one batch of (path, problem) items, warning of those with nothing to classify;
+    return how many failed."""
+    images, paths, reasons, failed = [], [], [], 0
     for path, problem in items:
         if problem is None:
             try:
@@ -330,6 +402,7 @@ def _classify(classifier, items, size, top, crop):
                 image = read_image(path)
                 images.append(np.clip(resize(crop_to_digit(image) if crop else image, *size), 0, 255))
                 paths.append(path)
+                reasons.append(nothing_to_classify(image))
                 continue
             except (OSError, ValueError) as error:
                 problem = _reason(error)
@@ -340,8 +413,10 @@ def _classify(classifier, items, size, top, crop):
         probabilities = softmax(batch_scores)
         # Ranked by the scores, as model.predict ranks them (rounding in the softmax could make ties).
         ranked = np.argsort(-batch_scores, axis=1, kind="stable")[:, :top]
-        for path, best, row in zip(paths, ranked, probabilities):
+        for path, best, row, reason in zip(paths, ranked, probabilities, reasons):
             print(f"{path}: " + ", ".join(f"{k} ({row[k]:.4f})" for k in best))
+            if reason is not None:
+                _say(f"warning: {path}: nothing to classify: {reason}")
     return failed
 
 
@@ -359,7 +434,7 @@ def _load(parser, path):
 def _reason(error):
     """A short text for an error of `read_image`."""
     if isinstance(error, UnidentifiedImageError):
-        return "not a PNG or JPEG image"
+        return "not an image (Pillow cannot identify it)"
     if isinstance(error, (FileNotFoundError, IsADirectoryError, PermissionError)):
         return error.strerror.lower() if error.strerror else _one_line(error)
     return _one_line(error)
@@ -375,19 +450,26 @@ def _classes(classifier):
 
 def _parser():
     parser = OneLineParser(prog="predict.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                     description="Classify PNG and JPEG images with a model saved by train.py: one line per image, "
-                                 "'path: digit (probability)'. Any size is resized to the model's input (area "
-                                 "averaging to shrink, linear interpolation to enlarge; the aspect ratio is not "
-                                 "kept), after turning photos upright by their EXIF orientation, putting "
-                                 "transparent pixels on white, making grey RGB and cropping a digit on a plain "
-                                 "background (see --crop); then the checkpoint's scaling and mean image are "
-                                 "applied, as in training.",
-                     epilog="Exit codes: 0 every image classified, 2 bad arguments or model, or some files could "
-                            "not be read (each named on stderr; the others are classified), 130 interrupted.")
+                     description=f"Classify images ({'/'.join(IMAGE_EXTENSIONS)} files) with a model saved by "
+                                 "train.py: one line per image, 'path: digit (probability)'. Any size is resized to "
+                                 "the model's input (area averaging to shrink, linear interpolation to enlarge; the "
+                                 "aspect ratio is not kept), after turning photos upright by their EXIF "
+                                 "orientation, putting transparent pixels on white, making grey RGB and cropping a "
+                                 "digit on a plain background (see --crop); then the checkpoint's scaling and mean "
+                                 "image are applied, as in training. An image whose shorter side is "
+                                 f"{2 * WORKING_SIDE} pixels or more is reduced while read to one of {WORKING_SIDE} "
+                                 f"to {2 * WORKING_SIDE - 1}; one of more than PIL.Image.MAX_IMAGE_PIXELS pixels is "
+                                 "refused.",
+                     epilog="Exit codes: 0 every image classified (one too small or too uniform to hold a digit "
+                            f"is classified too, with a warning on stderr: a side under {MIN_SIDE} pixels, or all "
+                            f"values within {UNIFORM_SPREAD:g} of each other), 2 bad arguments or model, or some "
+                            "files could not be read (each named on stderr; the others are classified), 130 "
+                            "interrupted.")
     parser.add_argument("--model", required=True,
                         help="a checkpoint with its preprocessing, e.g. runs/NAME/model.npz written by train.py")
     parser.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
-                        help="image files, or folders whose .png/.jpg/.jpeg files are classified (not recursive)")
+                        help=f"image files, or folders whose {'/'.join(IMAGE_EXTENSIONS)} files (any case) are "
+                             f"classified (not recursive)")
     parser.add_argument("--top", type=_positive_int, default=1, help="print the K most likely digits, best first")
     parser.add_argument("--crop", choices=("auto", "none"), default="auto",
                         help="auto: a digit on a plain background (a drawing, a scan of handwriting) is cropped to "

@@ -22,6 +22,7 @@ from standin import make_standin
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ["--max-train", "300", "--val", "50", "--max-test", "50", "--epochs", "2", "--lr", "0.01", "--quiet"]
+FORMATS = ".png/.jpg/.jpeg/.gif/.webp/.bmp/.tif/.tiff"  # each written by Pillow and read back below
 LINE = re.compile(r"(?P<path>.+): (?P<ranked>\d \(\d\.\d{4}\)(, \d \(\d\.\d{4}\))*)")
 
 
@@ -229,6 +230,75 @@ def test_read_image_turns_a_photo_as_its_exif_orientation_says(tmp_path, digits)
     assert np.abs(image - upright).mean() < 3                                   # JPEG's loss only
 
 
+def block_means(pixels, factor):
+    """Means of `pixels` (height, width, channels) over factor x factor blocks, partial ones at the bottom and right
+    edges: what reducing an image by `factor` computes."""
+    height, width = pixels.shape[:2]
+    rows, columns = np.arange(0, height, factor), np.arange(0, width, factor)
+    sums = np.add.reduceat(np.add.reduceat(pixels, rows, axis=0), columns, axis=1)
+    counts = np.outer(np.diff(rows, append=height), np.diff(columns, append=width))
+    return sums / counts[:, :, np.newaxis]
+
+
+def noisy(rng, height, width, channels, dtype=np.uint8):
+    """Random pixels of `dtype` over its whole range, shape (height, width, channels) or (height, width)."""
+    image = rng.integers(0, np.iinfo(dtype).max, (height, width, channels), endpoint=True).astype(dtype)
+    return image[:, :, 0] if channels == 1 else image
+
+
+@pytest.mark.parametrize("name, make, atol", [
+    ("rgb.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 3)), 1.0),                # Pillow rounds to bytes
+    ("rgba.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 4)), 1.5),           # premultiplied, then on white
+    ("grey.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 1)), 1.0),
+    ("grey_alpha.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 4)).convert("LA"), 1.5),
+    ("grey16.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 1, np.uint16)), 0.01),
+    ("palette.gif", lambda rng: Image.fromarray(noisy(rng, 45, 67, 3)).convert("P"), 1.0),
+    ("bilevel.png", lambda rng: Image.fromarray(noisy(rng, 45, 67, 1)).convert("1"), 1.0),
+])
+def test_read_image_reduces_a_large_image_to_block_means_while_reading(tmp_path, rng, name, make, atol):
+    make(rng).save(tmp_path / name)
+    full = predict.read_image(tmp_path / name, reduce_to=None)
+    reduced = predict.read_image(tmp_path / name, reduce_to=10)                 # 45 // 10: by a factor of 4
+    assert full.shape == (45, 67, 3) and reduced.shape == (12, 17, 3) and reduced.dtype == np.float64
+    np.testing.assert_allclose(reduced, block_means(full, 4), rtol=0, atol=atol)
+    np.testing.assert_array_equal(predict.read_image(tmp_path / name, reduce_to=23), full)  # 45 // 23 is 1: kept
+
+
+def test_read_image_decodes_a_jpeg_at_reduced_size_and_turns_it_upright(tmp_path, digits):
+    upright = upscale(digits[0], 192, 144)
+    exif = Image.Exif()
+    exif[274] = 6                                                                # stored turned, as a phone does
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=1))).save(tmp_path / "phone.jpg", quality=98, exif=exif)
+    reduced = predict.read_image(tmp_path / "phone.jpg", reduce_to=30)          # libjpeg decodes 1/4: 144 // 4 >= 30
+    assert reduced.shape == (48, 36, 3)
+    assert np.abs(reduced - block_means(upright.astype(np.float64), 4)).mean() < 3
+
+
+def test_read_image_reduces_to_a_shorter_side_of_at_least_working_side_by_default(tmp_path):
+    assert predict.WORKING_SIDE == 512
+    Image.new("RGB", (1100, 1030), (200, 100, 0)).save(tmp_path / "big.png")
+    image = predict.read_image(tmp_path / "big.png")                             # 1030 // 512: by a factor of 2
+    assert image.shape == (515, 550, 3)
+    np.testing.assert_array_equal(image, np.broadcast_to([200.0, 100.0, 0.0], (515, 550, 3)))
+
+
+def test_read_image_refuses_a_bad_reduce_to(tmp_path):
+    Image.new("L", (4, 4)).save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match="`reduce_to` must be a positive integer, got 0"):
+        predict.read_image(tmp_path / "a.png", reduce_to=0)
+
+
+@pytest.mark.parametrize("side", [40, 50])  # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that
+def test_read_image_refuses_more_pixels_than_pillows_limit(tmp_path, monkeypatch, side):
+    Image.new("L", (side, side), 0).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^more than 1,000 pixels \(PIL.Image.MAX_IMAGE_PIXELS, Pillow's guard "
+                                             r"against decompression bombs\)$"):
+            predict.read_image(tmp_path / "bomb.png")
+
+
 def test_read_image_puts_a_transparent_drawing_on_white(tmp_path):
     """A digit drawn in an app: black strokes on a transparent canvas, whose hidden colour is black too."""
     drawing = np.zeros((40, 40, 4), np.uint8)
@@ -237,6 +307,48 @@ def test_read_image_puts_a_transparent_drawing_on_white(tmp_path):
     image = predict.read_image(tmp_path / "drawn.png")
     assert (image[8:32, 18:22] == 0).all()
     assert (image[:8] == 255).all() and (image[:, :18] == 255).all()
+
+
+def test_read_image_reads_every_listed_format(tmp_path, digits):
+    assert "/".join(predict.IMAGE_EXTENSIONS) == FORMATS
+    for extension in predict.IMAGE_EXTENSIONS:
+        path = tmp_path / f"digit{extension}"
+        Image.fromarray(upscale(digits[0], 40, 30)).save(path)
+        with Image.open(path) as file:
+            pixels = np.asarray(file.convert("RGB"), dtype=np.float64)
+        np.testing.assert_array_equal(predict.read_image(path), pixels, err_msg=extension)
+
+
+# Images with nothing to classify
+
+@pytest.mark.parametrize("shape, spread, reason", [
+    ((1, 1, 3), 255, "the image is 1x1 pixels"),
+    ((40, 2, 3), 255, "the image is 2x40 pixels"),
+    ((2, 40, 3), 255, "the image is 40x2 pixels"),
+    ((60, 80, 3), 0, "the image is uniform"),
+    ((60, 80, 3), predict.UNIFORM_SPREAD, "the image is uniform"),                # a blank page through JPEG
+    ((5, 3, 3), 255, None),                                                      # the smallest pixel-font digit
+    ((60, 80, 3), 2 * predict.UNIFORM_SPREAD, None),
+])
+def test_nothing_to_classify_names_a_tiny_or_uniform_image(rng, shape, spread, reason):
+    image = np.full(shape, 200.0)
+    image.flat[rng.permutation(image.size)[:2]] += [0, spread]
+    assert predict.nothing_to_classify(image) == reason
+
+
+def test_nothing_to_classify_sees_something_in_every_stand_in_digit(digits):
+    assert [predict.nothing_to_classify(image.astype(np.float64)) for image in digits] == [None] * len(digits)
+
+
+def test_cli_warns_of_nothing_to_classify_and_still_classifies(model_path, digits, tmp_path, capsys):
+    Image.fromarray(digits[0]).save(tmp_path / "digit.png")
+    Image.new("RGB", (640, 480), (255, 255, 255)).save(tmp_path / "blank.jpg")
+    Image.new("L", (1, 1), 0).save(tmp_path / "dot.png")
+    paths = [str(tmp_path / name) for name in ("blank.jpg", "digit.png", "dot.png")]
+    code, stdout, stderr = run_main(["--model", str(model_path), *paths], capsys)
+    assert code == 0 and [path for path, _ in parse(stdout)] == paths
+    assert stderr.splitlines() == [f"predict.py: warning: {paths[0]}: nothing to classify: the image is uniform",
+                                   f"predict.py: warning: {paths[2]}: nothing to classify: the image is 1x1 pixels"]
 
 
 # Cropping a digit on a plain background
@@ -380,6 +492,27 @@ def test_cli_walks_a_folder_in_order_keeping_only_images(model_path, digits, tmp
     assert stdout == one_by_one  # the batch size changes nothing
 
 
+def test_cli_folders_and_names_take_the_same_extensions(model_path, digits, tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k, extension in enumerate(FORMATS.split("/")):
+        Image.fromarray(upscale(digits[k], 40, 30)).save(folder / f"{k}{extension.upper() if k % 2 else extension}")
+    Image.fromarray(digits[9]).save(tmp_path / "png_inside.avif", format="PNG")
+    Image.fromarray(digits[9]).save(folder / "png_inside.avif", format="PNG")
+    code, stdout, stderr = run_main(["--model", str(model_path), str(folder)], capsys)
+    images = sorted(str(path) for path in folder.iterdir() if path.suffix != ".avif")
+    assert code == 0 and stderr == "" and [path for path, _ in parse(stdout)] == images
+    code, by_name, stderr = run_main(["--model", str(model_path), *images, str(tmp_path / "png_inside.avif")], capsys)
+    assert code == 2 and by_name == stdout
+    assert stderr.splitlines()[0] == (f"predict.py: error: cannot read {tmp_path / 'png_inside.avif'}: "
+                                      f"not a {FORMATS} file")
+
+
+def test_help_lists_the_extensions_read():
+    assert FORMATS in " ".join(predict._parser().format_help().split())
+    assert f"`{FORMATS}`" in " ".join((ROOT / "README.md").read_text().split())
+
+
 def test_cli_reports_each_bad_file_and_classifies_the_others(model_path, digits, tmp_path, capsys):
     files = write_images(tmp_path / "images", digits)
     good = list(files)[:2]
@@ -395,11 +528,11 @@ def test_cli_reports_each_bad_file_and_classifies_the_others(model_path, digits,
     assert code == 2
     assert [path for path, _ in parse(stdout)] == good
     assert stderr.splitlines() == [
-        f"predict.py: error: cannot read {tmp_path / 'text.png'}: not a PNG or JPEG image",
-        f"predict.py: error: cannot read {tmp_path / 'notes.txt'}: not a PNG or JPEG image",
+        f"predict.py: error: cannot read {tmp_path / 'text.png'}: not an image (Pillow cannot identify it)",
+        f"predict.py: error: cannot read {tmp_path / 'notes.txt'}: not a {FORMATS} file",
         f"predict.py: error: cannot read {tmp_path / 'missing.png'}: no such file or folder",
         f"predict.py: error: cannot read {tmp_path / 'cut.jpg'}: Truncated File Read",
-        f"predict.py: error: cannot read {tmp_path / 'empty'}: a folder without .png/.jpg/.jpeg files",
+        f"predict.py: error: cannot read {tmp_path / 'empty'}: a folder without {FORMATS} files",
         "predict.py: 5 of 7 files could not be classified (see above)",
     ]
 
