@@ -41,6 +41,12 @@ PRINTED_NOTE_BYTES = 10_000
 #: A learner's speed check this many times slower than ours gets the hint "slow_loops".
 SLOW_RATIO = 10.0
 
+#: Every check runs on one BLAS thread, the learner's code and ours alike: on a shared machine the threads of a BLAS
+#: pool wait for each other and make the speed checks' ratios noise. Set before the worker imports numpy, this needs
+#: no package beyond numpy (threadpoolctl would).
+ONE_BLAS_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                          "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+
 _FAILING = ("fail", "error", "timeout")
 _COLOURS = {"pass": "32", "fail": "31", "error": "31", "not implemented": "33", "timeout": "35", "info": "36",
             "missing": "2"}
@@ -181,7 +187,7 @@ class _Worker:
         self.tail = b""
         self.folder = tempfile.mkdtemp(prefix="check_solution_")
         read_end, write_end = os.pipe()
-        environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **ONE_BLAS_THREAD)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, WORKER, json.dumps({"path": path, "ids": ids}), str(write_end)],

@@ -34,7 +34,6 @@ import traceback
 import types
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import checks_base
 from checks_base import CheckFailed, Info, Timing, Unimplemented
@@ -162,10 +161,7 @@ class _Session:
             modules = types.SimpleNamespace(**{name: self.imports[name][0] for name in modules_of(check.needs)})
             self.emit(event="start", id=check.id)
             start = time.perf_counter()
-            # Timings on one BLAS thread, for the learner's code and ours alike: on a shared machine the
-            # threads of a BLAS pool wait for each other and make the ratio noise.
-            with threadpool_limits(1) if check.speed else contextlib.nullcontext():
-                status, message, hint, timing = _outcome(check.function, modules, self.path)
+            status, message, hint, timing = _outcome(check.function, modules, self.path)
             seconds = time.perf_counter() - start
         self.emit(event="result", id=check.id, status=status, message=message, hint_key=hint, seconds=seconds,
                   timing=timing)
