@@ -2,6 +2,7 @@
 stopped by Ctrl-C, --strict, and the run's facts recorded in the JSON report."""
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -95,3 +96,23 @@ def test_checks_run_on_one_blas_thread(tmp_path, monkeypatch):
         """)
     entry = by_id(check_solution.run(learner, select=["Probe."], timeout=30))["Probe.blas.threads"]
     assert (entry["status"], entry["message"]) == ("info", "1")
+
+
+ASSIGNMENT_FILES = ("layers.py", "model.py", "optim.py", "trainer.py", "metrics.py", "dataset.py", "gradient_check.py")
+
+
+def test_modules_importing_siblings_absent_from_path_are_missing_once_per_module(tmp_path):
+    learner = tmp_path / "learner"
+    learner.mkdir()
+    for name in ASSIGNMENT_FILES:
+        (learner / name).write_text(open(os.path.join(REPO, name), encoding="utf-8").read())
+    report = check_solution.run(str(learner))
+    assert {entry["status"] for entry in report["checks"]} == {"missing"}
+    for module in {entry["module"] for entry in report["checks"]}:
+        messages = {entry["message"] for entry in report["checks"] if entry["module"] == module}
+        assert len(messages) == 1, (module, messages)
+        importer, absent = re.match(r"^(\w+)\.py imports (\w+), and there is no \2\.py in ", messages.pop()).groups()
+        assert f"{importer}.py" in ASSIGNMENT_FILES and not (learner / f"{absent}.py").exists()
+    text = check_solution.format_report(report)
+    assert len(re.findall(r"^all \d+ checks missing: ", text, re.MULTILINE)) == len(ASSIGNMENT_FILES)
+    assert len(re.findall(r" imports ", text)) == len(ASSIGNMENT_FILES)
