@@ -1,8 +1,10 @@
 """check_solution.py as a learner runs it: with only numpy and scipy importable, printing each check as it finishes,
 stopped by Ctrl-C, --strict, and the run's facts recorded in the JSON report."""
+import datetime
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -116,3 +118,118 @@ def test_modules_importing_siblings_absent_from_path_are_missing_once_per_module
     text = check_solution.format_report(report)
     assert len(re.findall(r"^all \d+ checks missing: ", text, re.MULTILINE)) == len(ASSIGNMENT_FILES)
     assert len(re.findall(r" imports ", text)) == len(ASSIGNMENT_FILES)
+
+
+def worker_processes(marker):
+    """Ids of the processes whose command line holds `marker` (a folder of the test): workers and their children."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as file:
+                if marker.encode() in file.read():
+                    found.append(int(pid))
+        except OSError:
+            pass  # ended meanwhile
+    return found
+
+
+def test_each_check_is_printed_as_it_finishes_and_ctrl_c_leaves_a_partial_report(tmp_path):
+    learner = write_modules(tmp_path / "learner", layers="""
+        def ok():
+            return None
+        def bad():
+            return "fail:stride_ignored"
+        """, metrics="""
+        import subprocess
+        import sys
+        def hang():
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", __file__])
+            while True:
+                pass
+        def after():
+            return None
+        """)
+    report_file = tmp_path / "report.json"
+    probes = write_probes(tmp_path, ["layers.ok", "layers.bad", "metrics.hang", "metrics.after"])
+    process = subprocess.Popen([sys.executable, os.path.join(REPO, "check_solution.py"), learner, "--only", "layers",
+                                "metrics", "--json", str(report_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=dict(os.environ, NO_COLOR="1", **{EXTRA_CHECKS_VARIABLE: probes}))
+    printed = []
+    while not printed or not printed[-1].startswith("Probe.layers.bad"):
+        line = process.stdout.readline()
+        assert line, "".join(printed) + process.stderr.read()
+        printed.append(line)
+    assert report_file.exists() is False  # printed before the run ends
+    while not worker_processes(os.path.join(learner, "metrics.py")):  # the hanging check is running
+        assert process.poll() is None
+    process.send_signal(signal.SIGINT)
+    rest, errors = process.communicate(timeout=60)
+    assert process.returncode == 130, errors
+    assert "Traceback" not in errors
+    output = "".join(printed) + rest
+    assert re.search(r"\nProbe\.layers\.ok +pass +\d+\.\d\d s\nProbe\.layers\.bad +fail +\d+\.\d\d s  probe failed\n",
+                     output)
+    assert re.search(r"\n\ninterrupted \(Ctrl-C\): 2 checks not run: Probe\.metrics\.hang, Probe\.metrics\.after\n",
+                     output), output
+    assert re.search(r"\n\n1 passed, 1 failed, 0 errors, 0 not implemented, 0 timed out, 0 info, \d+ missing, 2 not "
+                     r"run in \d+\.\d s \(interrupted\)\n$", output), output
+    written = json.loads(report_file.read_text())
+    assert written["incomplete"] is True
+    assert written["not_run"] == ["Probe.metrics.hang", "Probe.metrics.after"]
+    assert [entry["id"] for entry in written["checks"] if entry["id"].startswith("Probe.")] == ["Probe.layers.ok",
+                                                                                              "Probe.layers.bad"]
+    assert worker_processes(learner) == []
+
+
+def command(*arguments, probes=None):
+    """check_solution.py run with `arguments`, the probe checks of the file `probes` registered."""
+    environment = dict(os.environ, NO_COLOR="1", COLUMNS="100")
+    if probes:
+        environment[EXTRA_CHECKS_VARIABLE] = probes
+    return subprocess.run([sys.executable, os.path.join(REPO, "check_solution.py"), *arguments], capture_output=True,
+                          text=True, env=environment, timeout=120)
+
+
+def test_strict_counts_missing_and_not_implemented_as_failures(tmp_path):
+    only_dataset = write_modules(tmp_path / "dataset_only", dataset="""
+        def load_svhn(*args, **kwargs):
+            raise NotImplementedError
+        """)
+    relaxed = command(only_dataset)
+    assert relaxed.returncode == 0, relaxed.stdout
+    assert re.search(r" \d+ not implemented, 0 timed out, 0 info, \d+ missing in ", relaxed.stdout)
+    strict = command(only_dataset, "--strict")
+    assert strict.returncode == 1, strict.stdout
+
+
+def test_the_json_report_records_the_checker_numpy_and_the_time_of_the_run(tmp_path):
+    import numpy as np
+    learner = write_modules(tmp_path / "learner", metrics="""
+        x = 1
+        """)
+    before = datetime.datetime.now(datetime.timezone.utc)
+    finished = command(learner, "--json", str(tmp_path / "report.json"))
+    assert finished.returncode == 0, finished.stderr
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert written["incomplete"] is False and written["not_run"] == []
+    assert written["numpy_version"] == np.__version__
+    assert re.fullmatch(r"sha256:[0-9a-f]{12}", written["checker_version"])
+    assert written["checker_version"] == check_solution.checker_version()
+    started = datetime.datetime.fromisoformat(written["started_at"])
+    assert before - datetime.timedelta(seconds=1) <= started <= datetime.datetime.now(datetime.timezone.utc)
+
+
+def test_the_streamed_table_is_the_report_formatted_at_the_end(tmp_path):
+    learner = write_modules(tmp_path / "learner", optim="""
+        def ok():
+            return None
+        """, metrics="""
+        def ok():
+            return None
+        def bad():
+            return "fail:stride_ignored"
+        """)
+    probes = write_probes(tmp_path, ["optim.ok", "metrics.ok", "metrics.bad"])
+    finished = command(learner, "--json", str(tmp_path / "report.json"), probes=probes)
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert finished.stdout == check_solution.format_report(written, written["seconds"], width=100) + "\n"
