@@ -55,6 +55,9 @@ ONE_BLAS_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREA
 _FAILING = ("fail", "error", "timeout")
 _STRICTLY_FAILING = ("missing", "not implemented")
 
+#: The checks of the model whose failure a wrong layer explains: their message names the layer checks that fail.
+_LAYER_DEPENDENT = ("ConvNet.compute_loss_and_gradients.",)
+
 
 def run(path, only=None, select=None, timeout=30.0, on_entry=None):
     """Run the checks on the learner's modules in the folder `path` and return the report.
@@ -143,17 +146,33 @@ class _Progress:
             check = self.chosen[self.shown]
             self.shown += 1
             if self.on_entry is not None:
-                self.on_entry(_entry(check, _final(check, self.results[check.id], self.ours)))
+                self.on_entry(self._entry(check))
 
     def report(self):
         """The report of the checks done; marked incomplete, with the ids of the rest, when some are not."""
-        checks = [_entry(check, _final(check, self.results[check.id], self.ours)) for check in self.chosen
-                  if check.id in self.results]
+        checks = [self._entry(check) for check in self.chosen if check.id in self.results]
         report = {"path": self.path, "checks": checks,
                   "summary": {status: sum(entry["status"] == status for entry in checks) for status in STATUSES}}
         if len(checks) < len(self.chosen):
             report.update(incomplete=True, not_run=[check.id for check in self.chosen if check.id not in self.results])
         return report
+
+    def _entry(self, check):
+        """The report's entry of `check`, which is done; a model's failure names the failing layer checks."""
+        result = _final(check, self.results[check.id], self.ours)
+        if result["status"] == "fail" and check.id.startswith(_LAYER_DEPENDENT):
+            result = dict(result, message=result["message"] + self._layer_failures())
+        return _entry(check, result)
+
+    def _layer_failures(self):
+        """"; layers.py fails ID, ...: ..." for a model's failure ("" when every layer check run passed)."""
+        layer_checks = [check.id for check in self.chosen if check.module == "layers"]
+        if not layer_checks:
+            return "; the checks of layers.py were not run: run them too, a wrong layer makes the model wrong"
+        failing = [check_id for check_id in layer_checks if check_id in self.results and
+                   self.results[check_id]["status"] in _FAILING]
+        return f"; layers.py fails {', '.join(failing)}: a wrong layer makes the model wrong, fix it first" \
+            if failing else ""
 
 
 def check_folder(path, name):

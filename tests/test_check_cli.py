@@ -1,5 +1,6 @@
 """check_solution.py as a learner runs it: with only numpy and scipy importable, printing each check as it finishes,
 stopped by Ctrl-C, --strict, and the run's facts recorded in the JSON report."""
+import ast
 import datetime
 import json
 import os
@@ -233,3 +234,34 @@ def test_the_streamed_table_is_the_report_formatted_at_the_end(tmp_path):
     finished = command(learner, "--json", str(tmp_path / "report.json"), probes=probes)
     written = json.loads((tmp_path / "report.json").read_text())
     assert finished.stdout == check_solution.format_report(written, written["seconds"], width=100) + "\n"
+
+
+def local_imports(module):
+    """The modules of this repository that REPO/module.py imports (at any depth of its code)."""
+    tree = ast.parse(open(os.path.join(REPO, f"{module}.py"), encoding="utf-8").read())
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    tops = {name.partition(".")[0] for name in names}
+    return {name for name in tops if os.path.isfile(os.path.join(REPO, f"{name}.py"))}
+
+
+def test_the_readme_example_copies_the_assignment_modules_and_everything_they_import(tmp_path):
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as file:
+        section = file.read().split("\n## Check your own solution\n", 1)[1].split("\n## ", 1)[0]
+    copied = [name for line in re.findall(r"^cp (.*) my_solution/$", section, re.MULTILINE) for name in line.split()]
+    closure, todo = set(), [name[:-3] for name in ASSIGNMENT_FILES]
+    while todo:
+        module = todo.pop()
+        if module not in closure:
+            closure.add(module)
+            todo += local_imports(module)
+    assert sorted(copied) == sorted(f"{module}.py" for module in closure)
+    learner = tmp_path / "my_solution"
+    learner.mkdir()
+    for name in copied:
+        (learner / name).write_text(open(os.path.join(REPO, name), encoding="utf-8").read())
+    first_of_each = ["Param.init", "ConvNet.params", "SGD.", "Dataset.", "multiclass_accuracy.", "load_svhn.",
+                     "check_gradient."]
+    report = check_solution.run(str(learner), select=first_of_each)
+    assert {entry["module"] for entry in report["checks"]} == {name[:-3] for name in ASSIGNMENT_FILES}
+    assert {entry["status"] for entry in report["checks"]} == {"pass"}, report["checks"]
