@@ -1,6 +1,6 @@
 """Check your own solution: run the named checks of the assignment on anyone's layers.py, model.py, optim.py, ...
 
-    python check_solution.py PATH [--only MODULE ...] [--json FILE] [--timeout SECONDS] [--list]
+    python check_solution.py PATH [--only MODULE ...] [--json FILE] [--timeout SECONDS] [--strict] [--list]
 
 PATH is a folder holding some or all of the assignment's modules (checks_base.MODULES), written against the
 assignment's contract. This process never imports them: a worker process (check_worker.py) imports them from PATH
@@ -9,8 +9,10 @@ is counted, never shown. Each check has a time limit: a check (or an import) tha
 `timeout` and a fresh worker goes on with the rest; a worker that dies (os._exit, a crash) costs only the check it
 was running. Speed checks are timed on the learner's modules and on ours, and reported as `info` with the ratio.
 
-The report groups the checks by module, then prints the summary line; the exit code is 0 when no check failed,
-raised an error or timed out, 1 otherwise, 2 for a bad argument (nothing run). `run` is the same as a function.
+The report groups the checks by module, each printed as soon as it and the checks before it are done, then prints
+the summary line; the exit code is 0 when no check failed, raised an error or timed out (with --strict: nor is
+missing or not implemented), 1 otherwise, 2 for a bad argument (nothing run), 130 after Ctrl-C (the partial report
+printed and written). `run` is the same as a function.
 """
 import argparse
 import datetime
