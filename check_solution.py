@@ -1,6 +1,6 @@
 """Check your own solution: run the named checks of the assignment on anyone's layers.py, model.py, optim.py, ...
 
-    python check_solution.py PATH [--only MODULE ...] [--json FILE] [--timeout SECONDS] [--list]
+    python check_solution.py PATH [--only MODULE ...] [--json FILE] [--timeout SECONDS] [--strict] [--list]
 
 PATH is a folder holding some or all of the assignment's modules (checks_base.MODULES), written against the
 assignment's contract. This process never imports them: a worker process (check_worker.py) imports them from PATH
@@ -9,24 +9,31 @@ is counted, never shown. Each check has a time limit: a check (or an import) tha
 `timeout` and a fresh worker goes on with the rest; a worker that dies (os._exit, a crash) costs only the check it
 was running. Speed checks are timed on the learner's modules and on ours, and reported as `info` with the ratio.
 
-The report groups the checks by module, then prints the summary line; the exit code is 0 when no check failed,
-raised an error or timed out, 1 otherwise, 2 for a bad argument (nothing run). `run` is the same as a function.
+The report groups the checks by module, each printed as soon as it and the checks before it are done, then prints
+the summary line; the exit code is 0 when no check failed, raised an error or timed out (with --strict: nor is
+missing or not implemented), 1 otherwise, 2 for a bad argument (nothing run), 130 after Ctrl-C (the partial report
+printed and written). `run` is the same as a function.
 """
 import argparse
+import datetime
+import hashlib
 import json
 import os
+import platform
 import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
+
+import numpy as np
 
 from atomic import atomic_write
 from check_worker import load_checks, modules_of
 from checks_base import HINTS, MODULES, STATUSES
+from checks_report import TablePrinter, ending, format_report, id_width, summary_line  # noqa: F401  (public here)
 from validation import OneLineParser, check_number, check_output_file, parse_argument
 
 REPO = os.path.dirname(os.path.abspath(__file__))
@@ -41,12 +48,20 @@ PRINTED_NOTE_BYTES = 10_000
 #: A learner's speed check this many times slower than ours gets the hint "slow_loops".
 SLOW_RATIO = 10.0
 
+#: Every check runs on one BLAS thread, the learner's code and ours alike: on a shared machine the threads of a BLAS
+#: pool wait for each other and make the speed checks' ratios noise. Set before the worker imports numpy, this needs
+#: no package beyond numpy (threadpoolctl would).
+ONE_BLAS_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                          "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+
 _FAILING = ("fail", "error", "timeout")
-_COLOURS = {"pass": "32", "fail": "31", "error": "31", "not implemented": "33", "timeout": "35", "info": "36",
-            "missing": "2"}
+_STRICTLY_FAILING = ("missing", "not implemented")
+
+#: The checks of the model whose failure a wrong layer explains: their message names the layer checks that fail.
+_LAYER_DEPENDENT = ("ConvNet.compute_loss_and_gradients.",)
 
 
-def run(path, only=None, select=None, timeout=30.0):
+def run(path, only=None, select=None, timeout=30.0, on_entry=None):
     """Run the checks on the learner's modules in the folder `path` and return the report.
 
     Parameters
@@ -61,6 +76,8 @@ def run(path, only=None, select=None, timeout=30.0):
         "MaxPoolingLayer.speed", or when `select` is None.
     timeout : float
         Seconds each check (and each module's import) may take.
+    on_entry : callable or None
+        Called with each check's entry of the report as soon as it and every check before it are done.
 
     Returns
     -------
@@ -68,20 +85,96 @@ def run(path, only=None, select=None, timeout=30.0):
         {"path": absolute folder, "checks": [{"id", "module", "status", "message", "hint", "hint_key",
         "seconds"}, ...] grouped by module in checks_base.MODULES order, "summary": {status: count for every
         status of checks_base.STATUSES}}.
+
+    Raises
+    ------
+    RunInterrupted
+        On Ctrl-C (KeyboardInterrupt), once the worker is stopped: its `report` is the partial report, with
+        "incomplete": True and "not_run": [ids of the checks without a result].
     """
     path = check_folder(path, "path")
     only = _check_names(only, "only", MODULES)
     select = _check_names(select, "select")
     timeout = check_number(timeout, "timeout", minimum=0, strict_minimum=True)
-    registry = load_checks()
-    chosen = _choose(registry, only, select)
-    results = {}
-    present = [check for check in chosen if not _absent(check, path, results)]
-    results.update(_run_checks(path, present, timeout))
-    _time_ours([check for check in present if results[check.id]["status"] == "timing"], results, timeout)
-    checks = [_entry(check, results[check.id]) for check in chosen]
-    return {"path": path, "checks": checks, "summary": {status: sum(entry["status"] == status for entry in checks)
-                                                         for status in STATUSES}}
+    if on_entry is not None and not callable(on_entry):
+        raise TypeError(f"`on_entry` must be callable or None, got {type(on_entry).__name__}")
+    progress = _Progress(path, _choose(load_checks(), only, select), on_entry)
+    try:
+        present = [check for check in progress.chosen if not _absent(check, path, progress.results)]
+        # Ours are timed first, while nothing else runs: the learner's speed checks are then final at once.
+        progress.ours = _time_ours([check for check in present if check.speed], timeout)
+        progress.show()
+        _run_checks(path, present, timeout, progress.results)
+    except KeyboardInterrupt:
+        raise RunInterrupted(progress.report()) from None
+    return progress.report()
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped `run`: `report` is what it found until then, marked incomplete, with the checks not run."""
+
+    def __init__(self, report):
+        super().__init__("the checks were interrupted")
+        self.report = report
+
+
+class _Results(dict):
+    """Check id -> result, telling `listener` of each result added."""
+
+    def __init__(self, listener):
+        super().__init__()
+        self.listener = listener
+
+    def __setitem__(self, check_id, result):
+        super().__setitem__(check_id, result)
+        self.listener()
+
+
+class _Progress:
+    """The results of a run as they come, handed on as report entries in the report's order once final."""
+
+    def __init__(self, path, chosen, on_entry):
+        self.path = path
+        self.chosen = chosen
+        self.on_entry = on_entry
+        self.results = _Results(self.show)
+        self.ours = None  # check id -> our result of each speed check, once timed
+        self.shown = 0
+
+    def show(self):
+        """Hand on the entries of the checks done, up to the first one not done."""
+        while self.ours is not None and self.shown < len(self.chosen) and \
+                self.chosen[self.shown].id in self.results:
+            check = self.chosen[self.shown]
+            self.shown += 1
+            if self.on_entry is not None:
+                self.on_entry(self._entry(check))
+
+    def report(self):
+        """The report of the checks done; marked incomplete, with the ids of the rest, when some are not."""
+        checks = [self._entry(check) for check in self.chosen if check.id in self.results]
+        report = {"path": self.path, "checks": checks,
+                  "summary": {status: sum(entry["status"] == status for entry in checks) for status in STATUSES}}
+        if len(checks) < len(self.chosen):
+            report.update(incomplete=True, not_run=[check.id for check in self.chosen if check.id not in self.results])
+        return report
+
+    def _entry(self, check):
+        """The report's entry of `check`, which is done; a model's failure names the failing layer checks."""
+        result = _final(check, self.results[check.id], self.ours)
+        if result["status"] == "fail" and check.id.startswith(_LAYER_DEPENDENT):
+            result = dict(result, message=result["message"] + self._layer_failures())
+        return _entry(check, result)
+
+    def _layer_failures(self):
+        """"; layers.py fails ID, ...: ..." for a model's failure ("" when every layer check run passed)."""
+        layer_checks = [check.id for check in self.chosen if check.module == "layers"]
+        if not layer_checks:
+            return "; the checks of layers.py were not run: run them too, a wrong layer makes the model wrong"
+        failing = [check_id for check_id in layer_checks if check_id in self.results and
+                   self.results[check_id]["status"] in _FAILING]
+        return f"; layers.py fails {', '.join(failing)}: a wrong layer makes the model wrong, fix it first" \
+            if failing else ""
 
 
 def check_folder(path, name):
@@ -99,9 +192,10 @@ def check_folder(path, name):
     return path
 
 
-def exit_code(report):
-    """0 when no check of the report failed, raised an error or timed out; 1 otherwise."""
-    return int(any(report["summary"][status] for status in _FAILING))
+def exit_code(report, strict=False):
+    """0 when no check of the report failed, raised an error or timed out (nor, when `strict`, is missing or not
+    implemented); 1 otherwise."""
+    return int(any(report["summary"][status] for status in _FAILING + (_STRICTLY_FAILING if strict else ())))
 
 
 def _check_names(names, name, allowed=None):
@@ -154,9 +248,10 @@ def _entry(check, result):
             "hint": HINTS.get(hint_key), "hint_key": hint_key, "seconds": round(result["seconds"], 3)}
 
 
-def _run_checks(path, checks, timeout):
-    """Results (id -> result dict) of `checks` run on `path` by as many workers as hangs and crashes require."""
-    results, broken = {}, {}
+def _run_checks(path, checks, timeout, results=None):
+    """Results (id -> result dict) of `checks` run on `path` by as many workers as hangs and crashes require, added
+    to `results` when given."""
+    results, broken = {} if results is None else results, {}
     pending = list(checks)
     while True:
         for check in pending:
@@ -181,7 +276,7 @@ class _Worker:
         self.tail = b""
         self.folder = tempfile.mkdtemp(prefix="check_solution_")
         read_end, write_end = os.pipe()
-        environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **ONE_BLAS_THREAD)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, WORKER, json.dumps({"path": path, "ids": ids}), str(write_end)],
@@ -300,28 +395,32 @@ def _size(count):
     return f"{count} bytes"
 
 
-def _time_ours(checks, results, timeout):
-    """Turn the learner's timings of the speed `checks` into `info` results comparing them with ours."""
+def _time_ours(checks, timeout):
+    """Our results (id -> result) of the speed `checks`, run on this repository's modules."""
     if not checks:
-        return
+        return {}
     try:
-        ours = _run_checks(REPO, checks, timeout)
+        return _run_checks(REPO, checks, timeout)
     except (RuntimeError, OSError) as error:
-        ours = {check.id: _result("error", str(error)) for check in checks}
-    for check in checks:
-        result = results[check.id]
-        yours, what = result["timing"]
-        mine = ours[check.id]
-        if mine["status"] == "timing":
-            ratio = yours / max(mine["timing"][0], 1e-9)
-            message = f"yours {_duration(yours)}, ours {_duration(mine['timing'][0])}: {_ratio(ratio)} ours " \
-                      f"(what: {what})"
-            hint = "slow_loops" if ratio > SLOW_RATIO else None
-        else:
-            message = f"yours {_duration(yours)} (what: {what}); ours could not be timed: {mine['status']}: " \
-                      f"{mine['message']}"
-            hint = None
-        results[check.id] = dict(result, status="info", message=message, hint_key=hint)
+        return {check.id: _result("error", str(error)) for check in checks}
+
+
+def _final(check, result, ours):
+    """The result of `check` for the report: a learner's timing becomes `info`, comparing it with `ours`."""
+    if result["status"] != "timing":
+        return result
+    yours, what = result["timing"]
+    mine = ours[check.id]
+    if mine["status"] == "timing":
+        ratio = yours / max(mine["timing"][0], 1e-9)
+        message = f"yours {_duration(yours)}, ours {_duration(mine['timing'][0])}: {_ratio(ratio)} ours " \
+                  f"(what: {what})"
+        hint = "slow_loops" if ratio > SLOW_RATIO else None
+    else:
+        message = f"yours {_duration(yours)} (what: {what}); ours could not be timed: {mine['status']}: " \
+                  f"{mine['message']}"
+        hint = None
+    return dict(result, status="info", message=message, hint_key=hint)
 
 
 def _duration(seconds):
@@ -332,57 +431,9 @@ def _ratio(ratio):
     return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
 
 
-def format_report(report, seconds=None, width=100, colour=False):
-    """The report as text: a table per module (id, status, seconds, message), hints, then the summary line.
-
-    Parameters
-    ----------
-    report : dict
-        What `run` returns.
-    seconds : float or None
-        Total run time for the summary line.
-    width : int
-        Terminal width the messages are wrapped to.
-    colour : bool
-        Colour the statuses with ANSI escapes.
-    """
-    lines = [f"Checked {report['path']}"]
-    id_width = max((len(entry["id"]) for entry in report["checks"]), default=10)
-    indent = id_width + 2 + 15 + 2 + 8 + 2
-    wrap = textwrap.TextWrapper(width=max(width - indent, 40), break_long_words=True, break_on_hyphens=False)
-    for module in MODULES:
-        entries = [entry for entry in report["checks"] if entry["module"] == module]
-        if not entries:
-            continue
-        lines += ["", f"{module}.py"]
-        if len(entries) > 1 and {(entry["status"], entry["message"]) for entry in entries} == \
-                {("missing", entries[0]["message"])}:
-            lines.append(f"all {len(entries)} checks missing: {entries[0]['message']}")
-            continue
-        for entry in entries:
-            status = entry["status"].ljust(15)
-            if colour:
-                status = f"\033[{_COLOURS[entry['status']]}m{status}\033[0m"
-            message = wrap.wrap(entry["message"]) or [""]
-            lines.append(f"{entry['id'].ljust(id_width)}  {status}  {entry['seconds']:6.2f} s  {message[0]}".rstrip())
-            lines += [" " * indent + rest for rest in message[1:]]
-            if entry["hint"]:
-                lines += [" " * indent + text for text in wrap.wrap(f"hint: {entry['hint']}")]
-    lines += ["", summary_line(report, seconds)]
-    return "\n".join(lines)
-
-
-def summary_line(report, seconds=None):
-    """"N passed, N failed, N errors, N not implemented, N timed out, N info, N missing in T s"."""
-    counts = report["summary"]
-    text = (f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, "
-            f"{counts['not implemented']} not implemented, {counts['timeout']} timed out, {counts['info']} info, "
-            f"{counts['missing']} missing")
-    return text if seconds is None else f"{text} in {seconds:.1f} s"
-
-
 def main(argv=None):
-    """Command line entry, see `--help`; returns the exit code (0, 1) or raises SystemExit(2) for a bad argument."""
+    """Command line entry, see `--help`; returns the exit code (0, 1, 130) or raises SystemExit(2) for a bad
+    argument."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.path is None and args.only and args.only[-1] not in MODULES:
@@ -396,19 +447,60 @@ def main(argv=None):
     if args.path is None:
         parser.error("the argument PATH is required: the folder holding your layers.py, model.py, ...")
     try:
-        check_folder(args.path, "PATH")
+        path = check_folder(args.path, "PATH")
         if args.json is not None:
             _check_json_target(args.json)
     except (TypeError, ValueError, OSError) as error:
         parser.error(str(error))
+    started = datetime.datetime.now(datetime.timezone.utc).astimezone()
     start = time.monotonic()
-    report = run(args.path, only=args.only, timeout=args.timeout)
-    seconds = time.monotonic() - start
+    width = shutil.get_terminal_size((120, 24)).columns
+    printer = TablePrinter(id_width(check.id for check in _choose(load_checks(), args.only, None)), width,
+                           use_colour(sys.stdout))
+    shown = set()
+
+    def show(entry):
+        shown.add(entry["id"])
+        _print_lines(printer.add(entry))
+    _print_lines([f"Checked {path}"])
+    try:
+        report = run(path, only=args.only, timeout=args.timeout, on_entry=show)
+    except RunInterrupted as stop:
+        report = stop.report
+    for entry in report["checks"]:
+        if entry["id"] not in shown:  # done after the first check an interrupted run did not finish
+            _print_lines(printer.add(entry))
+    seconds = round(time.monotonic() - start, 3)
     if args.json is not None:
         with atomic_write(args.json) as file:
-            file.write(json.dumps(dict(report, seconds=round(seconds, 3)), indent=1).encode())
-    print(format_report(report, seconds, shutil.get_terminal_size((120, 24)).columns, use_colour(sys.stdout)))
-    return exit_code(report)
+            file.write(json.dumps(_with_run_facts(report, started, seconds), indent=1).encode())
+    _print_lines(printer.end() + ending(report, seconds, width))
+    return 130 if report.get("incomplete") else exit_code(report, args.strict)
+
+
+def _print_lines(lines):
+    if lines:
+        print("\n".join(lines), flush=True)
+
+
+def _with_run_facts(report, started, seconds):
+    """The report as the JSON file holds it: with whether it is complete, the checks not run, what checked and
+    when."""
+    return dict(report, incomplete=report.get("incomplete", False), not_run=report.get("not_run", []),
+                checker_version=checker_version(), numpy_version=np.__version__,
+                python_version=platform.python_version(), started_at=started.isoformat(timespec="seconds"),
+                seconds=seconds)
+
+
+def checker_version():
+    """"sha256:" and 12 hex digits of the checker's files (the runner, the worker, every checks_*.py): the same
+    version, the same checks."""
+    digest = hashlib.sha256()
+    for name in ["check_solution.py", "check_worker.py", *sorted(
+            name for name in os.listdir(REPO) if name.startswith("checks_") and name.endswith(".py"))]:
+        with open(os.path.join(REPO, name), "rb") as file:
+            digest.update(name.encode() + b"\0" + file.read())
+    return f"sha256:{digest.hexdigest()[:12]}"
 
 
 def use_colour(stream):
@@ -446,8 +538,9 @@ def _parser():
     parser = OneLineParser(prog="check_solution.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                      description="Run the assignment's checks on your own layers.py, model.py, optim.py, trainer.py, "
                                  "metrics.py, dataset.py and gradient_check.py (any of them) and print a report.",
-                     epilog="Exit codes: 0 no check failed, raised an error or timed out; 1 some did; 2 bad "
-                            "arguments (nothing run).")
+                     epilog="Exit codes: 0 no check failed, raised an error or timed out (with --strict: nor is "
+                            "missing or not implemented); 1 some did; 2 bad arguments (nothing run); 130 "
+                            "interrupted by Ctrl-C (the partial report printed and written).")
     parser.add_argument("path", nargs="?", metavar="PATH", help="the folder holding your modules")
     parser.add_argument("--only", nargs="+", action="extend", metavar="MODULE",
                         help=f"check only these modules, of: {', '.join(MODULES)} (PATH may come after them)")
@@ -455,6 +548,8 @@ def _parser():
                                                       "earlier report)")
     parser.add_argument("--timeout", type=_positive_seconds, default=30.0, metavar="SECONDS",
                         help="time limit of each check and of each module's import")
+    parser.add_argument("--strict", action="store_true", help="count missing and not implemented checks as "
+                                                                 "failures (exit code 1)")
     parser.add_argument("--list", action="store_true", help="list every check (id, module, description) and exit")
     return parser
 

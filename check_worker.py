@@ -34,7 +34,6 @@ import traceback
 import types
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import checks_base
 from checks_base import CheckFailed, Info, Timing, Unimplemented
@@ -162,10 +161,7 @@ class _Session:
             modules = types.SimpleNamespace(**{name: self.imports[name][0] for name in modules_of(check.needs)})
             self.emit(event="start", id=check.id)
             start = time.perf_counter()
-            # Timings on one BLAS thread, for the learner's code and ours alike: on a shared machine the
-            # threads of a BLAS pool wait for each other and make the ratio noise.
-            with threadpool_limits(1) if check.speed else contextlib.nullcontext():
-                status, message, hint, timing = _outcome(check.function, modules, self.path)
+            status, message, hint, timing = _outcome(check.function, modules, self.path)
             seconds = time.perf_counter() - start
         self.emit(event="result", id=check.id, status=status, message=message, hint_key=hint, seconds=seconds,
                   timing=timing)
@@ -203,16 +199,24 @@ class _Session:
     def _import_failure(self, name, error):
         """(status, message, hint) of a failed import of the learner's module `name`."""
         status, message, hint, _ = _exception_outcome(error, self.path)
-        if isinstance(error, ModuleNotFoundError) and error.name in checks_base.MODULES:
-            # It needs another module of the assignment that is not in PATH: as missing as that module.
-            return "missing", f"{name}.py imports {error.name}, and there is no {error.name}.py in {self.path}" \
-                              f"{_where(error, self.path)}", None
-        message = f"importing {name}.py failed: {message}"
-        if isinstance(error, ModuleNotFoundError) and error.name and re.fullmatch(r"assignment\d+", error.name):
-            message += (f"; your modules import the package {error.name}: keep the course's layout, a folder named "
-                        f"{error.name} beside {os.path.basename(self.path)} (or this folder itself named so), or "
-                        f"import the module directly")
-        return status, message, hint
+        absent = error.name.partition(".")[0] if isinstance(error, ModuleNotFoundError) and error.name else None
+        if absent and re.fullmatch(r"assignment\d+", absent):
+            return status, (f"importing {name}.py failed: {message}; your modules import the package {absent}: keep "
+                            f"the course's layout, a folder named {absent} beside {os.path.basename(self.path)} (or "
+                            f"this folder itself named so), or import the module directly"), hint
+        if absent:
+            # It needs a module that is neither in PATH nor installed: as missing as that module, for every check of
+            # every module that imports it, with one message (the report shows it once per module).
+            installed = "" if absent in checks_base.MODULES else f" (nor an installed module {absent})"
+            return "missing", f"{_importer(error, self.path, name)} imports {error.name}, and there is no " \
+                              f"{absent}.py in {self.path}{installed}{_where(error, self.path)}", None
+        return status, f"importing {name}.py failed: {message}", hint
+
+
+def _importer(error, path, name):
+    """The learner's file whose import statement raised `error` (the innermost one in `path`), else NAME.py."""
+    inside = [frame.filename for frame in traceback.extract_tb(error.__traceback__) if _inside(frame.filename, path)]
+    return os.path.relpath(inside[-1], path) if inside else f"{name}.py"
 
 
 def _wait_until_read(fd, patience=60.0):

@@ -35,6 +35,9 @@ HINTS = {
     "tied_maxima": "tied maxima share the gradient in your layer: give the whole gradient of a window to one maximum",
     "rows_columns_swapped": "the result is right on square images only: rows (height, axis 1) and columns (width, "
                             "axis 2) are swapped somewhere",
+    "padding_ignored": "the result is right at padding 0 only: backward must work on the padded input that forward "
+                       "used (its patches, for W's gradient) and return the gradient of the unpadded input, the "
+                       "padded gradient without its border of `padding` pixels on each side",
     "stride_ignored": "the windows do not move by `stride`: window (i, j) starts at row i * stride and column "
                       "j * stride",
     "grad_overwritten": "Param.grad holds only the last pass's gradient: add into it in backward (param.grad += "

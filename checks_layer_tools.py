@@ -286,14 +286,14 @@ def run_cases(items, check_one, case_of, same_shape=None):
             if not_implemented(error):
                 raise
             if not _square_twin_passed(case, passed) or _passes(check_one, same_shape, item):
-                _raise_first(failures)  # a smaller case failed already: that is the smallest input showing a bug
+                _raise_first(failures, passed)  # a smaller case failed already: the smallest input showing a bug
                 raise
             failures.append((case, CheckFailed(
                 f"your code raised {describe_raised(error)} on a non-square input, though its square twin passed "
                 f"(input: {describe(**case._asdict())})", "rows_columns_swapped")))
         else:
             passed.add(case)
-    _raise_first(failures)
+    _raise_first(failures, passed)
 
 
 def _passes(check_one, same_shape, item):
@@ -337,10 +337,11 @@ def describe_raised(error):
     return f"{type(error).__name__}: {text}{where}"
 
 
-def _raise_first(failures):
+def _raise_first(failures, passed):
     """Raise the first (smallest) failure, with its hint, else the first hint of a larger failing case (a small
     case may be too small to tell, e.g. one pooling window), else rows_columns_swapped when only non-square cases
-    fail (every one has a square twin)."""
+    fail (every one has a square twin), else padding_ignored when only cases with padding fail and one without
+    passed (`passed`: the cases that passed)."""
     if not failures:
         return
     cases = [case for case, _ in failures]
@@ -348,6 +349,9 @@ def _raise_first(failures):
     judged = not any(isinstance(failure, ForwardWrong) for _, failure in failures)
     if hint is None and judged and all(hasattr(case, "height") and case.height != case.width for case in cases):
         hint = "rows_columns_swapped"
+    if hint is None and judged and all(getattr(case, "padding", 0) > 0 for case in cases) and \
+            any(getattr(case, "padding", None) == 0 for case in passed):
+        hint = "padding_ignored"
     raise CheckFailed(failures[0][1].message, hint)
 
 

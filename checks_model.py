@@ -105,8 +105,33 @@ def _convnet_gradient(modules):
                 raise CheckFailed(f"the gradient of params()[{name!r}] is {factor:g} times the numeric gradient of "
                                   f"your loss (at flat entries {entries.tolist()}): {which} ({case})",
                                   hint="loss_sum_not_mean")
-        assert_close(f"the gradient of params()[{name!r}] at flat entries {entries.tolist()}", numeric, got, case,
-                     rtol=1e-4, atol=1e-7)
+        _compare_sampled(name, _role(value, conv1, conv2), np.shape(value), entries, numeric, got, case)
+
+
+def _compare_sampled(name, role, shape, entries, numeric, got, case):
+    """Fail unless the sampled gradient entries `got` equal `numeric`, naming the parameter (its name, what it is in
+    the architecture, its shape) and the worst entry as an index of that shape.
+
+    Parameters
+    ----------
+    entries : ndarray of shape (samples,)
+        Flat indices into the parameter of shape `shape`.
+    numeric, got : ndarray of shape (samples,)
+    """
+    error = np.abs(got - numeric)
+    bad = ~(error <= 1e-7 + 1e-4 * np.abs(numeric))  # NaN counts as bad
+    if bad.any():
+        worst = int(np.argmax(np.where(np.isnan(error), np.inf, error)))
+        where = tuple(int(i) for i in np.unravel_index(entries[worst], shape))
+        raise CheckFailed(f"the gradient of params()[{name!r}] ({role + ', ' if role else ''}shape {shape}) differs "
+                          f"from the numeric gradient at {int(bad.sum())} of the {len(entries)} entries sampled, the "
+                          f"largest at entry {where}: expected {numeric[worst]:.6g}, got {got[worst]:.6g} "
+                          f"(input: {case})")
+
+
+def _role(value, conv1, conv2):
+    """What the parameter of this value's shape is in the contract's architecture ("conv1 W", ...), or None."""
+    return next((what for what, shape in _expected_shapes(conv1, conv2).items() if _shape_fits(value, shape)), None)
 
 
 @check("ConvNet.compute_loss_and_gradients.grads_zeroed", needs=("model.ConvNet",),

@@ -823,3 +823,20 @@ def test_a_transposed_pooling_output_on_a_square_input_is_named():
     with pytest.raises(CheckFailed, match=r"rows and columns swapped, out\[:, x, y\]") as error:
         run_check("MaxPoolingLayer.forward.values", MaxPoolingLayer=TransposedThenCrashingPool)
     assert error.value.hint == "rows_columns_swapped"
+
+
+class PaddingIgnoredBackwardConv(layers.ConvolutionalLayer):
+    """A convolution whose input gradient is cut from the padded gradient at offset 0 instead of `padding`: right at
+    padding 0 only."""
+
+    def backward(self, d_out):
+        d_X = super().backward(d_out)
+        p = self.padding
+        padded = np.pad(d_X, ((0, 0), (p, p), (p, p), (0, 0)))
+        return padded[:, :d_X.shape[1], :d_X.shape[2]]
+
+
+def test_a_convolution_backward_right_at_padding_0_only_gets_the_padding_hint():
+    with pytest.raises(CheckFailed, match=r"with respect to input: .*padding 1") as failure:
+        run_check("ConvolutionalLayer.backward.input_grad", ConvolutionalLayer=PaddingIgnoredBackwardConv)
+    assert failure.value.hint == "padding_ignored"

@@ -1,14 +1,17 @@
 """Tests of checks_model.py: every check passes on our model.py, fails with the right hint on a copy of our modules
 with one known bug, and reports `not implemented` on the template's stubs."""
+import re
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+import check_solution
 import checks_base
 import checks_model
 import model
-from check_harness import check_runner, failures, global_rng_kept, module_tests
+from check_harness import REPO, check_runner, failures, global_rng_kept, module_tests
 
 run_check = check_runner(model=model)
 TEMPLATE = {
@@ -152,3 +155,62 @@ class _ConvNetWithFixedFcInputs(model.ConvNet):
 def test_a_fixed_number_of_fc_inputs_is_told_to_follow_the_channels():
     with pytest.raises(checks_base.CheckFailed, match=r"inputs must follow conv2_channels \(16 here, 4 per channel\)"):
         run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithFixedFcInputs))
+
+
+class _ConvNetWithWrongFcBias(model.ConvNet):
+    """A learner's ConvNet whose fc bias gradient is off by one everywhere."""
+
+    def compute_loss_and_gradients(self, X, y):
+        loss = super().compute_loss_and_gradients(X, y)
+        self.params()["fc_B"].grad += 1.0
+        return loss
+
+
+def test_a_wrong_parameter_gradient_names_the_parameter_and_the_entry_of_its_shape():
+    with pytest.raises(checks_base.CheckFailed, match=r"^the gradient of params\(\)\['fc_B'\] \(fc B, shape \(1, 10\)\) "
+                                                      r"differs from the numeric gradient at 4 of the 4 entries "
+                                                      r"sampled, the largest at entry \(0, \d\): "
+                                                      r"expected -?\d.*, got -?\d.*\(input: batch 2, "):
+        run_check("ConvNet.compute_loss_and_gradients.gradient",
+                  model=SimpleNamespace(ConvNet=_ConvNetWithWrongFcBias))
+
+
+PADDING_IGNORED = '''
+
+_right_backward = ConvolutionalLayer.backward
+
+
+def _backward_ignoring_padding(self, d_out):
+    """The input gradient cut from the padded gradient at offset 0 instead of `padding`: right at padding 0 only."""
+    d_X = _right_backward(self, d_out)
+    if d_X is None:
+        return None
+    p = self.padding
+    return np.pad(d_X, ((0, 0), (p, p), (p, p), (0, 0)))[:, :d_X.shape[1], :d_X.shape[2]]
+
+
+ConvolutionalLayer.backward = _backward_ignoring_padding
+'''
+
+
+def test_a_model_gradient_failure_names_the_layer_checks_that_fail(tmp_path):
+    for source in REPO.glob("*.py"):
+        shutil.copy(source, tmp_path)
+    with open(tmp_path / "layers.py", "a") as file:
+        file.write(PADDING_IGNORED)
+    report = check_solution.run(str(tmp_path), only=["layers", "model"], select=[
+        "ConvolutionalLayer.backward.", "ConvNet.compute_loss_and_gradients.gradient"])
+    outcomes = {entry["id"]: (entry["status"], entry["hint_key"]) for entry in report["checks"]}
+    assert outcomes == {"ConvolutionalLayer.backward.input_grad": ("fail", "padding_ignored"),
+                        "ConvolutionalLayer.backward.W_grad": ("pass", None),
+                        "ConvolutionalLayer.backward.B_grad": ("pass", None),
+                        "ConvolutionalLayer.backward.accumulates": ("pass", None),
+                        "ConvNet.compute_loss_and_gradients.gradient": ("fail", None)}
+    message = report["checks"][-1]["message"]
+    assert re.search(r"^the gradient of params\(\)\['conv\d_[WB]'\] \(conv\d [WB], shape \([\d, ]+\)\) differs ",
+                     message), message
+    assert message.endswith("; layers.py fails ConvolutionalLayer.backward.input_grad: a wrong layer makes the model "
+                            "wrong, fix it first"), message
+    alone = check_solution.run(str(tmp_path), only=["model"], select=["ConvNet.compute_loss_and_gradients.gradient"])
+    assert alone["checks"][0]["message"].endswith("; the checks of layers.py were not run: run them too, a wrong "
+                                                  "layer makes the model wrong"), alone["checks"][0]["message"]

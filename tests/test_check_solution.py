@@ -565,7 +565,8 @@ def test_command_line_report_exit_code_and_json(tmp_path):
     assert re.search(r"\n\n2 passed, 1 failed, 0 errors, 0 not implemented, 0 timed out, 0 info, \d+ missing in "
                      r"\d+\.\d s\n$", failing.stdout)
     written = json.loads(report_file.read_text())
-    assert set(written) == {"path", "checks", "summary", "seconds"}
+    assert set(written) == {"path", "checks", "summary", "seconds", "incomplete", "not_run", "checker_version",
+                            "numpy_version", "python_version", "started_at"}
     assert [(entry["id"], entry["status"], entry["hint_key"]) for entry in written["checks"]
             if entry["id"].startswith("Probe.")] == [
         ("Probe.layers.ok", "pass", None), ("Probe.layers.bad", "fail", "stride_ignored"),
