@@ -48,6 +48,7 @@ import scipy
 import scipy.io
 
 import plots
+from augment import RandomHorizontalFlip, RandomVerticalFlip
 from augment import from_spec as augment_from_spec
 from checkpoint import load_classifier, read_preprocessing, save_model
 from dataset import (IMAGE_SHAPE, STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDataWarning, load_svhn,
@@ -347,6 +348,10 @@ def main(argv=None):
             dataset = Dataset(*split[:4])
         except (ValueError, TypeError, OSError) as error:
             parser.error(_for_command_line(str(error), args))
+        if _flips(args.augment):
+            _say(parser, f"warning: --augment {args.augment} flips the images, which is wrong for digits: a mirrored "
+                         f"2, 3, 4, 5 or 7 is not a digit, and both flips together turn a 6 into a 9 (see augment.py); "
+                         f"training goes on")
         if is_standin:
             print(f"note: {args.data} holds the synthetic stand-in made by standin.py, not SVHN: these accuracies "
                   f"are NOT SVHN results")
@@ -446,16 +451,16 @@ def _parser():
         help=f"weight decay of the optimizer, PyTorch's meaning: added to the gradient, decoupled for adamw "
              f"(default: 0, {ADAMW_WEIGHT_DECAY:g} with --optim adamw)")
     add("--reg", type=_non_negative_float, default=0.0, help="L2 strength on the weights, in the loss")
-    add("--augment", type=_augment, metavar="SPEC",
-        help="augment every training batch: 'default' (augment.DIGITS: shifts up to 2 pixels, rotations up to 10 "
-             "degrees, colour jitter; no flips, which are wrong for digits) or a list such as "
-             "shift:2,rotate:10,color:0.2 (items: shift, crop, rotate, color, hflip, vflip) (default: none)")
+    add("--augment", type=_augment, metavar="SPEC", nargs="?", const="default",
+        help="augment every training batch: 'default', also meant by a bare --augment (augment.DIGITS: shifts up "
+             "to 2 pixels, rotations up to 10 degrees, colour jitter; no flips, which are wrong for digits) or a list "
+             "such as shift:2,rotate:10,color:0.2 (items: shift, crop, rotate, color, hflip, vflip) (default: none)")
     add("--dtype", choices=("float32", "float64"), default=argparse.SUPPRESS,
         help="dtype of the model and the data (default: float32, or the checkpoint's with --resume)")
     add("--seed", type=_non_negative_int, default=0, help="seed of the initial weights, the shuffling and the "
                                                           "augmentation (the data subsets are fixed, as in the "
                                                           "notebook)")
-    add("--out", default=time.strftime("runs/%Y%m%d-%H%M%S"),
+    add("--out", type=_folder, default=time.strftime("runs/%Y%m%d-%H%M%S"),
         help="output folder: new or empty; the run is written beside it and moved into place when it ends")
     add("--overwrite", action="store_true",
         help="replace a non-empty --out (the folder of an earlier run) when this run ends")
@@ -747,6 +752,18 @@ def _augment(text):
     except ValueError as error:
         raise argparse.ArgumentTypeError(_one_line(error).replace("`augment` ", "")) from None
     return text
+
+
+def _flips(spec):
+    """Whether the --augment `spec` (None: no augmentation) flips some images."""
+    transforms = [] if spec is None else augment_from_spec(spec).transforms
+    return any(isinstance(transform, (RandomHorizontalFlip, RandomVerticalFlip)) and transform.p > 0
+               for transform in transforms)
+
+
+def _folder(text):
+    """argparse type: a folder path; an empty one would be the current folder, which is never meant."""
+    return parse_argument(text, str, "a folder path, not empty", lambda path: path.strip() != "")
 
 
 def _decay(text):

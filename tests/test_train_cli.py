@@ -587,3 +587,39 @@ def test_prepare_refuses_non_finite_pixels(dtype):
     with pytest.raises(ValueError, match=r"`others\[0\]` must hold finite values only, got 1 NaN or infinite value "
                                          r"out of 96"):
         train.prepare_for_neural_network(np.zeros((2, 4, 4, 3)), images)
+
+
+# --out and --augment: no silent surprises.
+
+@pytest.mark.parametrize("out", ["", "   "])
+def test_cli_refuses_an_empty_out(standin, tmp_path, capsys, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)  # an empty --out used to mean the current folder
+    code, stdout, stderr = run_main(["--data", standin, "--out", out, *TINY], capsys)
+    assert code == 2
+    # OneLineParser folds runs of spaces into one
+    assert stderr == (f"train.py: error: argument --out: must be a folder path, not empty, got {out[:1]!r} "
+                      f"(see --help)\n")
+    assert stdout == "" and os.listdir(tmp_path) == []
+
+
+def test_cli_bare_augment_means_the_default_set(standin, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--augment"], capsys)
+    assert code == 0, stderr
+    assert json.loads((out / "metrics.json").read_text())["arguments"]["augment"] == "default"
+    assert train._parser().parse_args(["--augment"]).augment == train._parser().parse_args(
+        ["--augment", "default"]).augment
+
+
+FLIP_WARNING = ("train.py: warning: --augment {spec} flips the images, which is wrong for digits: a mirrored 2, 3, 4, "
+                "5 or 7 is not a digit, and both flips together turn a 6 into a 9 (see augment.py); training goes on\n")
+
+
+@pytest.mark.parametrize("spec, warns", [("hflip,vflip", True), ("shift:1,hflip", True), ("vflip:0", False),
+                                         ("default", False)])
+def test_cli_warns_about_flips_in_one_line_and_trains(standin, tmp_path, capsys, spec, warns):
+    out = tmp_path / "run"
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--augment", spec], capsys)
+    assert code == 0, stderr
+    assert stderr == (FLIP_WARNING.format(spec=spec) if warns else "")
+    assert sorted(os.listdir(out)) == sorted(train.OUTPUT_FILES)
