@@ -325,6 +325,19 @@ def test_cli_as_a_subprocess_missing_data_exits_2_without_traceback(tmp_path):
     assert result.stdout == ""
 
 
+def test_cli_log_in_a_file_has_plain_lines_without_progress_bars(standin, tmp_path):
+    log = tmp_path / "log.txt"
+    with open(log, "w") as file:
+        result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", standin, "--out",
+                                 str(tmp_path / "run"), *TINY[:-1], "--epochs", "2"], cwd=tmp_path, stdout=file,
+                                stderr=subprocess.STDOUT, timeout=120)
+    text = log.read_text()
+    assert result.returncode == 0, text
+    assert "\r" not in text and "batch" not in text
+    for epoch in (1, 2):
+        assert len(re.findall(rf"^Epoch {epoch}/2: loss ", text, flags=re.MULTILINE)) == 1, text
+
+
 # --out: never mix two runs, never replace one without --overwrite, never leave half a run.
 
 def test_cli_refuses_an_out_holding_a_previous_run(standin, finished_run, tmp_path, capsys):
