@@ -1,6 +1,7 @@
 """Where a training run's files land: a hidden staging folder beside the output folder, published by a rename
-once the run has succeeded, so that a failed or interrupted run leaves nothing and no run replaces files it did not
-write.
+once the run has ended, so that a failed run leaves nothing, a run is never seen half written and no run replaces
+files it did not write (the caller decides which runs may replace an earlier one: train.py lets only a finished
+run do so).
 
 - `check_out(out, overwrite, run_files)`: refuse an output folder before any work;
 - `staging_folder(out)`: the hidden folder to write the run into, removed unless published;

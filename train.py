@@ -26,8 +26,9 @@ checkpoint does not hold the optimizer's state: momentum or Adam's moments start
 Everything is written into a new hidden folder beside `--out` and moved into place when the run ends
 (`run_folder.py`), so two runs
 never mix their files and a failed or interrupted run leaves no half-written folder. A non-empty `--out` is refused
-unless `--overwrite` is given, and then replaced only when the new run ends. Bad arguments get a one-line error on
-stderr and exit code 2; Ctrl-C exits with code 130 after saving the completed epochs.
+unless `--overwrite` is given, and then replaced only by a run that finished: an interrupted one is saved beside it
+(`OUT-2`). Bad arguments get a one-line error on stderr and exit code 2; Ctrl-C exits with code 130 after saving
+the completed epochs.
 
 The building blocks are importable: `prepare_for_neural_network`, `build_model`, `model_arguments`,
 `make_optimizer` and `train_model` (which `search.py` reuses).
@@ -48,6 +49,7 @@ import scipy
 import scipy.io
 
 import plots
+from augment import RandomHorizontalFlip, RandomVerticalFlip
 from augment import from_spec as augment_from_spec
 from checkpoint import load_classifier, read_preprocessing, save_model
 from dataset import (IMAGE_SHAPE, STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDataWarning, load_svhn,
@@ -329,7 +331,8 @@ def main(argv=None):
     """Command line entry: `python train.py [options]`, see `--help`.
 
     Returns 0 on success, 1 when training diverged, 130 when interrupted (Ctrl-C): after at least one epoch the
-    run is saved, before that nothing is written. Bad arguments (including a missing data folder, sizes the files
+    run is saved (beside --out when --overwrite would have replaced an earlier run), before that nothing is
+    written. Bad arguments (including a missing data folder, sizes the files
     cannot provide or a non-empty --out without --overwrite) raise SystemExit(2) after a one-line message on
     stderr, as argparse does.
     """
@@ -347,6 +350,10 @@ def main(argv=None):
             dataset = Dataset(*split[:4])
         except (ValueError, TypeError, OSError) as error:
             parser.error(_for_command_line(str(error), args))
+        if _flips(args.augment):
+            _say(parser, f"warning: --augment {args.augment} flips the images, which is wrong for digits: a mirrored "
+                         f"2, 3, 4, 5 or 7 is not a digit, and both flips together turn a 6 into a 9 (see augment.py); "
+                         f"training goes on")
         if is_standin:
             print(f"note: {args.data} holds the synthetic stand-in made by standin.py, not SVHN: these accuracies "
                   f"are NOT SVHN results")
@@ -371,18 +378,29 @@ def main(argv=None):
             predictions = model.predict(test_X)
             metrics = _metrics(args, model, trainer, predictions, test_y, is_standin, time.perf_counter() - start)
             _write_outputs(staging, trainer, model, metrics, test_X, test_y, predictions, preprocessing)
-            target = publish(staging, out, args.overwrite)
+            # An interrupted run is no success: it never replaces a run, and goes beside one in --out instead.
+            target = publish(staging, out, args.overwrite and not trainer.interrupted)
     except KeyboardInterrupt:
         return _fail(parser, 130, f"interrupted {stage}; nothing was written to {out}")
-    if target != out:
+    return _finish(parser, args, out, target, trainer, metrics, len(test_y))
+
+
+def _finish(parser, args, out, target, trainer, metrics, n_test):
+    """Say where the run published at `target` went and how it ended; return the exit code, 0 or 130."""
+    kept_beside = target != out and args.overwrite and trainer.interrupted
+    if target != out and not kept_beside:
         _say(parser, f"note: {out} was filled by another run while this one trained; this run's files are in "
                      f"{target} instead")
-    print(f"test accuracy {metrics['test_accuracy']:.4f} on {len(test_y)} images after {metrics['epochs_run']} "
+    print(f"test accuracy {metrics['test_accuracy']:.4f} on {n_test} images after {metrics['epochs_run']} "
           f"epochs ({metrics['run_seconds']:.0f} s); files in {target}: {', '.join(OUTPUT_FILES)}")
-    if trainer.interrupted:
-        return _fail(parser, 130, f"interrupted after epoch {trainer.epoch} of {args.epochs}; the files in {target} "
-                                  f"hold the model of epoch {trainer.best_epoch}, the best of those")
-    return 0
+    if not trainer.interrupted:
+        return 0
+    stopped = f"interrupted after epoch {trainer.epoch} of {args.epochs}; "
+    best = f"model of epoch {trainer.best_epoch}, the best of those"
+    if kept_beside:
+        return _fail(parser, 130, f"{stopped}{out} keeps the run it holds (--overwrite replaces it only with a run "
+                                  f"that finished), and the files in {target} hold this run's {best}")
+    return _fail(parser, 130, f"{stopped}the files in {target} hold the {best}")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -399,8 +417,9 @@ def _parser():
                      epilog=f"Files written to --out: {', '.join(OUTPUT_FILES)}; model.npz holds the architecture, "
                             f"weights and preprocessing (python predict.py --model OUT/model.npz IMAGE...), "
                             f"not the optimizer's state. Exit codes: 0 done, 1 training diverged (nothing written), "
-                            f"2 bad arguments, 130 interrupted by Ctrl-C (the epochs completed are saved; nothing is "
-                            f"written when the first one did not end).")
+                            f"2 bad arguments, 130 interrupted by Ctrl-C (the epochs completed are saved, beside an "
+                            f"earlier run that --overwrite would replace; nothing is written when the first one did "
+                            f"not end).")
     add = parser.add_argument
     add("--data", default="data", help="folder holding train_32x32.mat and test_32x32.mat")
     add("--max-train", type=_count, default=argparse.SUPPRESS,
@@ -446,19 +465,20 @@ def _parser():
         help=f"weight decay of the optimizer, PyTorch's meaning: added to the gradient, decoupled for adamw "
              f"(default: 0, {ADAMW_WEIGHT_DECAY:g} with --optim adamw)")
     add("--reg", type=_non_negative_float, default=0.0, help="L2 strength on the weights, in the loss")
-    add("--augment", type=_augment, metavar="SPEC",
-        help="augment every training batch: 'default' (augment.DIGITS: shifts up to 2 pixels, rotations up to 10 "
-             "degrees, colour jitter; no flips, which are wrong for digits) or a list such as "
-             "shift:2,rotate:10,color:0.2 (items: shift, crop, rotate, color, hflip, vflip) (default: none)")
+    add("--augment", type=_augment, metavar="SPEC", nargs="?", const="default",
+        help="augment every training batch: 'default', also meant by a bare --augment (augment.DIGITS: shifts up "
+             "to 2 pixels, rotations up to 10 degrees, colour jitter; no flips, which are wrong for digits) or a list "
+             "such as shift:2,rotate:10,color:0.2 (items: shift, crop, rotate, color, hflip, vflip) (default: none)")
     add("--dtype", choices=("float32", "float64"), default=argparse.SUPPRESS,
         help="dtype of the model and the data (default: float32, or the checkpoint's with --resume)")
     add("--seed", type=_non_negative_int, default=0, help="seed of the initial weights, the shuffling and the "
                                                           "augmentation (the data subsets are fixed, as in the "
                                                           "notebook)")
-    add("--out", default=time.strftime("runs/%Y%m%d-%H%M%S"),
+    add("--out", type=_folder, default=time.strftime("runs/%Y%m%d-%H%M%S"),
         help="output folder: new or empty; the run is written beside it and moved into place when it ends")
     add("--overwrite", action="store_true",
-        help="replace a non-empty --out (the folder of an earlier run) when this run ends")
+        help="replace a non-empty --out (the folder of an earlier run) when this run finishes; an interrupted run "
+             "goes beside it, to OUT-2")
     add("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     return parser
 
@@ -747,6 +767,18 @@ def _augment(text):
     except ValueError as error:
         raise argparse.ArgumentTypeError(_one_line(error).replace("`augment` ", "")) from None
     return text
+
+
+def _flips(spec):
+    """Whether the --augment `spec` (None: no augmentation) flips some images."""
+    transforms = [] if spec is None else augment_from_spec(spec).transforms
+    return any(isinstance(transform, (RandomHorizontalFlip, RandomVerticalFlip)) and transform.p > 0
+               for transform in transforms)
+
+
+def _folder(text):
+    """argparse type: a folder path; an empty one would be the current folder, which is never meant."""
+    return parse_argument(text, str, "a folder path, not empty", lambda path: path.strip() != "")
 
 
 def _decay(text):

@@ -13,10 +13,13 @@ batch, never the images accuracy is measured on.
 import copy
 import numbers
 import os
+import sys
 import time
 
 import numpy as np
 from tqdm.auto import tqdm
+# After tqdm.auto, which imports autonotebook without the warning it gives in Jupyter when imported first.
+from tqdm import autonotebook, std
 
 from checkpoint import best_checkpoint_path, save_model
 from metrics import multiclass_accuracy
@@ -98,7 +101,8 @@ class Trainer:
         and validation images.
     verbose : bool, keyword-only
         Show a progress bar per epoch (tqdm.auto: a widget in Jupyter, text in a terminal) with the running loss,
-        and one summary line per epoch; False prints nothing at all.
+        and one summary line per epoch; where stderr is not a terminal (a log file, a pipe) only the summary lines,
+        since the bar's carriage returns would clutter it. False prints nothing at all.
     restore_best : bool, keyword-only
         Keep a copy of the parameters of the epoch with the best validation accuracy and put them back in the model
         when `fit` ends (normally, by early stopping or by an interrupt).
@@ -208,7 +212,7 @@ class Trainer:
         self._epochs_without_improvement = 0
         try:
             # One bar for the whole call, reset every epoch: a notebook shows one widget, not one per epoch.
-            with tqdm(unit="batch", leave=False, disable=not self.verbose) as progress:
+            with self._progress_bar(last_epoch) as progress:
                 while self.epoch < last_epoch and not self.stopped_early:
                     self._run_epoch(last_epoch, progress)
         except KeyboardInterrupt:
@@ -241,6 +245,13 @@ class Trainer:
                        for start in range(0, X.shape[0], self.batch_size)]
         return multiclass_accuracy(np.concatenate(predictions), y)
 
+    def _progress_bar(self, last_epoch):
+        """The bar of a fit call ending at `last_epoch`, shown from the first epoch's start (a bar without a total
+        would show an empty '0batch' line first); disabled unless verbose and stderr can redraw it."""
+        n_batches = -(-np.shape(self.dataset.train_y)[0] // self.batch_size)
+        return tqdm(total=n_batches, desc=f"Epoch {self.epoch + 1}/{last_epoch}", unit="batch", leave=False,
+                    disable=not (self.verbose and _can_redraw(sys.stderr)))
+
     def _run_epoch(self, last_epoch, progress):
         """One pass over the shuffled training set, then the epoch's record, best tracking and checkpoints."""
         epoch = self.epoch + 1
@@ -252,6 +263,7 @@ class Trainer:
         loss_sum = 0.0
         self._set_mode("train")
         progress.set_description(f"Epoch {epoch}/{last_epoch}", refresh=False)
+        progress.set_postfix_str("", refresh=False)  # not the loss of the epoch before
         progress.reset(total=len(batches))
         for batch, indices in enumerate(batches, start=1):
             loss_sum += self._train_step(self._transform_batch(X[indices]), y[indices], epoch, batch, rate)
@@ -387,6 +399,16 @@ class Trainer:
     def _say(self, message):
         if self.verbose:
             tqdm.write(message)
+
+
+def _can_redraw(stream):
+    """Whether a progress bar can redraw itself on `stream`: in Jupyter (as a widget) or on a terminal."""
+    if autonotebook.tqdm is not std.tqdm:  # tqdm.auto found Jupyter and ipywidgets
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty(), or a closed stream
+        return False
 
 
 def _check_model(model):

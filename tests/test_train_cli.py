@@ -247,15 +247,22 @@ def test_cli_exploding_loss_is_said_without_the_trainer_keyword(standin, tmp_pat
 
 def interrupt_at_step(monkeypatch, step):
     """Make the `step`-th training step (counted from 1) raise KeyboardInterrupt, as Ctrl-C there would."""
+    fail_at_step(monkeypatch, step, KeyboardInterrupt)
+
+
+def fail_at_step(monkeypatch, step, failure):
+    """Make the `step`-th training step (counted from 1) raise `failure`, an exception, or return it as the loss."""
     train_step, calls = ConvNet.compute_loss_and_gradients, []
 
-    def interrupted_step(self, X, y):
+    def failing_step(self, X, y):
         calls.append(1)
-        if len(calls) == step:
-            raise KeyboardInterrupt
-        return train_step(self, X, y)
+        if len(calls) != step:
+            return train_step(self, X, y)
+        if isinstance(failure, float):
+            return failure
+        raise failure
 
-    monkeypatch.setattr(ConvNet, "compute_loss_and_gradients", interrupted_step)
+    monkeypatch.setattr(ConvNet, "compute_loss_and_gradients", failing_step)
 
 
 def test_cli_interrupted_in_the_first_epoch_exits_130_and_leaves_nothing(standin, tmp_path, capsys, monkeypatch):
@@ -316,6 +323,19 @@ def test_cli_as_a_subprocess_missing_data_exits_2_without_traceback(tmp_path):
     assert result.stderr.startswith("train.py: error: SVHN file not found")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_cli_log_in_a_file_has_plain_lines_without_progress_bars(standin, tmp_path):
+    log = tmp_path / "log.txt"
+    with open(log, "w") as file:
+        result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", standin, "--out",
+                                 str(tmp_path / "run"), *TINY[:-1], "--epochs", "2"], cwd=tmp_path, stdout=file,
+                                stderr=subprocess.STDOUT, timeout=120)
+    text = log.read_text()
+    assert result.returncode == 0, text
+    assert "\r" not in text and "batch" not in text
+    for epoch in (1, 2):
+        assert len(re.findall(rf"^Epoch {epoch}/2: loss ", text, flags=re.MULTILINE)) == 1, text
 
 
 # --out: never mix two runs, never replace one without --overwrite, never leave half a run.
@@ -412,6 +432,61 @@ def test_cli_overwrite_keeps_the_previous_run_when_the_new_one_fails(standin, fi
     assert code == (1 if failure == "diverged" else 130)
     assert f"nothing was written to {out}" in stderr
     assert snapshot(out) == before and os.listdir(tmp_path) == ["run"]
+
+
+@pytest.mark.parametrize("failure", [float("nan"), RuntimeError("a bug")], ids=["diverged", "error"])
+def test_cli_overwrite_keeps_the_previous_run_when_the_new_one_fails_after_an_epoch(standin, finished_run, tmp_path,
+                                                                                    capsys, monkeypatch, failure):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    before = snapshot(out)
+    fail_at_step(monkeypatch, 4, failure)  # TINY: 3 steps per epoch, so epoch 1 has saved its checkpoints
+    argv = ["--data", standin, "--out", str(out), *TINY, "--epochs", "3", "--overwrite"]
+    if isinstance(failure, float):
+        code, _, stderr = run_main(argv, capsys)
+        assert code == 1 and f"training diverged at epoch 2, batch 1: " in stderr
+    else:
+        with pytest.raises(RuntimeError, match="a bug"):
+            train.main(argv)
+    assert snapshot(out) == before and os.listdir(tmp_path) == ["run"]
+
+
+@pytest.mark.parametrize("earlier", ["finished", "interrupted"])
+def test_cli_overwrite_interrupted_keeps_the_earlier_run_and_saves_this_one_beside_it(standin, finished_run,
+                                                                                      tmp_path, capsys, monkeypatch,
+                                                                                      earlier):
+    out = tmp_path / "run"
+    if earlier == "finished":
+        shutil.copytree(finished_run, out)
+    else:
+        interrupt_at_step(monkeypatch, 4)
+        assert run_main(["--data", standin, "--out", str(out), *TINY, "--epochs", "3"], capsys)[0] == 130
+        monkeypatch.undo()
+    before = snapshot(out)
+    interrupt_at_step(monkeypatch, 4)
+    code, stdout, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--epochs", "3", "--conv1", "3",
+                                     "--overwrite"], capsys)
+    assert code == 130
+    assert snapshot(out) == before
+    assert stderr == (f"train.py: interrupted after epoch 1 of 3; {out} keeps the run it holds (--overwrite replaces "
+                      f"it only with a run that finished), and the files in {out}-2 hold this run's model of epoch "
+                      f"1, the best of those\n")
+    assert f"files in {out}-2:" in stdout.splitlines()[-1]
+    assert sorted(os.listdir(tmp_path)) == ["run", "run-2"]
+    metrics = json.loads((tmp_path / "run-2" / "metrics.json").read_text())
+    assert (metrics["interrupted"], metrics["epochs_run"], metrics["arguments"]["conv1"]) == (True, 1, 3)
+    assert_one_complete_run(tmp_path / "run-2", standin)
+
+
+def test_cli_overwrite_interrupted_into_an_empty_out_saves_there(standin, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()
+    interrupt_at_step(monkeypatch, 4)
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--epochs", "3", "--overwrite"], capsys)
+    assert code == 130
+    assert stderr == (f"train.py: interrupted after epoch 1 of 3; the files in {out} hold the model of epoch 1, the "
+                      f"best of those\n")
+    assert os.listdir(tmp_path) == ["run"] and sorted(os.listdir(out)) == sorted(train.OUTPUT_FILES)
 
 
 def test_cli_out_filled_by_another_run_meanwhile_goes_to_a_sibling(standin, tmp_path, capsys, monkeypatch):
@@ -523,6 +598,20 @@ def test_sigint_in_the_first_epoch_leaves_no_folder(standin, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a subprocess is POSIX")
+def test_sigint_during_overwrite_keeps_the_earlier_run(standin, finished_run, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    before = snapshot(out)
+    code, _, stderr = run_until_sigint(4, ["--data", standin, "--out", str(out), *TINY, "--epochs", "3",
+                                           "--overwrite"], tmp_path)
+    assert code == 130, stderr
+    assert snapshot(out) == before
+    assert f"{out} keeps the run it holds" in stderr and f"the files in {out}-2 hold" in stderr
+    assert_one_complete_run(tmp_path / "run-2", standin)
+    assert sorted(os.listdir(tmp_path)) == ["run", "run-2"]
+
+
 # What train.py saves is enough to predict on raw images.
 
 def test_cli_model_predicts_raw_images_exactly_as_reported(standin, finished_run):
@@ -587,3 +676,38 @@ def test_prepare_refuses_non_finite_pixels(dtype):
     with pytest.raises(ValueError, match=r"`others\[0\]` must hold finite values only, got 1 NaN or infinite value "
                                          r"out of 96"):
         train.prepare_for_neural_network(np.zeros((2, 4, 4, 3)), images)
+
+
+# --out and --augment: no silent surprises.
+
+@pytest.mark.parametrize("out", ["", "   "])
+def test_cli_refuses_an_empty_out(standin, tmp_path, capsys, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)  # an empty --out used to mean the current folder
+    code, stdout, stderr = run_main(["--data", standin, "--out", out, *TINY], capsys)
+    assert code == 2
+    # OneLineParser folds runs of spaces into one
+    assert stderr == (f"train.py: error: argument --out: must be a folder path, not empty, got {out[:1]!r} "
+                      f"(see --help)\n")
+    assert stdout == "" and os.listdir(tmp_path) == []
+
+
+def test_cli_bare_augment_means_the_default_set(standin, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--augment"], capsys)
+    assert code == 0, stderr
+    assert json.loads((out / "metrics.json").read_text())["arguments"]["augment"] == "default"
+    assert train._parser().parse_args(["--augment"]).augment == train._parser().parse_args(
+        ["--augment", "default"]).augment
+
+
+FLIP_WARNING = ("train.py: warning: --augment {spec} flips the images, which is wrong for digits: a mirrored 2, 3, 4, "
+                "5 or 7 is not a digit, and both flips together turn a 6 into a 9 (see augment.py); training goes on\n")
+
+
+@pytest.mark.parametrize("spec, warns", [("hflip,vflip", True), ("shift:1,hflip", True), ("vflip:0", False)])
+def test_cli_warns_about_flips_in_one_line_and_trains(standin, tmp_path, capsys, spec, warns):
+    out = tmp_path / "run"
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--augment", spec], capsys)
+    assert code == 0, stderr
+    assert stderr == (FLIP_WARNING.format(spec=spec) if warns else "")
+    assert sorted(os.listdir(out)) == sorted(train.OUTPUT_FILES)

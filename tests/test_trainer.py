@@ -341,6 +341,7 @@ def test_progress_bar_and_summary_lines(capsys, monkeypatch):
             super().set_postfix(**kwargs)
 
     monkeypatch.setattr(trainer_module, "tqdm", RecordingBar)
+    monkeypatch.setattr(trainer_module, "_can_redraw", lambda stream: True)  # as on a terminal
     fake_trainer(FakeModel(losses={1: 1.0, 2: 2.0, 3: 3.0}), num_epochs=2, verbose=True).fit()
     captured = capsys.readouterr()
     assert "Epoch 1/2: loss 2.0000, train acc 1.0000, val acc 1.0000, 0.0" in captured.out
