@@ -624,8 +624,8 @@ def _write_outputs(out, trainer, model, metrics, test_X, test_y, predictions, pr
     # A checkpoint's mean (of --resume) may be per channel, or absent; the figure takes a whole image.
     mean_image = np.broadcast_to(preprocessing.get("mean_image", 0.0), test_X.shape[1:]).astype(test_X.dtype)
     # restore_best put the best epoch's parameters back, so both files hold the model evaluated here.
-    for name in ("model.npz", "model.best.npz"):
-        save_model(model, os.path.join(out, name), preprocessing=preprocessing)
+    for name in ("model.npz", "model.best.npz"):  # replacing those Trainer wrote into this run's staging folder
+        save_model(model, os.path.join(out, name), preprocessing=preprocessing, overwrite=True)
     with open(os.path.join(out, "history.csv"), "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=list(trainer.history[0]))
         writer.writeheader()

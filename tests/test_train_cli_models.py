@@ -376,7 +376,7 @@ def test_resume_refuses_unusable_checkpoints(standin, tmp_path, capsys):
                    rf"--resume {re.escape(str(tmp_path / 'none.npz'))}: No such file or directory")
     (tmp_path / "notes.npz").write_text("hello")
     one_line_error(*run_main([*argv, str(tmp_path / "notes.npz")], capsys)[::2],
-                   r"--resume \S+notes.npz is not a readable model checkpoint", python_names=True)
+                   r"--resume \S+notes.npz is not a checkpoint of this package: it is text")
     model = ConvNet((32, 32, 3), 10, 2, 2, seed=0)
     save_model(model, tmp_path / "bare.npz")
     one_line_error(*run_main([*argv, str(tmp_path / "bare.npz")], capsys)[::2],
