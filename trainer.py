@@ -194,8 +194,9 @@ class Trainer:
         """Train for `num_epochs` more epochs (default `self.num_epochs`), reshuffling the training set each epoch.
 
         Calling `fit` again continues where the last call stopped: same optimizer state, learning rate, epoch
-        count and patience count (restarted after an early stop). Ctrl-C (KeyboardInterrupt) stops training cleanly: the model keeps the parameters of its last
-        completed step (or the best ones with `restore_best`) and the completed epochs are returned.
+        count and patience count (restarted after an early stop). Ctrl-C (KeyboardInterrupt) stops training
+        cleanly: the model keeps the parameters of its last completed step (or the best ones with `restore_best`),
+        `state_dict()` those of the last completed epoch, and the completed epochs are returned.
 
         Returns
         -------
@@ -499,8 +500,9 @@ class Trainer:
         if states is None:
             return optimizers
         if not isinstance(states, dict) or set(states) != set(optimizers):
-            raise ValueError(f"`state['optimizers']` must hold one state per parameter "
-                             f"({', '.join(optimizers)}), got {', '.join(states) if isinstance(states, dict) else states}")
+            held = ", ".join(states) if isinstance(states, dict) else type(states).__name__
+            raise ValueError(f"`state['optimizers']` must hold one state per parameter ({', '.join(optimizers)}), "
+                             f"got {held}")
         for name, optimizer in optimizers.items():
             try:
                 optimizer.load_state_dict(states[name])

@@ -260,7 +260,8 @@ def test_corrupt_file(saved, where):
 
 
 @pytest.mark.parametrize("write, match", [
-    (lambda file: np.savez(file, weights=np.ones(3)), r"without the `__checkpoint__` entry that save_model writes \(entries: weights\)"),
+    (lambda file: np.savez(file, weights=np.ones(3)),
+     r"without the `__checkpoint__` entry that save_model writes \(entries: weights\)"),
     (lambda file: np.save(file, np.ones(3)), r"single \.npy array"),
     (lambda file: file.write(b"hello, not numpy"), r"is not a checkpoint of this package: it is text"),
     (lambda file: np.savez(file, __checkpoint__=np.array("{not json")), r"does not say format 'numpy-cnn-checkpoint'"),
