@@ -14,7 +14,8 @@ A checkpoint is an uncompressed `.npz` archive holding
   `preprocessing/mean_image`. Files without it (older ones too) load as before; `load_classifier` needs it.
 - optionally, what training needs to go on as if never stopped (`save_model(..., training_state=...)`, e.g.
   `Trainer.state_dict()`): its JSON part under the key `"training_state"`, each of its arrays (optimizer moments,
-  parameters) as `training_state/<path>` with a `{"__ndarray__": "<path>"}` in its place in the JSON.
+  parameters) as `training_state/<path>` with a `{"__ndarray__": "<path>"}` in its place in the JSON
+  (training_state.py).
   `load_training_state` reads it back; files without it (older ones too) load as before.
 
 Files are written atomically (a temporary file in the same directory, then `os.replace`), so an interrupted save
@@ -33,6 +34,7 @@ import zipfile
 import numpy as np
 
 from atomic import atomic_write
+from training_state import join_tree, split_tree
 from model import ConvNet, Sequential
 from validation import check_finite, check_float_array, check_number, check_output_file
 
@@ -47,8 +49,6 @@ PREPROCESSING_KEY = "preprocessing"
 PREPROCESSING_PREFIX = "preprocessing/"
 TRAINING_STATE_KEY = "training_state"
 TRAINING_STATE_PREFIX = "training_state/"
-# Where an array of the training state stands in its JSON part: {"__ndarray__": "<path>"}.
-ARRAY_MARKER = "__ndarray__"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an .npz is a zip archive (the second: an empty one)
 # What a file that is not a zip archive is, from its first bytes, to say so.
 FILE_KINDS = ((b"\x93NUMPY", "a single .npy array"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
@@ -116,7 +116,7 @@ def save_model(model, path, *, preprocessing=None, training_state=None, overwrit
     if training_state is not None:
         if not isinstance(training_state, dict):
             raise TypeError(f"`training_state` must be None or a dict, got {type(training_state).__name__}")
-        metadata[TRAINING_STATE_KEY], state_arrays = _split_tree(training_state, "training_state")
+        metadata[TRAINING_STATE_KEY], state_arrays = split_tree(training_state, "training_state")
         arrays.update({TRAINING_STATE_PREFIX + key: value for key, value in state_arrays.items()})
     try:
         metadata = json.dumps(metadata)
@@ -199,7 +199,7 @@ def load_training_state(path):
     _check_metadata(metadata, path)
     if TRAINING_STATE_KEY not in metadata:
         return None
-    return _join_tree(metadata[TRAINING_STATE_KEY], entries[TRAINING_STATE_PREFIX], path)
+    return join_tree(metadata[TRAINING_STATE_KEY], entries[TRAINING_STATE_PREFIX], path)
 
 
 def is_checkpoint(path):
@@ -502,51 +502,6 @@ def _check_replaceable(path, overwrite):
                               f"never replaces one, even with overwrite=True: choose another path or move it away")
     if not overwrite:
         raise FileExistsError(f"`path` {path!r} already holds a checkpoint; pass overwrite=True to replace it")
-
-
-def _split_tree(tree, name):
-    """(`tree` as JSON with each ndarray replaced by {ARRAY_MARKER: its path}, {path: ndarray}).
-
-    `tree` holds dicts with str keys without '/', lists, tuples, numbers, strings, booleans, None and ndarrays of
-    numbers or booleans; `name` is how errors call it.
-    """
-    arrays = {}
-
-    def split(value, where):
-        if isinstance(value, np.ndarray):
-            if value.dtype.kind not in "biuf":
-                raise TypeError(f"`{name}` must hold arrays of numbers, got dtype {value.dtype} at {where!r}")
-            arrays[where] = value
-            return {ARRAY_MARKER: where}
-        if isinstance(value, dict):
-            bad = [key for key in value if not isinstance(key, str) or not key or "/" in key or key == ARRAY_MARKER]
-            if bad:
-                raise ValueError(f"`{name}` keys must be non-empty strings without '/', got {bad[0]!r} at {where!r}")
-            return {key: split(item, f"{where}/{key}" if where else key) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [split(item, f"{where}/{index}" if where else str(index)) for index, item in enumerate(value)]
-        if isinstance(value, np.generic):
-            value = value.item()
-        if value is None or isinstance(value, (str, bool, numbers.Real)):
-            return value
-        raise TypeError(f"`{name}` must hold numbers, strings, booleans, None, lists, dicts and ndarrays, got "
-                        f"{type(value).__name__} at {where!r}")
-
-    return split(tree, ""), arrays
-
-
-def _join_tree(tree, arrays, path):
-    """`tree` with every {ARRAY_MARKER: path} replaced by its array, the inverse of `_split_tree`."""
-    if isinstance(tree, dict):
-        if set(tree) == {ARRAY_MARKER}:
-            if tree[ARRAY_MARKER] not in arrays:
-                raise ValueError(f"{path} is not a readable model checkpoint: its training state lacks the array "
-                                 f"{tree[ARRAY_MARKER]!r}")
-            return arrays[tree[ARRAY_MARKER]]
-        return {key: _join_tree(value, arrays, path) for key, value in tree.items()}
-    if isinstance(tree, list):
-        return [_join_tree(value, arrays, path) for value in tree]
-    return tree
 
 
 def _check_architecture(model_config, saved_config, path):

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from checkpoint import best_checkpoint_path, is_checkpoint, load_training_state, save_model
 from metrics import multiclass_accuracy
+from training_state import check_state_keys, checked_arrays
 from validation import check_finite, check_int, check_number, check_output_file, check_rng, check_samples
 
 DIVERGENCE_THRESHOLD = 1e3
@@ -296,11 +297,11 @@ class Trainer:
         TypeError, ValueError
             When `state` is not such a dict, or does not fit this model or optimizer (the message names the entry).
         """
-        _check_state_keys(state)
-        params = _checked_arrays(state["params"], {name: p.value for name, p in self.model.params().items()},
+        check_state_keys(state)
+        params = checked_arrays(state["params"], {name: p.value for name, p in self.model.params().items()},
                                  "parameter")
-        buffers = _checked_arrays(state["buffers"], self._buffers(), "buffer")
-        best = None if state["best_params"] is None else _checked_arrays(state["best_params"], params, "parameter")
+        buffers = checked_arrays(state["buffers"], self._buffers(), "buffer")
+        best = None if state["best_params"] is None else checked_arrays(state["best_params"], params, "parameter")
         optimizers = self._loaded_optimizers(state.get("optimizers"))
         rng = copy.deepcopy(self._rng)
         try:
@@ -609,38 +610,3 @@ def _check_checkpoint_path(path, model):
                         f"{type(model).__name__} has none")
     return path, best_path
 
-
-STATE_KEYS = ("epoch", "learning_rate", "history", "best_val_accuracy", "best_epoch", "reference_loss",
-              "epochs_without_improvement", "stopped_early", "params", "buffers", "best_params", "rng")
-
-
-def _check_state_keys(state):
-    """Raise unless `state` is a dict with the keys of `Trainer.state_dict()` ("optimizers" may be missing)."""
-    if not isinstance(state, dict):
-        raise TypeError(f"`state` must be a dict from Trainer.state_dict(), got {type(state).__name__}")
-    missing = [key for key in STATE_KEYS if key not in state]
-    unknown = sorted(set(state) - {*STATE_KEYS, "optimizers"})
-    if missing or unknown:
-        raise ValueError(f"`state` must have the keys of Trainer.state_dict(); "
-                         f"{'it lacks ' + ', '.join(missing) if missing else 'unknown: ' + ', '.join(unknown)}")
-    check_int(state["epoch"], "state['epoch']", 0)
-    check_number(state["learning_rate"], "state['learning_rate']", minimum=0, strict_minimum=True)
-    if not isinstance(state["history"], list) or len(state["history"]) != state["epoch"]:
-        raise ValueError(f"`state['history']` must be a list of one record per epoch ({state['epoch']})")
-
-
-def _checked_arrays(arrays, expected, kind):
-    """`arrays` ({name: ndarray}) checked to have the names and shapes of `expected` ({name: ndarray})."""
-    if not isinstance(arrays, dict) or set(arrays) != set(expected):
-        held = ", ".join(arrays) if isinstance(arrays, dict) else type(arrays).__name__
-        raise ValueError(f"the training state's {kind}s ({held or 'none'}) are not the model's "
-                         f"({', '.join(expected) or 'none'})")
-    for name, value in expected.items():
-        array = arrays[name]
-        if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.floating):
-            raise ValueError(f"{kind} `{name}` of the training state must be a float ndarray, got "
-                             f"{type(array).__name__}")
-        if array.shape != np.shape(value):
-            raise ValueError(f"{kind} `{name}` of the training state has shape {array.shape}, the model's has "
-                             f"{np.shape(value)}")
-    return arrays
