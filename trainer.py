@@ -274,15 +274,20 @@ class Trainer:
             epoch, learning_rate, history, best_val_accuracy, best_epoch, reference_loss,
             epochs_without_improvement, stopped_early; params and buffers ({name: ndarray}, the values training
             continues from: with `restore_best` the model itself may hold the best ones), best_params (None or
-            {name: ndarray}), optimizers ({parameter name: optimizer.state_dict()}) and rng (the generator's
-            `bit_generator.state`). Copies: JSON values and ndarrays only, as `checkpoint.save_model` stores them.
+            {name: ndarray}), optimizers ({parameter name: optimizer.state_dict()}; left out when the optimizer has
+            no `state_dict()`, and a Trainer loading the state then starts its optimizers from zero) and rng (the
+            generator's `bit_generator.state`). Copies: JSON values and ndarrays only, as `checkpoint.save_model`
+            stores them.
         """
-        snapshot = self._snapshot or self._take_snapshot()
+        snapshot = copy.deepcopy(self._snapshot or self._take_snapshot())
+        optimizers = snapshot.pop("optimizers")
+        if all(callable(getattr(optimizer, "state_dict", None)) for optimizer in optimizers.values()):
+            snapshot["optimizers"] = {name: optimizer.state_dict() for name, optimizer in optimizers.items()}
         best = self._best_params
         return {"epoch": self.epoch, "learning_rate": self.learning_rate, "history": copy.deepcopy(self.history),
                 "best_val_accuracy": self.best_val_accuracy, "best_epoch": self.best_epoch,
                 "reference_loss": self.reference_loss, "epochs_without_improvement": self._epochs_without_improvement,
-                "stopped_early": self.stopped_early, **copy.deepcopy(snapshot),
+                "stopped_early": self.stopped_early, **snapshot,
                 "best_params": None if best is None else {name: value.copy() for name, value in best.items()}}
 
     def load_state_dict(self, state):
@@ -492,7 +497,7 @@ class Trainer:
         """Copies of what changes within an epoch: parameters, buffers, optimizer states, generator state."""
         return {"params": {name: param.value.copy() for name, param in self.model.params().items()},
                 "buffers": {name: buffer.copy() for name, buffer in self._buffers().items()},
-                "optimizers": {name: optimizer.state_dict() for name, optimizer in self.optimizers.items()},
+                "optimizers": copy.deepcopy(self.optimizers),
                 "rng": self._rng.bit_generator.state}
 
     def _loaded_optimizers(self, states):

@@ -236,3 +236,19 @@ def test_save_checkpoint_follows_save_models_rule(tmp_path):
     with pytest.raises(FileExistsError, match="pass overwrite=True"):
         trainer.save_checkpoint(tmp_path / "state.npz")
     trainer.save_checkpoint(tmp_path / "state.npz", overwrite=True)
+
+
+def test_an_optimizer_without_state_dict_trains_and_checkpoints_without_its_state(tmp_path):
+    class Plain:
+        def update(self, w, d_w, learning_rate):
+            return w - learning_rate * d_w
+
+    model = ConvNet(SHAPE, 2, 3, 4, seed=0)
+    trainer = Trainer(model, dataset(), Plain(), num_epochs=1, batch_size=8, verbose=False,
+                      checkpoint_path=tmp_path / "model.npz")
+    trainer.fit()
+    state = load_training_state(tmp_path / "model.npz")
+    assert "optimizers" not in state and state["epoch"] == 1
+    other = Trainer(load_model(tmp_path / "model.npz"), dataset(), Plain(), verbose=False)
+    other.load_state_dict(state)
+    assert other.epoch == 1
