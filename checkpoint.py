@@ -12,9 +12,18 @@ A checkpoint is an uncompressed `.npz` archive holding
 - optionally, what turns raw images into the model's input (`save_model(..., preprocessing=...)`): its scalars
   under the key `"preprocessing"` of the JSON string, its arrays as `preprocessing/<name>`, e.g.
   `preprocessing/mean_image`. Files without it (older ones too) load as before; `load_classifier` needs it.
+- optionally, what training needs to go on as if never stopped (`save_model(..., training_state=...)`, e.g.
+  `Trainer.state_dict()`): its JSON part under the key `"training_state"`, each of its arrays (optimizer moments,
+  parameters) as `training_state/<path>` with a `{"__ndarray__": "<path>"}` in its place in the JSON
+  (training_state.py).
+  `load_training_state` reads it back; files without it (older ones too) load as before.
 
 Files are written atomically (a temporary file in the same directory, then `os.replace`), so an interrupted save
 never leaves a broken file under the final name, and read with `allow_pickle=False`, so loading never runs code.
+
+Nothing is replaced silently: `save_model` never replaces a file that is not a checkpoint of this package, and
+replaces a checkpoint only when given `overwrite=True`. A file that is not a checkpoint (a CSV, an image, a plain
+`.npy` or another program's `.npz`) is refused with `NotACheckpointError`, a ValueError that names the file.
 """
 import json
 import math
@@ -25,6 +34,7 @@ import zipfile
 import numpy as np
 
 from atomic import atomic_write
+from training_state import join_tree, split_tree
 from model import ConvNet, Sequential
 from validation import check_finite, check_float_array, check_number, check_output_file
 
@@ -37,33 +47,63 @@ BUFFER_PREFIX = "buffers/"
 MODEL_BUILDERS = {"ConvNet": lambda config: ConvNet(**config), "Sequential": Sequential.from_config}
 PREPROCESSING_KEY = "preprocessing"
 PREPROCESSING_PREFIX = "preprocessing/"
+TRAINING_STATE_KEY = "training_state"
+TRAINING_STATE_PREFIX = "training_state/"
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an .npz is a zip archive (the second: an empty one)
+# What a file that is not a zip archive is, from its first bytes, to say so.
+FILE_KINDS = ((b"\x93NUMPY", "a single .npy array"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+              (b"\x80", "a Python pickle"))
 # Config entries that change neither the parameters' layout nor what they compute: a checkpoint saved in float32
 # or with another L2 strength still loads (values are cast to the model's dtype).
 _NOT_ARCHITECTURE = ("dtype", "reg")
 
 
-def save_model(model, path, *, preprocessing=None):
+class NotACheckpointError(ValueError):
+    """The file is not a checkpoint of this package (another kind of file, or one too broken to tell)."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path} is not a checkpoint of this package: {reason}")
+        self.path = path
+
+
+def save_model(model, path, *, preprocessing=None, training_state=None, overwrite=False):
     """Write every parameter of `model` and its architecture to the `.npz` file `path`, atomically.
 
     Parameters
     ----------
     model : object with `params() -> {name: Param}` and `config() -> dict` (JSON-serializable), e.g. ConvNet
     path : str or os.PathLike
-        The file to write (replaced if it exists); its directory must exist. Checked first, before anything else.
+        The file to write; its directory must exist. Checked first, before anything else: a file there is replaced
+        only when it is a checkpoint of this package and `overwrite` is True.
     preprocessing : None or dict, keyword-only
         What turns raw images into the model's input, saved beside the parameters: str keys (no '/') mapped to
         numbers, strings, booleans, None or ndarrays of numbers. `Classifier` applies `scale` (float) and
         `mean_image` (ndarray of shape (height, width, channels)): `images * scale - mean_image`, as
         `train.py` saves them.
+    training_state : None or dict, keyword-only
+        What training needs to continue, e.g. `Trainer.state_dict()`: str keys (no '/') mapped to numbers,
+        strings, booleans, None, lists, dicts of the same, or ndarrays of numbers; read back by
+        `load_training_state`.
+    overwrite : bool, keyword-only
+        Replace a checkpoint of this package that `path` holds. Without it an existing file is never replaced;
+        with it, only a checkpoint is (never another kind of file).
 
     Raises
     ------
     IsADirectoryError, FileNotFoundError
         When `path` is a directory or its directory does not exist; nothing is computed or written.
+    FileExistsError
+        When `path` holds a checkpoint and `overwrite` is False, or a file that is not a checkpoint of this
+        package; nothing is written.
     TypeError, ValueError
-        When `model` has no `config()` or `preprocessing` holds something else; nothing is written.
+        When `model` has no `config()`, or `preprocessing` or `training_state` holds something else; nothing is
+        written.
     """
     path = check_output_file(path, "path")
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"`overwrite` must be True or False, got {overwrite!r}")
+    if os.path.lexists(path):
+        _check_replaceable(path, overwrite)
     config = getattr(model, "config", None)
     if not callable(config):
         raise TypeError(f"`model` must have a config() method returning its constructor arguments, "
@@ -73,6 +113,11 @@ def save_model(model, path, *, preprocessing=None):
     if preprocessing is not None:
         metadata[PREPROCESSING_KEY], preprocessing_arrays = _split_preprocessing(preprocessing)
         arrays.update({PREPROCESSING_PREFIX + key: value for key, value in preprocessing_arrays.items()})
+    if training_state is not None:
+        if not isinstance(training_state, dict):
+            raise TypeError(f"`training_state` must be None or a dict, got {type(training_state).__name__}")
+        metadata[TRAINING_STATE_KEY], state_arrays = split_tree(training_state, "training_state")
+        arrays.update({TRAINING_STATE_PREFIX + key: value for key, value in state_arrays.items()})
     try:
         metadata = json.dumps(metadata)
     except TypeError as error:
@@ -133,6 +178,38 @@ def load_classifier(path):
         raise ValueError(f"{os.fspath(path)} holds no preprocessing (it was saved without `preprocessing=`); load "
                          f"it with load_model and preprocess the images yourself")
     return Classifier(model, preprocessing)
+
+
+def load_training_state(path):
+    """The training state saved in `path` (`save_model(..., training_state=...)`), or None when it holds none.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by `save_model`, e.g. by `Trainer` at its `checkpoint_path` or `model.npz` of a `train.py`
+        run.
+
+    Returns
+    -------
+    None or dict
+        As saved, with its arrays back in place (tuples come back as lists).
+    """
+    path = _check_path(path)
+    metadata, entries = _read_archive(path, (TRAINING_STATE_PREFIX,))
+    _check_metadata(metadata, path)
+    if TRAINING_STATE_KEY not in metadata:
+        return None
+    return join_tree(metadata[TRAINING_STATE_KEY], entries[TRAINING_STATE_PREFIX], path)
+
+
+def is_checkpoint(path):
+    """Whether `path` is a file holding a checkpoint of this package (of any format version): the only kind of file
+    `save_model(..., overwrite=True)` replaces."""
+    try:
+        _read_archive(_check_path(path), ())
+    except (NotACheckpointError, OSError):
+        return False
+    return True
 
 
 def read_preprocessing(path):
@@ -333,50 +410,98 @@ def _split_preprocessing(preprocessing):
 def _read_checkpoint(path):
     """Return (metadata dict, {parameter name: array}, preprocessing dict or None) from `path`, turning every
     decoding failure into ValueError."""
-    try:
-        metadata, arrays, preprocessing_arrays = _read_archive(path)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path} is not a readable model checkpoint (truncated, corrupt or another kind of "
-                         f"file): {error}") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a model checkpoint of this package: its `{METADATA_KEY}` entry does not "
-                         f"say format {FORMAT!r}")
-    if metadata.get("version") != VERSION:
-        raise ValueError(f"{path} is a checkpoint of format version {metadata.get('version')!r}; this code reads "
-                         f"version {VERSION}")
-    if not isinstance(metadata.get("config"), dict):
-        raise ValueError(f"{path} has no architecture (`config`) in its `{METADATA_KEY}` entry")
+    metadata, entries = _read_archive(path, (PARAM_PREFIX, BUFFER_PREFIX, PREPROCESSING_PREFIX))
+    _check_metadata(metadata, path)
+    arrays = {**entries[PARAM_PREFIX],
+              **{BUFFER_PREFIX + name: array for name, array in entries[BUFFER_PREFIX].items()}}
     if PREPROCESSING_KEY not in metadata:
         return metadata, arrays, None
     if not isinstance(metadata[PREPROCESSING_KEY], dict):
         raise ValueError(f"{path} is not a readable model checkpoint: its `{PREPROCESSING_KEY}` entry must be an "
                          f"object, got {metadata[PREPROCESSING_KEY]!r}")
-    return metadata, arrays, {**metadata[PREPROCESSING_KEY], **preprocessing_arrays}
+    return metadata, arrays, {**metadata[PREPROCESSING_KEY], **entries[PREPROCESSING_PREFIX]}
 
 
-def _read_archive(path):
-    """Raw contents of the checkpoint `path`: (metadata, {parameter: array}, {preprocessing key: array}); raises
-    whatever numpy, zipfile or json raise on a bad file."""
+def _check_metadata(metadata, path):
+    """Raise ValueError unless the metadata of the checkpoint `path` is of the version this code reads."""
+    if metadata.get("version") != VERSION:
+        raise ValueError(f"{path} is a checkpoint of format version {metadata.get('version')!r}; this code reads "
+                         f"version {VERSION}")
+    if not isinstance(metadata.get("config"), dict):
+        raise ValueError(f"{path} has no architecture (`config`) in its `{METADATA_KEY}` entry")
+
+
+def _read_archive(path, prefixes):
+    """The metadata of the checkpoint `path` and, per prefix, {name without it: array} of its entries.
+
+    Raises NotACheckpointError, naming the file and what it is, for anything but an .npz archive whose metadata
+    says our format (a truncated or corrupt archive included); FileNotFoundError and the like when it cannot be
+    opened.
+    """
     # np.load given a path leaks the open file when the archive is truncated; given a file object, it cannot.
     with open(path, "rb") as file:
-        archive = np.load(file, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single .npy array, not a .npz archive")
-        with archive:
-            if METADATA_KEY not in archive.files:
-                raise ValueError(f"it has no `{METADATA_KEY}` entry (entries: {', '.join(archive.files[:8])})")
-            metadata = json.loads(str(archive[METADATA_KEY]))
-            params = {**_entries(archive, PARAM_PREFIX),
-                      **{BUFFER_PREFIX + name: array for name, array in _entries(archive, BUFFER_PREFIX).items()}}
-            preprocessing = _entries(archive, PREPROCESSING_PREFIX)
-    return metadata, params, preprocessing
+        head = file.read(8)
+        if not head.startswith(ZIP_MAGIC):
+            raise NotACheckpointError(path, _what_file(head))
+        file.seek(0)
+        try:
+            with np.load(file, allow_pickle=False) as archive:
+                metadata = _read_metadata(archive, path)
+                return metadata, {prefix: {name[len(prefix):]: _entry(archive, name, path) for name in archive.files
+                                           if name.startswith(prefix)} for prefix in prefixes}
+        except NotACheckpointError:
+            raise
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+            raise NotACheckpointError(path, f"a truncated or corrupt archive, or another kind of file ("
+                                            f"{error})") from None
 
 
-def _entries(archive, prefix):
-    """{name without `prefix`: array} of the entries of the open `archive` whose names start with `prefix`."""
-    return {name[len(prefix):]: archive[name] for name in archive.files if name.startswith(prefix)}
+def _what_file(head):
+    """Why a file starting with the bytes `head` is not a checkpoint: what it is, as far as they tell."""
+    if not head:
+        return "it is empty"
+    kind = next((kind for magic, kind in FILE_KINDS if head.startswith(magic)), None)
+    if kind is None:
+        kind = "text (a CSV file, say)" if _is_text(head) else "another kind of file"
+    return f"it is {kind}, not the .npz archive save_model writes"
+
+
+def _is_text(head):
+    return all(32 <= byte < 127 or byte in b"\t\n\r" for byte in head)
+
+
+def _read_metadata(archive, path):
+    """The metadata dict of the open `archive`, checked to be of our format."""
+    if METADATA_KEY not in archive.files:
+        raise NotACheckpointError(path, f"an .npz archive without the `{METADATA_KEY}` entry that save_model "
+                                        f"writes (entries: {', '.join(archive.files[:8]) or 'none'})")
+    try:
+        metadata = json.loads(str(_entry(archive, METADATA_KEY, path)))
+    except json.JSONDecodeError:
+        metadata = None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise NotACheckpointError(path, f"its `{METADATA_KEY}` entry does not say format {FORMAT!r}")
+    return metadata
+
+
+def _entry(archive, name, path):
+    """The array `name` of the open `archive`; never unpickles."""
+    try:
+        return archive[name]
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise NotACheckpointError(path, f"its entry `{name}` holds pickled Python objects, which a checkpoint of "
+                                            f"this package never holds (not loaded: unpickling can run code)") from None
+        raise
+
+
+def _check_replaceable(path, overwrite):
+    """Raise FileExistsError unless the existing file `path` is a checkpoint and `overwrite` is True."""
+    if not is_checkpoint(path):
+        raise FileExistsError(f"`path` {path!r} holds a file that is not a checkpoint of this package; save_model "
+                              f"never replaces one, even with overwrite=True: choose another path or move it away")
+    if not overwrite:
+        raise FileExistsError(f"`path` {path!r} already holds a checkpoint; pass overwrite=True to replace it")
 
 
 def _check_architecture(model_config, saved_config, path):

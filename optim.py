@@ -14,7 +14,14 @@ Weight decay: `SGD`, `MomentumSGD`, `Adam` and `RMSProp` take `weight_decay=0.0`
 penalty added to the gradient (`d_w + weight_decay * w` replaces `d_w` before the rest of the rule). `AdamW` decays
 the weights apart from the gradient (`w * (1 - learning_rate * weight_decay)`, then Adam's step), as
 `torch.optim.AdamW` does. `tests/test_torch_optim.py` checks every rule against `torch.optim` step by step.
+
+State: `state_dict()` returns `{"optimizer": class name, "state": {...}}` with the arrays and counts an optimizer
+keeps (MomentumSGD: `velocity`; Adam and AdamW: `m`, `v`, `t`; RMSProp: `cache`; SGD: none), None before the first
+update; `load_state_dict(state)` puts such a state into an optimizer of the same class, which goes on exactly as the
+one that exported it. Only the state moves: the hyperparameters (momentum, betas, weight decay) stay those the
+instance was built with. Arrays, ints and None only, so a checkpoint stores it without pickle.
 """
+import numbers
 import weakref
 
 import numpy as np
@@ -22,7 +29,54 @@ import numpy as np
 from validation import check_float_array, check_number
 
 
-class _OneParameter:
+class _Optimizer:
+    """Base of every optimizer: the export and import of its state, the attributes named in STATE."""
+
+    STATE = ()  # the attributes holding the state, e.g. ("m", "v", "t"): arrays or None, and counts (ints)
+    COUNTS = ()  # those of STATE that are counts
+
+    def state_dict(self):
+        """The optimizer's state: {"optimizer": class name, "state": {attribute: copy of its value}}."""
+        return {"optimizer": type(self).__name__,
+                "state": {name: _copy(getattr(self, name)) for name in self.STATE}}
+
+    def load_state_dict(self, state):
+        """Take the state exported by `state_dict()` of an optimizer of the same class; checked first, nothing
+        changes on an error.
+
+        Raises
+        ------
+        TypeError, ValueError
+            When `state` is not such a dict, is another class's or holds values of the wrong kind.
+        """
+        values = self._check_state(state)
+        for name, value in values.items():
+            setattr(self, name, value)
+        if isinstance(self, _OneParameter):
+            self._forget_arrays()
+
+    def _check_state(self, state):
+        """The checked {attribute: value} of `state`."""
+        name = type(self).__name__
+        if not isinstance(state, dict) or not {"optimizer", "state"} <= set(state):
+            raise TypeError(f"`state` must be a dict from state_dict(), with the keys optimizer and state, got "
+                            f"{state!r:.80}")
+        if state["optimizer"] != name:
+            raise ValueError(f"the state of {state['optimizer']!r} cannot be loaded into {name}")
+        values = state["state"]
+        if not isinstance(values, dict) or set(values) != set(self.STATE):
+            raise ValueError(f"`state['state']` must have the keys {', '.join(self.STATE) or 'none'}, got "
+                             f"{', '.join(values) if isinstance(values, dict) and values else 'none'}")
+        checked = {key: _check_state_value(value, f"state['state'][{key!r}]", key in self.COUNTS)
+                   for key, value in values.items()}
+        arrays = [key for key in self.STATE if isinstance(checked[key], np.ndarray)]
+        if len({checked[key].shape for key in arrays}) > 1:
+            raise ValueError(f"`{'` and `'.join(arrays)}` must have the same shape, got "
+                             f"{', '.join(str(checked[key].shape) for key in arrays)}")
+        return checked
+
+
+class _OneParameter(_Optimizer):
     """Base of the optimizers with state: that state is one parameter's, and a second parameter is refused.
 
     An instance remembers, through weak references (it keeps no array alive), the arrays it was given as `w` and
@@ -70,7 +124,7 @@ class _OneParameter:
         self._forget_arrays()
 
 
-class SGD:
+class SGD(_Optimizer):
     """Plain stochastic gradient descent: `w - learning_rate * d_w`.
 
     Parameters
@@ -132,6 +186,8 @@ class MomentumSGD(_OneParameter):
     velocity : ndarray shaped like w, or None before the first update
     """
 
+    STATE = ("velocity",)
+
     def __init__(self, momentum=0.9, nesterov=False, weight_decay=0.0):
         super().__init__()
         self.momentum = _check_decay(momentum, "momentum")
@@ -183,6 +239,9 @@ class Adam(_OneParameter):
     m, v : ndarray shaped like w, or None before the first update
     t : int, the number of updates made
     """
+
+    STATE = ("m", "v", "t")
+    COUNTS = ("t",)
 
     def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
         super().__init__()
@@ -275,6 +334,8 @@ class RMSProp(_OneParameter):
     cache : ndarray shaped like w, or None before the first update
     """
 
+    STATE = ("cache",)
+
     def __init__(self, decay=0.99, eps=1e-8, weight_decay=0.0):
         super().__init__()
         self.decay = _check_decay(decay, "decay")
@@ -329,3 +390,20 @@ def _state_or_zeros(state, w):
     if state is None:
         return np.zeros_like(w)
     return state.astype(w.dtype, copy=False)
+
+
+def _copy(value):
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
+def _check_state_value(value, name, is_count):
+    """A state value: an int >= 0 for a count, else None or a float ndarray (copied)."""
+    if is_count:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise TypeError(f"`{name}` must be a count, an int >= 0, got {value!r}")
+        return int(value)
+    if value is None:
+        return None
+    if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
+        raise TypeError(f"`{name}` must be None or a float ndarray, got {type(value).__name__}")
+    return value.copy()

@@ -5,7 +5,7 @@ Usage::
 
     python train.py --data data --out runs/first
     python train.py --arch vgg --widths 32,64,128 --augment default --schedule step:5:0.2 --out runs/vgg
-    python train.py --resume runs/vgg/model.npz --epochs 5 --lr 3e-4 --out runs/vgg-more
+    python train.py --resume runs/vgg/model.npz --epochs 25 --out runs/vgg-more
     python train.py --help
 
 The run loads SVHN, preprocesses it as the notebook does (scale to [0, 1], subtract the training mean), trains with
@@ -18,10 +18,14 @@ architecture's arguments under "model").
 On real SVHN the whole training file (73,257 images, 1,000 of them held out for validation) and the whole test file
 are used by default; on the stand-in made by standin.py, 10,000 and 1,000, as in the notebook.
 
-`--resume PATH` continues from a checkpoint of an earlier run: the architecture, dtype, weights, BatchNorm's
-running statistics and preprocessing all come from the file (architecture flags, when given, must match it). A
-checkpoint does not hold the optimizer's state: momentum or Adam's moments start from zero, the learning rate from
-`--lr` and a schedule from its first epoch.
+`--resume PATH` continues the run whose `model.npz` is PATH as if it had never stopped: the architecture, dtype,
+weights, BatchNorm's running statistics and preprocessing come from the file (architecture flags, when given, must
+match it), and so does its training state (the last epoch's weights, the optimizer's state, the epoch count, the
+schedule's position, the history, the generator) and its settings (RESUMED_SETTINGS: --epochs, --lr, --optim,
+--schedule, --augment, --data, ...). A flag given on the command line overrides its setting, and the run says so, a
+line per flag; `--epochs` counts the epochs of the whole run, so `--epochs 25` trains a finished 20-epoch run 5
+more. A checkpoint saved before checkpoints held a training state (or by `save_model` alone) still resumes, with
+the optimizer state from zero and the settings from the command line.
 
 Everything is written into a new hidden folder beside `--out` and moved into place when the run ends
 (`run_folder.py`), so two runs
@@ -51,7 +55,7 @@ import scipy.io
 import plots
 from augment import RandomHorizontalFlip, RandomVerticalFlip
 from augment import from_spec as augment_from_spec
-from checkpoint import load_classifier, read_preprocessing, save_model
+from checkpoint import load_classifier, load_training_state, read_preprocessing, save_model
 from dataset import (IMAGE_SHAPE, STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDataWarning, load_svhn,
                      random_split_train_val)
 from metrics import confusion_counts, multiclass_accuracy
@@ -87,6 +91,9 @@ STANDIN_MAX_TRAIN = 10000
 STANDIN_MAX_TEST = 1000
 VAL = 1000
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
+# The settings of a run that --resume takes from its model.npz unless given on the command line.
+RESUMED_SETTINGS = ("data", "max_train", "val", "max_test", "epochs", "patience", "batch_size", "lr", "lr_decay",
+                    "schedule", "optim", "momentum", "weight_decay", "reg", "augment", "seed")
 OUTPUT_FILES = ("history.csv", "learning_curves.png", "confusion_matrix.png", "misclassified.png", "filters.png",
                 "model.npz", "model.best.npz", "metrics.json")
 
@@ -231,7 +238,8 @@ def model_arguments(model):
 def train_model(dataset, *, arch=ARCH, conv1=None, conv2=None, widths=None, dropout=None, activation=None,
                 optim=OPTIMIZER, lr=LEARNING_RATE, momentum=None, weight_decay=None, lr_decay=None, schedule=None,
                 reg=0.0, augment=None, epochs=EPOCHS, batch_size=BATCH_SIZE, patience=None, dtype=np.float32,
-                seed=0, n_classes=N_CLASSES, verbose=False, restore_best=False, checkpoint_path=None, model=None):
+                seed=0, n_classes=N_CLASSES, verbose=False, restore_best=False, checkpoint_path=None, model=None,
+                training_state=None):
     """Build a model, its optimizer and a Trainer from plain arguments, and train it.
 
     Parameters
@@ -260,6 +268,7 @@ def train_model(dataset, *, arch=ARCH, conv1=None, conv2=None, widths=None, drop
         Applied to every training batch (never to validation data); a str is read by `augment.from_spec`, e.g.
         'default' (`augment.DIGITS`) or 'shift:2,rotate:10'.
     epochs, batch_size : int
+        `epochs` counts the epochs of the whole run, those of `training_state` included.
     patience : None or int >= 1
         Stop after this many epochs without a better validation accuracy.
     dtype : float32 or float64
@@ -273,6 +282,9 @@ def train_model(dataset, *, arch=ARCH, conv1=None, conv2=None, widths=None, drop
     model : None or model
         A model to train further (e.g. `checkpoint.load_model(path)`) instead of a new one; the architecture
         arguments, `reg` and `dtype` are then not used.
+    training_state : None or dict
+        `Trainer.state_dict()` of the run to continue (e.g. `checkpoint.load_training_state(path)` without its
+        "settings"), loaded into the Trainer before training: its weights, optimizer state, epoch count, history.
 
     Returns
     -------
@@ -300,8 +312,10 @@ def train_model(dataset, *, arch=ARCH, conv1=None, conv2=None, widths=None, drop
                                batch_size=batch_size, learning_rate=lr, learning_rate_decay=lr_decay, seed=rng,
                                verbose=verbose, restore_best=restore_best, patience=patience,
                                checkpoint_path=checkpoint_path, schedule=schedule, transform=augment)
+    if training_state is not None:
+        trainer.load_state_dict(training_state)
     with np.errstate(over="ignore", invalid="ignore"):  # divergence raises TrainingDivergedError instead
-        trainer.fit()
+        trainer.fit(epochs - trainer.epoch)
     return model, trainer
 
 
@@ -338,13 +352,16 @@ def main(argv=None):
     """
     parser = _parser()
     args = parser.parse_args(argv)
+    given = _given_flags(parser, argv)
     start = time.perf_counter()
     out = os.path.normpath(args.out)
     stage = "before the first epoch ended"
     try:
         try:
+            resumed, state, notes = _resume_run(args, given) if args.resume is not None else (None, None, [])
             is_standin = _is_standin(args.data)
-            resumed = _resolve(args, is_standin)
+            _resolve(args, is_standin, resumed)
+            _check_epochs_left(args, state)
             check_out(out, args.overwrite, OUTPUT_FILES)
             split, preprocessing = _load(args, resumed)
             dataset = Dataset(*split[:4])
@@ -354,6 +371,8 @@ def main(argv=None):
             _say(parser, f"warning: --augment {args.augment} flips the images, which is wrong for digits: a mirrored "
                          f"2, 3, 4, 5 or 7 is not a digit, and both flips together turn a 6 into a 9 (see augment.py); "
                          f"training goes on")
+        for note in notes:
+            print(note)
         if is_standin:
             print(f"note: {args.data} holds the synthetic stand-in made by standin.py, not SVHN: these accuracies "
                   f"are NOT SVHN results")
@@ -367,7 +386,7 @@ def main(argv=None):
                     epochs=args.epochs, batch_size=args.batch_size, patience=args.patience, dtype=args.dtype,
                     seed=args.seed, verbose=not args.quiet, restore_best=True,
                     checkpoint_path=os.path.join(staging, "model.npz"),
-                    model=None if resumed is None else resumed.model)
+                    model=None if resumed is None else resumed.model, training_state=state)
             except TrainingDivergedError as error:
                 return _fail(parser, 1, f"training diverged at epoch {error.epoch}, batch {error.batch}: "
                                         f"{_what_diverged(error)}; nothing was written to {out}. Rerun with a "
@@ -377,7 +396,8 @@ def main(argv=None):
             stage = "while writing the results"
             predictions = model.predict(test_X)
             metrics = _metrics(args, model, trainer, predictions, test_y, is_standin, time.perf_counter() - start)
-            _write_outputs(staging, trainer, model, metrics, test_X, test_y, predictions, preprocessing)
+            settings = {name: getattr(args, name) for name in RESUMED_SETTINGS}
+            _write_outputs(staging, trainer, model, metrics, test_X, test_y, predictions, preprocessing, settings)
             # An interrupted run is no success: it never replaces a run, and goes beside one in --out instead.
             target = publish(staging, out, args.overwrite and not trainer.interrupted)
     except KeyboardInterrupt:
@@ -416,10 +436,10 @@ def _parser():
                                  "standin.py) and write the history, plots, checkpoint and metrics.json to --out.",
                      epilog=f"Files written to --out: {', '.join(OUTPUT_FILES)}; model.npz holds the architecture, "
                             f"weights and preprocessing (python predict.py --model OUT/model.npz IMAGE...), "
-                            f"not the optimizer's state. Exit codes: 0 done, 1 training diverged (nothing written), "
-                            f"2 bad arguments, 130 interrupted by Ctrl-C (the epochs completed are saved, beside an "
-                            f"earlier run that --overwrite would replace; nothing is written when the first one did "
-                            f"not end).")
+                            f"and the training state that --resume continues from. Exit codes: 0 done, 1 training "
+                            f"diverged (nothing written), 2 bad arguments, 130 interrupted by Ctrl-C (the epochs "
+                            f"completed are saved, beside an earlier run that --overwrite would replace; nothing is "
+                            f"written when the first one did not end).")
     add = parser.add_argument
     add("--data", default="data", help="folder holding train_32x32.mat and test_32x32.mat")
     add("--max-train", type=_count, default=argparse.SUPPRESS,
@@ -444,11 +464,11 @@ def _parser():
     add("--activation", choices=tuple(ACTIVATIONS), default=argparse.SUPPRESS,
         help=f"lenet: activation, tanh for the original (default: {ACTIVATION})")
     add("--resume", metavar="CHECKPOINT",
-        help="continue training the model of this checkpoint (the model.npz of an earlier run): architecture, "
-             "dtype, weights, BatchNorm statistics and preprocessing come from it, and architecture flags must "
-             "match it. Checkpoints do not hold the optimizer's state: momentum and Adam's moments start from "
-             "zero, the learning rate from --lr, a schedule from its first epoch")
-    add("--epochs", type=_positive_int, default=EPOCHS, help="training epochs")
+        help="continue the run of this checkpoint (the model.npz of an earlier run) as if it had never stopped: "
+             "architecture, dtype, weights, preprocessing, optimizer state, epoch count, history and settings "
+             "come from it; a flag given overrides its setting (architecture flags must match), --epochs counts "
+             "the epochs of the whole run")
+    add("--epochs", type=_positive_int, default=EPOCHS, help="training epochs (of the whole run, with --resume)")
     add("--patience", type=_positive_int,
         help="stop after this many epochs without a better validation accuracy (default: run every epoch)")
     add("--batch-size", type=_positive_int, default=BATCH_SIZE, help="images per step")
@@ -483,9 +503,9 @@ def _parser():
     return parser
 
 
-def _resolve(args, is_standin):
+def _resolve(args, is_standin, resumed):
     """Fill in the defaults that depend on other arguments or on the data, and refuse flags that do not go
-    together; return the `checkpoint.Classifier` of --resume (None without it).
+    together; `resumed` is the `checkpoint.Classifier` of --resume (None without it).
 
     Raises ValueError with a command-line message.
     """
@@ -496,7 +516,6 @@ def _resolve(args, is_standin):
         schedule_from_spec(args.schedule, args.epochs)
     args.lr_decay = getattr(args, "lr_decay", 1.0 if args.schedule is not None else LEARNING_RATE_DECAY)
     args.weight_decay = getattr(args, "weight_decay", ADAMW_WEIGHT_DECAY if args.optim == "adamw" else 0.0)
-    resumed = None if args.resume is None else _resume(args.resume)
     _resolve_architecture(args, None if resumed is None else model_arguments(resumed.model))
     if resumed is not None:
         dtype = np.dtype(resumed.model.dtype).name
@@ -507,7 +526,60 @@ def _resolve(args, is_standin):
     args.dtype = getattr(args, "dtype", "float32")
     for name, standin_size in (("max_train", STANDIN_MAX_TRAIN), ("max_test", STANDIN_MAX_TEST)):
         setattr(args, name, getattr(args, name, standin_size if is_standin else None))
-    return resumed
+
+
+def _given_flags(parser, argv):
+    """The names (dests) of the options given on the command line `argv`, not filled in by default."""
+    unset = object()
+    namespace = argparse.Namespace(**{name: unset for name in vars(parser.parse_args([]))})
+    parser.parse_args(argv, namespace)
+    return {name for name, value in vars(namespace).items() if value is not unset}
+
+
+def _resume_run(args, given):
+    """(Classifier, training state or None, lines to print) of --resume; the run's settings are put into `args`
+    unless `given` (the flags given) names them."""
+    resumed = _resume(args.resume)
+    state = load_training_state(args.resume)  # readable: _resume read the same file
+    if state is None:
+        return resumed, None, [f"resumed from {args.resume}, which holds no training state (saved without one, or "
+                               f"before checkpoints kept it): the optimizer state starts from zero, the epoch count "
+                               f"from 0, and the settings come from the command line"]
+    settings = state.pop("settings", None)
+    notes = [] if settings is not None else [f"note: {args.resume} holds no train.py settings: they come from the "
+                                             f"command line"]
+    notes += _take_settings(args, given, settings or {})
+    if "optim" in given and "optimizers" in state and args.optim != (settings or {}).get("optim", args.optim):
+        del state["optimizers"]
+        notes.append(f"the optimizer state starts from zero: --optim {args.optim} cannot use the state of another")
+    if "lr" in given:
+        state["learning_rate"] = args.lr
+    resumed.model.reg = args.reg
+    return resumed, state, [f"resumed from {args.resume} at epoch {state['epoch']}", *notes]
+
+
+def _take_settings(args, given, settings):
+    """Set in `args` each of the run's `settings` not given on the command line; one line per one overridden."""
+    overridden = []
+    for name, value in settings.items():
+        if name not in RESUMED_SETTINGS:
+            continue
+        if name in given:
+            if getattr(args, name) != value:
+                overridden.append(f"{_flag(name)} {_text(getattr(args, name))} overrides the run's "
+                                  f"{_text(value) if value is not None else 'none'}")
+        elif not ((name == "lr_decay" and ("schedule" in given or settings.get("schedule") is not None))
+                  or (name == "weight_decay" and "optim" in given)):  # those follow the given flag's default
+            setattr(args, name, value)
+    return overridden
+
+
+def _check_epochs_left(args, state):
+    """Refuse a --resume whose run has already trained its --epochs."""
+    if state is not None and state["epoch"] >= args.epochs:
+        raise ValueError(f"--resume {args.resume} has trained {state['epoch']} epochs, as many as --epochs "
+                         f"{args.epochs}: give --epochs above {state['epoch']} (the epochs of the whole run) to train "
+                         f"further")
 
 
 def _resolve_architecture(args, built):
@@ -639,13 +711,16 @@ def _metrics(args, model, trainer, predictions, test_y, is_standin, run_seconds)
     }
 
 
-def _write_outputs(out, trainer, model, metrics, test_X, test_y, predictions, preprocessing):
-    """Write every file of OUTPUT_FILES into the folder `out`; both checkpoints get the preprocessing."""
+def _write_outputs(out, trainer, model, metrics, test_X, test_y, predictions, preprocessing, settings):
+    """Write every file of OUTPUT_FILES into the folder `out`; both checkpoints get the preprocessing, model.npz the
+    training state and the run's `settings` too (what --resume continues from)."""
     # A checkpoint's mean (of --resume) may be per channel, or absent; the figure takes a whole image.
     mean_image = np.broadcast_to(preprocessing.get("mean_image", 0.0), test_X.shape[1:]).astype(test_X.dtype)
     # restore_best put the best epoch's parameters back, so both files hold the model evaluated here.
-    for name in ("model.npz", "model.best.npz"):
-        save_model(model, os.path.join(out, name), preprocessing=preprocessing)
+    state = {"model.npz": {**trainer.state_dict(), "settings": settings}, "model.best.npz": None}
+    for name in ("model.npz", "model.best.npz"):  # replacing those Trainer wrote into this run's staging folder
+        save_model(model, os.path.join(out, name), preprocessing=preprocessing, training_state=state[name],
+                   overwrite=True)
     with open(os.path.join(out, "history.csv"), "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=list(trainer.history[0]))
         writer.writeheader()

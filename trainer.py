@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 # After tqdm.auto, which imports autonotebook without the warning it gives in Jupyter when imported first.
 from tqdm import autonotebook, std
 
-from checkpoint import best_checkpoint_path, save_model
+from checkpoint import best_checkpoint_path, is_checkpoint, load_training_state, save_model
 from metrics import multiclass_accuracy
+from training_state import check_state_keys, checked_arrays
 from validation import check_finite, check_int, check_number, check_output_file, check_rng, check_samples
 
 DIVERGENCE_THRESHOLD = 1e3
@@ -109,10 +110,15 @@ class Trainer:
     patience : None or int >= 1, keyword-only
         Stop `fit` early after this many epochs in a row without a better validation accuracy.
     checkpoint_path : None, str or os.PathLike, keyword-only
-        When given, `checkpoint.save_model` writes the model to this file after every epoch, and to its sibling
-        `checkpoint.best_checkpoint_path(checkpoint_path)` (`model.npz` -> `model.best.npz`) after every epoch that
-        improves the validation accuracy. The directory must exist, neither file may be a directory (both checked
-        here, before any epoch) and the model must have `config()`.
+        When given, `checkpoint.save_model` writes the model with the training state (`state_dict()`) to this file
+        after every epoch, and the model alone to its sibling `checkpoint.best_checkpoint_path(checkpoint_path)`
+        (`model.npz` -> `model.best.npz`) after every epoch that improves the validation accuracy. The directory
+        must exist, neither file may be a directory (both checked here, before any epoch) and the model must have
+        `config()`. A file there that this Trainer did not write is never replaced silently: `fit` refuses before
+        training (FileExistsError) unless `overwrite_checkpoint` is True or the Trainer continues that run
+        (`load_checkpoint(checkpoint_path)`); a file that is not a checkpoint of this package is never replaced.
+    overwrite_checkpoint : bool, keyword-only
+        Let `fit` replace checkpoints at `checkpoint_path` and its best-epoch sibling written by an earlier run.
     divergence_threshold : None or float > 1, keyword-only
         Stop with `TrainingDivergedError` when a batch loss exceeds `divergence_threshold` times the reference
         loss: the larger of the first batch's loss (of the first `fit`) and 1. A cross-entropy starts near
@@ -138,11 +144,19 @@ class Trainer:
         The larger of the first batch's loss and 1, which `divergence_threshold` multiplies.
     interrupted, stopped_early : bool
         How the last `fit` call ended.
+
+    Training state: `state_dict()` holds everything training depends on at the end of the last completed epoch
+    (parameters and buffers, each optimizer's state, the generator's state, the epoch count and rate, the history,
+    the best-epoch tracking); `load_state_dict(state)` puts it into a Trainer built with the same settings, which
+    then goes on exactly as the one that saved it. `save_checkpoint(path)` / `load_checkpoint(path)` do the same
+    through a checkpoint file (the files at `checkpoint_path` hold it too): a run stopped and continued gives the
+    same weights and history as one never stopped.
     """
 
     def __init__(self, model, dataset, optim, num_epochs=20, batch_size=20, learning_rate=1e-3,
                  learning_rate_decay=1.0, *, seed=None, verbose=True, restore_best=False, patience=None,
-                 checkpoint_path=None, divergence_threshold=DIVERGENCE_THRESHOLD, schedule=None, transform=None):
+                 checkpoint_path=None, divergence_threshold=DIVERGENCE_THRESHOLD, schedule=None, transform=None,
+                 overwrite_checkpoint=False):
         self.model = _check_model(model)
         self.dataset = check_dataset(dataset)
         if isinstance(optim, type) or not callable(getattr(optim, "update", None)):
@@ -164,6 +178,7 @@ class Trainer:
         self.restore_best = _check_flag(restore_best, "restore_best")
         self.patience = None if patience is None else check_int(patience, "patience", 1)
         self.checkpoint_path, self.best_checkpoint_path = _check_checkpoint_path(checkpoint_path, model)
+        self.overwrite_checkpoint = _check_flag(overwrite_checkpoint, "overwrite_checkpoint")
         self.divergence_threshold = (None if divergence_threshold is None else
                                      check_number(divergence_threshold, "divergence_threshold", minimum=1,
                                                   strict_minimum=True))
@@ -178,13 +193,16 @@ class Trainer:
         self.stopped_early = False
         self._best_params = None
         self._epochs_without_improvement = 0
+        self._own_files = set()  # the checkpoint files this Trainer wrote or continues, which it may replace
+        self._snapshot = None  # what changes within an epoch, as it was at the end of the last completed one
 
     def fit(self, num_epochs=None):
         """Train for `num_epochs` more epochs (default `self.num_epochs`), reshuffling the training set each epoch.
 
-        Calling `fit` again continues where the last call stopped: same optimizer state, learning rate and epoch
-        count. Ctrl-C (KeyboardInterrupt) stops training cleanly: the model keeps the parameters of its last
-        completed step (or the best ones with `restore_best`) and the completed epochs are returned.
+        Calling `fit` again continues where the last call stopped: same optimizer state, learning rate, epoch
+        count and patience count (restarted after an early stop). Ctrl-C (KeyboardInterrupt) stops training
+        cleanly: the model keeps the parameters of its last completed step (or the best ones with `restore_best`),
+        `state_dict()` those of the last completed epoch, and the completed epochs are returned.
 
         Returns
         -------
@@ -196,6 +214,9 @@ class Trainer:
         TrainingDivergedError (a FloatingPointError)
             On a non-finite loss or parameter, or a loss above the `divergence_threshold` rule; names the epoch and
             batch. The model keeps the parameters from before the bad step.
+        FileExistsError
+            Before any step, when `checkpoint_path` or its best-epoch sibling holds a file this Trainer did not
+            write and `overwrite_checkpoint` is False, or a file that is not a checkpoint of this package.
         ValueError
             Before any step, when the dataset's samples are not finite (they may have been replaced since the
             trainer was made) or the schedule gives a negative or non-finite factor for an epoch of this call; during
@@ -207,9 +228,13 @@ class Trainer:
         last_epoch = self.epoch + num_epochs
         for epoch in range(self.epoch + 1, last_epoch + 1):
             self._factor(epoch)
+        self._check_checkpoint_files()
+        if self._snapshot is None:
+            self._snapshot = self._take_snapshot()
         first_record = len(self.history)
+        if self.stopped_early:
+            self._epochs_without_improvement = 0
         self.interrupted = self.stopped_early = False
-        self._epochs_without_improvement = 0
         try:
             # One bar for the whole call, reset every epoch: a notebook shows one widget, not one per epoch.
             with self._progress_bar(last_epoch) as progress:
@@ -252,6 +277,98 @@ class Trainer:
         return tqdm(total=n_batches, desc=f"Epoch {self.epoch + 1}/{last_epoch}", unit="batch", leave=False,
                     disable=not (self.verbose and _can_redraw(sys.stderr)))
 
+    def state_dict(self):
+        """The training state at the end of the last completed epoch (now, before any), for `load_state_dict`.
+
+        Returns
+        -------
+        dict
+            epoch, learning_rate, history, best_val_accuracy, best_epoch, reference_loss,
+            epochs_without_improvement, stopped_early; params and buffers ({name: ndarray}, the values training
+            continues from: with `restore_best` the model itself may hold the best ones), best_params (None or
+            {name: ndarray}), optimizers ({parameter name: optimizer.state_dict()}; left out when the optimizer has
+            no `state_dict()`, and a Trainer loading the state then starts its optimizers from zero) and rng (the
+            generator's `bit_generator.state`). Copies: JSON values and ndarrays only, as `checkpoint.save_model`
+            stores them.
+        """
+        snapshot = copy.deepcopy(self._snapshot or self._take_snapshot())
+        optimizers = snapshot.pop("optimizers")
+        if all(callable(getattr(optimizer, "state_dict", None)) for optimizer in optimizers.values()):
+            snapshot["optimizers"] = {name: optimizer.state_dict() for name, optimizer in optimizers.items()}
+        best = self._best_params
+        return {"epoch": self.epoch, "learning_rate": self.learning_rate, "history": copy.deepcopy(self.history),
+                "best_val_accuracy": self.best_val_accuracy, "best_epoch": self.best_epoch,
+                "reference_loss": self.reference_loss, "epochs_without_improvement": self._epochs_without_improvement,
+                "stopped_early": self.stopped_early, **snapshot,
+                "best_params": None if best is None else {name: value.copy() for name, value in best.items()}}
+
+    def load_state_dict(self, state):
+        """Go on from `state` (from `state_dict()` of a Trainer with the same model architecture and settings).
+
+        The model's parameters and buffers, the optimizers' state, the generator, the epoch count, the rate, the
+        history and the best-epoch tracking are all replaced; everything is checked first, nothing changes on an
+        error. `state` may lack "optimizers": the optimizers then start from zero.
+
+        Raises
+        ------
+        TypeError, ValueError
+            When `state` is not such a dict, or does not fit this model or optimizer (the message names the entry).
+        """
+        check_state_keys(state)
+        params = checked_arrays(state["params"], {name: p.value for name, p in self.model.params().items()},
+                                 "parameter")
+        buffers = checked_arrays(state["buffers"], self._buffers(), "buffer")
+        best = None if state["best_params"] is None else checked_arrays(state["best_params"], params, "parameter")
+        optimizers = self._loaded_optimizers(state.get("optimizers"))
+        rng = copy.deepcopy(self._rng)
+        try:
+            rng.bit_generator.state = state["rng"]
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"`state['rng']` is not a state of this Trainer's generator "
+                             f"({type(rng.bit_generator).__name__}): {error}") from None
+        for name, param in self.model.params().items():
+            param.value = params[name].astype(param.value.dtype)
+        for name, buffer in self._buffers().items():
+            buffer[...] = buffers[name]
+        self.optimizers = optimizers
+        self._rng.bit_generator.state = rng.bit_generator.state
+        self.epoch, self.learning_rate = state["epoch"], state["learning_rate"]
+        self.history = copy.deepcopy(list(state["history"]))
+        self.best_val_accuracy, self.best_epoch = state["best_val_accuracy"], state["best_epoch"]
+        self.reference_loss = state["reference_loss"]
+        self._epochs_without_improvement = state["epochs_without_improvement"]
+        self.stopped_early = bool(state["stopped_early"])
+        self._best_params = best
+        self._snapshot = self._take_snapshot()
+
+    def save_checkpoint(self, path, *, overwrite=False):
+        """Write the model and the training state (`state_dict()`) to `path` with `checkpoint.save_model`, whose
+        rules apply: a checkpoint there is replaced only with `overwrite=True`, another kind of file never."""
+        save_model(self.model, path, training_state=self.state_dict(), overwrite=overwrite)
+
+    def load_checkpoint(self, path):
+        """Go on from the training state saved in `path` (by `save_checkpoint`, at a `checkpoint_path` or as
+        `model.npz` of a `train.py` run), see `load_state_dict`. Continuing the run of this Trainer's own
+        `checkpoint_path` lets `fit` replace that file and its best-epoch sibling.
+
+        Raises
+        ------
+        ValueError
+            When `path` holds no training state (a checkpoint of a model only) or one that does not fit.
+        """
+        state = load_training_state(path)
+        path = os.fspath(path)
+        if state is None:
+            raise ValueError(f"{path} holds no training state (only a model): load its parameters with "
+                             f"checkpoint.load_params; the optimizers then start from zero")
+        state.pop("settings", None)  # what train.py adds for itself
+        try:
+            self.load_state_dict(state)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{path}: {error}") from None
+        if self.checkpoint_path is not None and os.path.samefile(path, self.checkpoint_path):
+            self._own_files.update((self.checkpoint_path, self.best_checkpoint_path))
+
     def _run_epoch(self, last_epoch, progress):
         """One pass over the shuffled training set, then the epoch's record, best tracking and checkpoints."""
         epoch = self.epoch + 1
@@ -279,9 +396,10 @@ class Trainer:
         self.learning_rate *= self.learning_rate_decay
         self._say(f"Epoch {epoch}/{last_epoch}: loss {record['loss']:.4f}, train acc {record['train_acc']:.4f}, "
                   f"val acc {record['val_acc']:.4f}, {record['seconds']:.2f} s")
-        if self.checkpoint_path is not None:
-            save_model(self.model, self.checkpoint_path)
         self._track_best(record)
+        self._snapshot = self._take_snapshot()
+        if self.checkpoint_path is not None:
+            self._save(self.checkpoint_path, self.state_dict())
 
     def _train_step(self, X, y, epoch, batch, rate):
         """Loss and gradients on one batch, then the update of every parameter; returns the batch's loss.
@@ -380,13 +498,59 @@ class Trainer:
             if self.restore_best:
                 self._best_params = {name: param.value.copy() for name, param in self.model.params().items()}
             if self.best_checkpoint_path is not None:
-                save_model(self.model, self.best_checkpoint_path)
+                self._save(self.best_checkpoint_path)
             return
         self._epochs_without_improvement += 1
         if self.patience is not None and self._epochs_without_improvement >= self.patience:
             self.stopped_early = True
             self._say(f"Early stopping: no better val accuracy for {self.patience} epochs "
                       f"(best {self.best_val_accuracy:.4f} at epoch {self.best_epoch}).")
+
+    def _take_snapshot(self):
+        """Copies of what changes within an epoch: parameters, buffers, optimizer states, generator state."""
+        return {"params": {name: param.value.copy() for name, param in self.model.params().items()},
+                "buffers": {name: buffer.copy() for name, buffer in self._buffers().items()},
+                "optimizers": copy.deepcopy(self.optimizers),
+                "rng": self._rng.bit_generator.state}
+
+    def _loaded_optimizers(self, states):
+        """New per-parameter optimizers holding `states` (None: starting from zero), each checked."""
+        optimizers = {name: copy.deepcopy(self.optim) for name in self.model.params()}
+        if states is None:
+            return optimizers
+        if not isinstance(states, dict) or set(states) != set(optimizers):
+            held = ", ".join(states) if isinstance(states, dict) else type(states).__name__
+            raise ValueError(f"`state['optimizers']` must hold one state per parameter ({', '.join(optimizers)}), "
+                             f"got {held}")
+        for name, optimizer in optimizers.items():
+            try:
+                optimizer.load_state_dict(states[name])
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"optimizer state of `{name}`: {error}") from None
+        return optimizers
+
+    def _check_checkpoint_files(self):
+        """Refuse, before training, checkpoint files this Trainer may not replace."""
+        if self.checkpoint_path is None:
+            return
+        for path in (self.checkpoint_path, self.best_checkpoint_path):
+            if path in self._own_files or not os.path.lexists(path):
+                continue
+            where = (f"`checkpoint_path` {path}" if path == self.checkpoint_path else
+                     f"`checkpoint_path` {self.checkpoint_path} writes the best epoch to {path}, which")
+            if not is_checkpoint(path):
+                raise FileExistsError(f"{where} holds a file that is not a checkpoint of this package; Trainer never "
+                                      f"replaces it: choose another checkpoint_path or move the file away")
+            if not self.overwrite_checkpoint:
+                raise FileExistsError(f"{where} already holds a checkpoint this Trainer did not write (an earlier "
+                                      f"run's): pass overwrite_checkpoint=True to replace it, continue that run with "
+                                      f"trainer.load_checkpoint({self.checkpoint_path!r}), or choose another "
+                                      f"checkpoint_path")
+
+    def _save(self, path, training_state=None):
+        """Write a checkpoint file of this Trainer (checked by `_check_checkpoint_files` before training)."""
+        save_model(self.model, path, training_state=training_state, overwrite=True)
+        self._own_files.add(path)
 
     def _diverged(self, epoch, batch, reason, other_way=""):
         scheduled = ("" if self.schedule is None else
@@ -487,3 +651,4 @@ def _check_checkpoint_path(path, model):
         raise TypeError(f"`checkpoint_path` needs a model with a config() method (to save its architecture); "
                         f"{type(model).__name__} has none")
     return path, best_path
+

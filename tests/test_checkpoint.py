@@ -100,12 +100,46 @@ def test_file_layout(saved):
                         "config": json.loads(json.dumps(model.config()))}
 
 
-def test_save_replaces_an_existing_file_and_leaves_no_temporary_file(saved):
+def test_save_replaces_a_checkpoint_with_overwrite_and_leaves_no_temporary_file(saved):
     _, path = saved
     newer = make_model(seed=5)
-    save_model(newer, path)
+    save_model(newer, path, overwrite=True)
     assert_same_values(values(load_model(path)), values(newer))
     assert os.listdir(path.parent) == ["model.npz"]
+
+
+def test_save_refuses_to_replace_a_checkpoint_without_overwrite(saved):
+    model, path = saved
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match=rf"`path` '{path}' already holds a checkpoint; pass overwrite=True"):
+        save_model(make_model(seed=5), path)
+    assert path.read_bytes() == before
+    with pytest.raises(TypeError, match="`overwrite` must be True or False, got 'yes'"):
+        save_model(make_model(seed=5), path, overwrite="yes")
+
+
+@pytest.mark.parametrize("contents", [b"epoch,loss\n1,2.3\n", b"", b"\x89PNG\r\n\x1a\n...", b"PK\x03\x04 broken"],
+                         ids=["csv", "empty", "png", "broken zip"])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_save_never_replaces_a_file_that_is_not_a_checkpoint(tmp_path, contents, overwrite):
+    path = tmp_path / "x.npz"
+    path.write_bytes(contents)
+    with pytest.raises(FileExistsError, match=rf"'{path}' holds a file that is not a checkpoint of this package; "
+                                              r"save_model never replaces one, even with overwrite=True"):
+        save_model(make_model(), path, overwrite=overwrite)
+    assert path.read_bytes() == contents
+    assert os.listdir(tmp_path) == ["x.npz"]
+
+
+def test_is_checkpoint(saved, tmp_path):
+    _, path = saved
+    assert checkpoint.is_checkpoint(path) and checkpoint.is_checkpoint(str(path))
+    rewrite(path, metadata={**saved_metadata(path), "version": 2})
+    assert checkpoint.is_checkpoint(path)  # another version of ours: still ours to replace
+    (tmp_path / "notes.txt").write_text("hello")
+    assert not checkpoint.is_checkpoint(tmp_path / "notes.txt")
+    assert not checkpoint.is_checkpoint(tmp_path / "missing.npz")
+    assert not checkpoint.is_checkpoint(tmp_path)
 
 
 @pytest.mark.parametrize("failure", ["write", "rename"])
@@ -125,7 +159,7 @@ def test_failed_save_keeps_the_previous_file(saved, monkeypatch, failure):
     else:
         monkeypatch.setattr(checkpoint.os, "replace", fail_rename)
     with pytest.raises((KeyboardInterrupt, OSError)):
-        save_model(make_model(seed=9), path)
+        save_model(make_model(seed=9), path, overwrite=True)
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert os.listdir(path.parent) == ["model.npz"]
@@ -208,9 +242,10 @@ def test_truncated_file(saved, keep):
     _, path = saved
     data = path.read_bytes()
     path.write_bytes(data[:keep(len(data))])
-    with pytest.raises(ValueError, match=r"is not a readable model checkpoint \(truncated, corrupt"):
+    message = r"is not a checkpoint of this package: (it is empty|a truncated or corrupt archive)"
+    with pytest.raises(checkpoint.NotACheckpointError, match=message):
         load_params(make_model(), path)
-    with pytest.raises(ValueError, match=r"is not a readable model checkpoint"):
+    with pytest.raises(ValueError, match=message):
         load_model(path)
 
 
@@ -221,18 +256,19 @@ def test_corrupt_file(saved, where):
     start = int(len(data) * where)
     data[start:start + 16] = bytes(16)
     path.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match=r"is not a readable model checkpoint"):
+    with pytest.raises(ValueError, match=r"is not a checkpoint of this package: a truncated or corrupt archive"):
         load_params(make_model(), path)
 
 
 @pytest.mark.parametrize("write, match", [
-    (lambda file: np.savez(file, weights=np.ones(3)), r"no `__checkpoint__` entry \(entries: weights\)"),
+    (lambda file: np.savez(file, weights=np.ones(3)),
+     r"without the `__checkpoint__` entry that save_model writes \(entries: weights\)"),
     (lambda file: np.save(file, np.ones(3)), r"single \.npy array"),
-    (lambda file: file.write(b"hello, not numpy"), r"is not a readable model checkpoint"),
-    (lambda file: np.savez(file, __checkpoint__=np.array("{not json")), r"is not a readable model checkpoint"),
+    (lambda file: file.write(b"hello, not numpy"), r"is not a checkpoint of this package: it is text"),
+    (lambda file: np.savez(file, __checkpoint__=np.array("{not json")), r"does not say format 'numpy-cnn-checkpoint'"),
     (lambda file: np.savez(file, __checkpoint__=np.array('{"format": "other"}')),
-     r"not a model checkpoint of this package"),
-    (lambda file: np.savez(file, __checkpoint__=np.array([1, 2])), r"is not a readable model checkpoint"),
+     r"is not a checkpoint of this package: its `__checkpoint__` entry does not say format"),
+    (lambda file: np.savez(file, __checkpoint__=np.array([1, 2])), r"does not say format"),
 ])
 def test_foreign_file(tmp_path, write, match):
     path = tmp_path / "foreign.npz"
@@ -247,8 +283,10 @@ def test_foreign_file(tmp_path, write, match):
 def test_pickled_arrays_are_never_loaded(saved):
     _, path = saved
     rewrite(path, **{"params/conv1_B": np.array([{"a": 1}, None], dtype=object)})
-    with pytest.raises(ValueError, match=r"is not a readable model checkpoint.*allow_pickle"):
+    with pytest.raises(ValueError, match=r"is not a checkpoint of this package: its entry `params/conv1_B` holds "
+                                         r"pickled Python objects") as caught:
         load_params(make_model(), path)
+    assert "allow_pickle" not in str(caught.value)
 
 
 def test_other_version(saved):
@@ -482,3 +520,39 @@ def test_broken_preprocessing_metadata(saved_classifier):
     rewrite(path, metadata={**saved_metadata(path), "preprocessing": [1, 2]})
     with pytest.raises(ValueError, match=r"its `preprocessing` entry must be an object"):
         checkpoint.load_classifier(path)
+
+
+# The training state saved beside the model.
+
+def test_training_state_round_trip(tmp_path):
+    state = {"epoch": 3, "lr": 0.25, "note": "x", "flag": True, "none": None, "count": np.int64(7),
+             "history": [{"epoch": 1, "loss": 2.302585092994046}, {"epoch": 2, "loss": float("nan")}],
+             "optimizers": {"conv1_W": {"m": np.arange(6.0).reshape(2, 3), "t": 4}, "fc_B": {"m": None, "t": 0}},
+             "shapes": (np.float32(1.5), np.arange(3, dtype=np.uint32)), "big": 2 ** 100}
+    path = tmp_path / "model.npz"
+    save_model(make_model(), path, training_state=state)
+    loaded = checkpoint.load_training_state(path)
+    assert loaded.keys() == state.keys()
+    np.testing.assert_array_equal(loaded["optimizers"]["conv1_W"]["m"], state["optimizers"]["conv1_W"]["m"])
+    assert loaded["optimizers"]["conv1_W"]["t"] == 4 and loaded["optimizers"]["fc_B"] == {"m": None, "t": 0}
+    assert loaded["history"][0] == state["history"][0] and np.isnan(loaded["history"][1]["loss"])
+    assert loaded["shapes"][0] == 1.5 and loaded["shapes"][1].dtype == np.uint32
+    assert (loaded["count"], loaded["big"], loaded["none"], loaded["flag"]) == (7, 2 ** 100, None, True)
+    assert_same_values(values(load_model(path)), values(make_model()))  # the model loads as before
+
+
+def test_a_file_without_training_state(saved):
+    _, path = saved
+    assert checkpoint.load_training_state(path) is None
+
+
+@pytest.mark.parametrize("state, error, match", [
+    ({"a/b": 1}, ValueError, r"`training_state` keys must be non-empty strings without '/', got 'a/b'"),
+    ({"x": {"y": object()}}, TypeError, r"`training_state` must hold numbers, .* got object at 'x/y'"),
+    ({"x": np.array(["a"])}, TypeError, r"`training_state` must hold arrays of numbers, got dtype <U1 at 'x'"),
+    ([1, 2], TypeError, r"`training_state` must be None or a dict, got list"),
+])
+def test_save_refuses_a_bad_training_state_before_writing(tmp_path, state, error, match):
+    with pytest.raises(error, match=match):
+        save_model(make_model(), tmp_path / "model.npz", training_state=state)
+    assert os.listdir(tmp_path) == []

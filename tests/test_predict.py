@@ -550,7 +550,7 @@ def test_cli_refuses_a_model_without_preprocessing(tmp_path, digits, capsys):
 @pytest.mark.parametrize("argv, match", [
     (["--model", "{tmp}/none.npz", "a.png"], "--model {tmp}/none.npz: no such file or directory"),
     (["--model", "{tmp}", "a.png"], "--model {tmp}: is a directory"),
-    (["--model", "{tmp}/a.png", "a.png"], "--model {tmp}/a.png: {tmp}/a.png is not a readable model checkpoint"),
+    (["--model", "{tmp}/a.png", "a.png"], "--model {tmp}/a.png: {tmp}/a.png is not a checkpoint of this package"),
     (["--model", "{model}", "a.png", "--top", "11"], "--top must be at most the model's 10 classes, got 11"),
     (["--model", "{model}", "a.png", "--top", "0"], "argument --top: must be a positive integer, got '0'"),
     (["--model", "{model}", "a.png", "--batch-size", "x"], "argument --batch-size: must be a positive integer"),

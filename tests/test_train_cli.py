@@ -310,7 +310,7 @@ def test_cli_help_shows_the_defaults(capsys):
     code, stdout, _ = run_main(["--help"], capsys)
     assert code == 0
     for text in ("--max-train", "(default: all on real SVHN, 10000 on the stand-in)", f"(default: {train.EPOCHS})",
-                 "sgd,momentum,nesterov,adam,adamw,rmsprop", "not the optimizer's state", "(default: 0, 0.01 with "
+                 "sgd,momentum,nesterov,adam,adamw,rmsprop", "the training state that --resume continues from", "(default: 0, 0.01 with "
                  "--optim adamw)", "vgg: channels of each block"):
         assert text in " ".join(stdout.split())
 

@@ -11,7 +11,8 @@ import scipy.io
 
 import train
 from augment import DIGITS, Compose, RandomShift
-from checkpoint import load_classifier, load_model, read_preprocessing, save_model
+import trainer as trainer_module
+from checkpoint import load_classifier, load_model, load_training_state, read_preprocessing, save_model
 from dataset import StandInDataWarning, load_svhn, random_split_train_val
 from metrics import multiclass_accuracy
 from model import ConvNet, Sequential, lenet, vgg
@@ -282,10 +283,11 @@ def test_progress_line(seconds, patience, epoch, expected):
 
 # --resume
 
-def resume_with_no_step(checkpoint, standin, out, capsys):
-    """Resume `checkpoint` at a rate of 1e-12, which leaves the weights as they were; return metrics.json."""
-    argv = ["--data", standin, "--out", str(out), *QUICK, "--optim", "sgd", "--lr", "1e-12", "--resume",
-            str(checkpoint)]
+def resume_with_no_step(checkpoint, standin, out, capsys, epochs="3"):
+    """Resume `checkpoint` for one epoch at a rate of 1e-12, which leaves the weights as they were; return
+    metrics.json."""
+    argv = ["--data", standin, "--out", str(out), *QUICK, "--epochs", epochs, "--optim", "sgd", "--lr", "1e-12",
+            "--resume", str(checkpoint)]
     code, _, stderr = run_main(argv, capsys)
     assert code == 0, stderr
     return metrics_of(out)
@@ -340,13 +342,99 @@ def test_resume_trains_further_and_keeps_the_checkpoints_dtype(standin, tmp_path
     assert run_main(argv, capsys)[0] == 0
     second = tmp_path / "second"
     argv = ["--data", standin, "--out", str(second), *QUICK, "--arch", "lenet", "--activation", "tanh",
-            "--resume", str(first / "model.npz")]
+            "--epochs", "2", "--resume", str(first / "model.npz")]
     code, _, stderr = run_main(argv, capsys)
     assert code == 0, stderr
     model = load_model(second / "model.npz")
     assert model.dtype == np.float64 and train.model_arguments(model) == {"arch": "lenet", "activation": "tanh"}
     assert not np.array_equal(model.params()["conv1_W"].value,
                               load_model(first / "model.npz").params()["conv1_W"].value)
+
+
+RECIPE = ["--max-train", "100", "--val", "36", "--max-test", "20", "--conv1", "3", "--conv2", "4", "--epochs", "4",
+          "--optim", "adamw", "--weight-decay", "0.02", "--schedule", "warmup:1+cosine", "--augment", "shift:1",
+          "--batch-size", "32", "--quiet"]
+
+
+def training_state_of(folder):
+    return load_training_state(folder / "model.npz")
+
+
+def test_an_interrupted_run_resumed_ends_as_one_never_interrupted(standin, tmp_path, capsys, monkeypatch):
+    straight = tmp_path / "straight"
+    assert run_main(["--data", standin, "--out", str(straight), *RECIPE], capsys)[0] == 0
+    take_step = trainer_module.Trainer._train_step
+
+    def ctrl_c_in_epoch_three(self, X, y, epoch, batch, rate):
+        if epoch == 3 and batch == 2:
+            raise KeyboardInterrupt
+        return take_step(self, X, y, epoch, batch, rate)
+
+    monkeypatch.setattr(trainer_module.Trainer, "_train_step", ctrl_c_in_epoch_three)
+    stopped = tmp_path / "stopped"
+    assert run_main(["--data", standin, "--out", str(stopped), *RECIPE], capsys)[0] == 130
+    monkeypatch.undo()
+    resumed = tmp_path / "resumed"
+    code, stdout, stderr = run_main(["--resume", str(stopped / "model.npz"), "--out", str(resumed), "--quiet"],
+                                    capsys)
+    assert code == 0, stderr
+    assert stdout.startswith(f"resumed from {stopped / 'model.npz'} at epoch 2\n") and "overrides" not in stdout
+    expected, state = training_state_of(straight), training_state_of(resumed)
+    assert state["epoch"] == 4 and [record["epoch"] for record in state["history"]] == [1, 2, 3, 4]
+    for key in ("params", "best_params"):
+        for name, value in expected[key].items():
+            np.testing.assert_array_equal(state[key][name], value, err_msg=f"{key} {name}")
+    for key in ("history",):
+        assert [{k: v for k, v in record.items() if k != "seconds"} for record in state[key]] == [
+            {k: v for k, v in record.items() if k != "seconds"} for record in expected[key]]
+    assert state["settings"] == expected["settings"]
+    assert metrics_of(resumed)["test_accuracy"] == metrics_of(straight)["test_accuracy"]
+    for name, param in load_model(straight / "model.npz").params().items():
+        np.testing.assert_array_equal(load_model(resumed / "model.npz").params()[name].value, param.value)
+    with open(resumed / "history.csv") as file:
+        assert [line.split(",")[0] for line in file.read().splitlines()] == ["epoch", "1", "2", "3", "4"]
+
+
+def test_resume_says_which_flags_override_the_runs_settings(standin, tmp_path, capsys, monkeypatch):
+    first = tmp_path / "first"
+    assert run_main(["--data", standin, "--out", str(first), *RECIPE[:-11], "--epochs", "2", "--optim", "adamw",
+                     "--schedule", "warmup:1+cosine", "--quiet"], capsys)[0] == 0
+    calls = spy_on_train_model(monkeypatch)
+    argv = ["--resume", str(first / "model.npz"), "--out", str(tmp_path / "more"), "--quiet", "--epochs", "3",
+            "--optim", "momentum", "--lr", "0.003"]
+    code, stdout, stderr = run_main(argv, capsys)
+    assert code == 0, stderr
+    assert stdout.splitlines()[:4] == [
+        f"resumed from {first / 'model.npz'} at epoch 2",
+        "--epochs 3 overrides the run's 2",
+        "--optim momentum overrides the run's adamw",  # --lr 0.003 is the run's own: no line
+        "the optimizer state starts from zero: --optim momentum cannot use the state of another"]
+    call = calls[0]
+    assert (call["optim"], call["epochs"], call["schedule"], call["lr_decay"]) == ("momentum", 3, "warmup:1+cosine",
+                                                                                  1.0)
+    assert call["weight_decay"] == 0.0  # the default of the given --optim, not adamw's 0.01 of the run
+    assert "optimizers" not in call["training_state"] and call["training_state"]["epoch"] == 2
+    assert metrics_of(tmp_path / "more")["arguments"]["max_test"] == 20  # the data settings come from the run
+
+
+def test_resume_of_a_checkpoint_without_training_state_says_so(standin, tmp_path, capsys):
+    first = tmp_path / "first"
+    assert run_main(["--data", standin, "--out", str(first), *QUICK, "--conv1", "2", "--conv2", "2"], capsys)[0] == 0
+    classifier = load_classifier(first / "model.npz")
+    save_model(classifier.model, tmp_path / "old.npz", preprocessing=classifier.preprocessing)  # the old format
+    argv = ["--data", standin, "--out", str(tmp_path / "more"), *QUICK, "--resume", str(tmp_path / "old.npz")]
+    code, stdout, stderr = run_main(argv, capsys)
+    assert code == 0, stderr
+    assert stdout.startswith(f"resumed from {tmp_path / 'old.npz'}, which holds no training state (saved without "
+                             f"one, or before checkpoints kept it): the optimizer state starts from zero")
+    assert training_state_of(tmp_path / "more")["epoch"] == 1
+
+
+def test_resume_of_a_finished_run_asks_for_more_epochs(vgg_run, standin, tmp_path, capsys):
+    argv = ["--out", str(tmp_path / "more"), "--quiet", "--resume", str(vgg_run / "model.npz")]
+    one_line_error(*run_main(argv, capsys)[::2], r"--resume \S+ has trained 2 epochs, as many as --epochs 2: give "
+                                                  r"--epochs above 2 \(the epochs of the whole run\) to train further")
+    assert not (tmp_path / "more").exists()
 
 
 @pytest.mark.parametrize("argv, match", [
@@ -365,7 +453,7 @@ def test_resume_refuses_flags_that_contradict_the_checkpoint(vgg_run, standin, t
 
 def test_resume_accepts_flags_that_match_the_checkpoint(vgg_run, standin, tmp_path, capsys):
     argv = ["--data", standin, "--out", str(tmp_path / "run"), *QUICK, *SMALL_VGG, "--dropout", "0",
-            "--dtype", "float32", "--resume", str(vgg_run / "model.npz")]
+            "--dtype", "float32", "--epochs", "3", "--resume", str(vgg_run / "model.npz")]
     code, _, stderr = run_main(argv, capsys)
     assert code == 0, stderr
 
@@ -376,7 +464,7 @@ def test_resume_refuses_unusable_checkpoints(standin, tmp_path, capsys):
                    rf"--resume {re.escape(str(tmp_path / 'none.npz'))}: No such file or directory")
     (tmp_path / "notes.npz").write_text("hello")
     one_line_error(*run_main([*argv, str(tmp_path / "notes.npz")], capsys)[::2],
-                   r"--resume \S+notes.npz is not a readable model checkpoint", python_names=True)
+                   r"--resume \S+notes.npz is not a checkpoint of this package: it is text")
     model = ConvNet((32, 32, 3), 10, 2, 2, seed=0)
     save_model(model, tmp_path / "bare.npz")
     one_line_error(*run_main([*argv, str(tmp_path / "bare.npz")], capsys)[::2],

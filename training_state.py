@@ -1,0 +1,93 @@
+"""A training state (`Trainer.state_dict()`): its layout in a checkpoint and its checks.
+
+A state is a tree of dicts (str keys without '/'), lists, JSON scalars and ndarrays of numbers. In a checkpoint its
+JSON part replaces each array by `{ARRAY_MARKER: "<path>"}` and the arrays are stored as `training_state/<path>`
+(`split_tree`, `join_tree`); `check_state_keys` and `checked_arrays` check a state before a Trainer takes it.
+"""
+import numbers
+
+import numpy as np
+
+from validation import check_int, check_number
+
+# Where an array of the training state stands in its JSON part: {"__ndarray__": "<path>"}.
+ARRAY_MARKER = "__ndarray__"
+STATE_KEYS = ("epoch", "learning_rate", "history", "best_val_accuracy", "best_epoch", "reference_loss",
+              "epochs_without_improvement", "stopped_early", "params", "buffers", "best_params", "rng")
+
+
+def split_tree(tree, name):
+    """(`tree` as JSON with each ndarray replaced by {ARRAY_MARKER: its path}, {path: ndarray}).
+
+    `tree` holds dicts with str keys without '/', lists, tuples, numbers, strings, booleans, None and ndarrays of
+    numbers or booleans; `name` is how errors call it.
+    """
+    arrays = {}
+
+    def split(value, where):
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biuf":
+                raise TypeError(f"`{name}` must hold arrays of numbers, got dtype {value.dtype} at {where!r}")
+            arrays[where] = value
+            return {ARRAY_MARKER: where}
+        if isinstance(value, dict):
+            bad = [key for key in value if not isinstance(key, str) or not key or "/" in key or key == ARRAY_MARKER]
+            if bad:
+                raise ValueError(f"`{name}` keys must be non-empty strings without '/', got {bad[0]!r} at {where!r}")
+            return {key: split(item, f"{where}/{key}" if where else key) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [split(item, f"{where}/{index}" if where else str(index)) for index, item in enumerate(value)]
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None or isinstance(value, (str, bool, numbers.Real)):
+            return value
+        raise TypeError(f"`{name}` must hold numbers, strings, booleans, None, lists, dicts and ndarrays, got "
+                        f"{type(value).__name__} at {where!r}")
+
+    return split(tree, ""), arrays
+
+
+def join_tree(tree, arrays, path):
+    """`tree` with every {ARRAY_MARKER: path} replaced by its array, the inverse of `split_tree`."""
+    if isinstance(tree, dict):
+        if set(tree) == {ARRAY_MARKER}:
+            if tree[ARRAY_MARKER] not in arrays:
+                raise ValueError(f"{path} is not a readable model checkpoint: its training state lacks the array "
+                                 f"{tree[ARRAY_MARKER]!r}")
+            return arrays[tree[ARRAY_MARKER]]
+        return {key: join_tree(value, arrays, path) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [join_tree(value, arrays, path) for value in tree]
+    return tree
+
+
+def check_state_keys(state):
+    """Raise unless `state` is a dict with the keys of `Trainer.state_dict()` ("optimizers" may be missing)."""
+    if not isinstance(state, dict):
+        raise TypeError(f"`state` must be a dict from Trainer.state_dict(), got {type(state).__name__}")
+    missing = [key for key in STATE_KEYS if key not in state]
+    unknown = sorted(set(state) - {*STATE_KEYS, "optimizers"})
+    if missing or unknown:
+        raise ValueError(f"`state` must have the keys of Trainer.state_dict(); "
+                         f"{'it lacks ' + ', '.join(missing) if missing else 'unknown: ' + ', '.join(unknown)}")
+    check_int(state["epoch"], "state['epoch']", 0)
+    check_number(state["learning_rate"], "state['learning_rate']", minimum=0, strict_minimum=True)
+    if not isinstance(state["history"], list) or len(state["history"]) != state["epoch"]:
+        raise ValueError(f"`state['history']` must be a list of one record per epoch ({state['epoch']})")
+
+
+def checked_arrays(arrays, expected, kind):
+    """`arrays` ({name: ndarray}) checked to have the names and shapes of `expected` ({name: ndarray})."""
+    if not isinstance(arrays, dict) or set(arrays) != set(expected):
+        held = ", ".join(arrays) if isinstance(arrays, dict) else type(arrays).__name__
+        raise ValueError(f"the training state's {kind}s ({held or 'none'}) are not the model's "
+                         f"({', '.join(expected) or 'none'})")
+    for name, value in expected.items():
+        array = arrays[name]
+        if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.floating):
+            raise ValueError(f"{kind} `{name}` of the training state must be a float ndarray, got "
+                             f"{type(array).__name__}")
+        if array.shape != np.shape(value):
+            raise ValueError(f"{kind} `{name}` of the training state has shape {array.shape}, the model's has "
+                             f"{np.shape(value)}")
+    return arrays
