@@ -166,12 +166,13 @@ class Dropout:
         Source of the masks: the layer draws from its own generator, never from the global one.
 
     Input shape: any. Output shape: the same, dtype of the input (the mask is made in that dtype).
-    The identity cases (evaluation, or `p = 0`) return `X` itself and `d_out` itself, not copies, and draw nothing.
+    `rng` is the generator of the masks; `Trainer` keeps its state in the training state, so a resumed run draws
+    the masks an uninterrupted one would. The identity cases (evaluation, or `p = 0`) return `X` itself and `d_out` itself, not copies, and draw nothing.
     """
 
     def __init__(self, p, *, seed=None):
         self.p = check_number(p, "p", minimum=0, maximum=1)
-        self._rng = check_rng(seed)
+        self.rng = check_rng(seed)
         self.training = True
         self._mask = None
         self._input_shape = None
@@ -183,7 +184,7 @@ class Dropout:
             self._mask = None
             return X
         keep_scale = 1 / (1 - self.p) if self.p < 1 else 0.0
-        mask = self._rng.random(X.shape, dtype=X.dtype)  # uniform in [0, 1): kept when >= p, probability 1 - p
+        mask = self.rng.random(X.shape, dtype=X.dtype)  # uniform in [0, 1): kept when >= p, probability 1 - p
         np.multiply(mask >= self.p, X.dtype.type(keep_scale), out=mask)
         self._mask = mask
         return X * mask

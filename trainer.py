@@ -27,6 +27,8 @@ from training_state import check_state_keys, checked_arrays
 from validation import check_finite, check_int, check_number, check_output_file, check_rng, check_samples
 
 DIVERGENCE_THRESHOLD = 1e3
+# In a training state's layer_rngs: the layer draws from the Trainer's own generator (train.py's models do).
+SHARED_GENERATOR = "trainer"
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -287,9 +289,10 @@ class Trainer:
             epochs_without_improvement, stopped_early; params and buffers ({name: ndarray}, the values training
             continues from: with `restore_best` the model itself may hold the best ones), best_params (None or
             {name: ndarray}), optimizers ({parameter name: optimizer.state_dict()}; left out when the optimizer has
-            no `state_dict()`, and a Trainer loading the state then starts its optimizers from zero) and rng (the
-            generator's `bit_generator.state`). Copies: JSON values and ndarrays only, as `checkpoint.save_model`
-            stores them.
+            no `state_dict()`, and a Trainer loading the state then starts its optimizers from zero), rng (the
+            generator's `bit_generator.state`) and layer_rngs ({layer name: its generator's state, or
+            SHARED_GENERATOR when the layer draws from the Trainer's}, for Dropout's masks). Copies: JSON values and
+            ndarrays only, as `checkpoint.save_model` stores them.
         """
         snapshot = copy.deepcopy(self._snapshot or self._take_snapshot())
         optimizers = snapshot.pop("optimizers")
@@ -320,6 +323,7 @@ class Trainer:
         buffers = checked_arrays(state["buffers"], self._buffers(), "buffer")
         best = None if state["best_params"] is None else checked_arrays(state["best_params"], params, "parameter")
         optimizers = self._loaded_optimizers(state.get("optimizers"))
+        layer_generators = self._loaded_layer_generators(state.get("layer_rngs"))
         rng = copy.deepcopy(self._rng)
         try:
             rng.bit_generator.state = state["rng"]
@@ -332,6 +336,8 @@ class Trainer:
             buffer[...] = buffers[name]
         self.optimizers = optimizers
         self._rng.bit_generator.state = rng.bit_generator.state
+        for name, generator in layer_generators.items():
+            self.model.layers[name].rng = generator
         self.epoch, self.learning_rate = state["epoch"], state["learning_rate"]
         self.history = copy.deepcopy(list(state["history"]))
         self.best_val_accuracy, self.best_epoch = state["best_val_accuracy"], state["best_epoch"]
@@ -511,7 +517,37 @@ class Trainer:
         return {"params": {name: param.value.copy() for name, param in self.model.params().items()},
                 "buffers": {name: buffer.copy() for name, buffer in self._buffers().items()},
                 "optimizers": copy.deepcopy(self.optimizers),
-                "rng": self._rng.bit_generator.state}
+                "rng": self._rng.bit_generator.state,
+                "layer_rngs": {name: SHARED_GENERATOR if generator is self._rng else generator.bit_generator.state
+                               for name, generator in self._layer_generators().items()}}
+
+    def _layer_generators(self):
+        """{layer name: numpy Generator} of the model's layers that draw random numbers (Dropout's `rng`)."""
+        layers = getattr(self.model, "layers", {})
+        return {name: layer.rng for name, layer in layers.items()
+                if isinstance(getattr(layer, "rng", None), np.random.Generator)}
+
+    def _loaded_layer_generators(self, states):
+        """{layer name: the Generator it draws from after loading `states`}, checked; {} for a state without."""
+        generators = self._layer_generators()
+        if states is None:
+            return {}
+        if not isinstance(states, dict) or set(states) != set(generators):
+            held = ", ".join(states) if isinstance(states, dict) else type(states).__name__
+            raise ValueError(f"`state['layer_rngs']` must hold the generators of the model's layers "
+                             f"({', '.join(generators) or 'none'}), got {held or 'none'}")
+        loaded = {}
+        for name, generator in generators.items():
+            if states[name] == SHARED_GENERATOR:
+                loaded[name] = self._rng
+                continue
+            loaded[name] = copy.deepcopy(generator)
+            try:
+                loaded[name].bit_generator.state = states[name]
+            except (TypeError, ValueError, KeyError) as error:
+                raise ValueError(f"`state['layer_rngs']['{name}']` is not a state of that layer's generator "
+                                 f"({type(generator.bit_generator).__name__}): {error}") from None
+        return loaded
 
     def _loaded_optimizers(self, states):
         """New per-parameter optimizers holding `states` (None: starting from zero), each checked."""

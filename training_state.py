@@ -14,6 +14,8 @@ from validation import check_int, check_number
 ARRAY_MARKER = "__ndarray__"
 STATE_KEYS = ("epoch", "learning_rate", "history", "best_val_accuracy", "best_epoch", "reference_loss",
               "epochs_without_improvement", "stopped_early", "params", "buffers", "best_params", "rng")
+# Absent from states saved without them: optimizers that have no state_dict(), and older checkpoints' layer_rngs.
+OPTIONAL_KEYS = ("optimizers", "layer_rngs")
 
 
 def split_tree(tree, name):
@@ -62,11 +64,11 @@ def join_tree(tree, arrays, path):
 
 
 def check_state_keys(state):
-    """Raise unless `state` is a dict with the keys of `Trainer.state_dict()` ("optimizers" may be missing)."""
+    """Raise unless `state` is a dict with the keys of `Trainer.state_dict()` (OPTIONAL_KEYS may be missing)."""
     if not isinstance(state, dict):
         raise TypeError(f"`state` must be a dict from Trainer.state_dict(), got {type(state).__name__}")
     missing = [key for key in STATE_KEYS if key not in state]
-    unknown = sorted(set(state) - {*STATE_KEYS, "optimizers"})
+    unknown = sorted(set(state) - {*STATE_KEYS, *OPTIONAL_KEYS})
     if missing or unknown:
         raise ValueError(f"`state` must have the keys of Trainer.state_dict(); "
                          f"{'it lacks ' + ', '.join(missing) if missing else 'unknown: ' + ', '.join(unknown)}")

@@ -7,7 +7,7 @@ import pytest
 
 from augment import RandomShift
 from checkpoint import load_model, load_training_state, save_model
-from model import ConvNet
+from model import ConvNet, vgg
 from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
 from schedules import from_spec
 from test_trainer import SHAPE, blobs
@@ -126,6 +126,25 @@ def test_four_epochs_straight_equal_two_then_two_from_the_checkpoint(tmp_path, r
     assert [record["epoch"] for record in resumed.history] == [1, 2, 3, 4]
     assert_same_run(resumed, straight)
     assert load_training_state(path)["epoch"] == 4
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["dropout's own generator", "the trainer's generator"])
+def test_dropout_masks_go_on_after_a_resume_as_in_a_run_never_stopped(tmp_path, shared):
+    """train.py gives Dropout the trainer's generator; a hand-built model may give it its own: both resume exactly."""
+    def new_run(model=None, generator=None, **kwargs):
+        generator = generator or np.random.default_rng(5)
+        model = model or vgg(SHAPE, 2, widths=(2,), dropout=0.5, seed=generator if shared else 0)
+        return Trainer(model, dataset(), Adam(), num_epochs=4, batch_size=8, learning_rate=1e-2, seed=generator,
+                       verbose=False, **kwargs)
+
+    straight = new_run()
+    straight.fit()
+    path = tmp_path / "model.npz"
+    new_run(checkpoint_path=path).fit(2)
+    resumed = new_run(model=load_model(path), generator=np.random.default_rng(123), checkpoint_path=path)
+    resumed.load_checkpoint(path)
+    resumed.fit(2)
+    assert_same_run(resumed, straight)
 
 
 def test_an_interrupt_mid_epoch_saves_the_state_of_the_last_completed_epoch(tmp_path):
