@@ -602,15 +602,15 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
     assert not check_solution.use_colour(Terminal())
 
 
-def test_every_registered_check_is_documented_in_the_readme():
-    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as file:
-        section = file.read().split("\n## Check your own solution\n", 1)[1].split("\n## ", 1)[0]
+def test_every_registered_check_is_documented_in_the_self_check_page():
+    with open(os.path.join(REPO, "docs", "self-check.md"), encoding="utf-8") as file:
+        section = file.read()
     rows = dict(re.findall(r"^\| `([\w.]+)` \| (\w+) \|", section, re.MULTILINE))
     assert {check.id: check.module for check in load_checks().values()} == rows
 
 
-def test_every_hint_is_documented_in_the_readme():
-    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as file:
-        section = file.read().split("\n## Check your own solution\n", 1)[1].split("\n## ", 1)[0]
+def test_every_hint_is_documented_in_the_self_check_page():
+    with open(os.path.join(REPO, "docs", "self-check.md"), encoding="utf-8") as file:
+        section = file.read()
     rows = dict(re.findall(r"^\| `(\w+)` \| (.+) \|$", section, re.MULTILINE))
     assert {key: rows.get(key) for key in checks_base.HINTS} == checks_base.HINTS

@@ -510,7 +510,7 @@ def test_cli_folders_and_names_take_the_same_extensions(model_path, digits, tmp_
 
 def test_help_lists_the_extensions_read():
     assert FORMATS in " ".join(predict._parser().format_help().split())
-    assert f"`{FORMATS}`" in " ".join((ROOT / "README.md").read_text().split())
+    assert f"`{FORMATS}`" in " ".join((ROOT / "docs" / "training.md").read_text().split())
 
 
 def test_cli_reports_each_bad_file_and_classifies_the_others(model_path, digits, tmp_path, capsys):
