@@ -28,7 +28,7 @@ more. A checkpoint saved before checkpoints held a training state (or by `save_m
 the optimizer state from zero and the settings from the command line.
 
 Everything is written into a new hidden folder beside `--out` and moved into place when the run ends
-(`run_folder.py`), so two runs
+(`atomic.py`), so two runs
 never mix their files and a failed or interrupted run leaves no half-written folder. A non-empty `--out` is refused
 unless `--overwrite` is given, and then replaced only by a run that finished: an interrupted one is saved beside it
 (`OUT-2`). Bad arguments get a one-line error on stderr and exit code 2; Ctrl-C exits with code 130 after saving
@@ -61,7 +61,7 @@ from dataset import (IMAGE_SHAPE, STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDat
 from metrics import confusion_counts, multiclass_accuracy
 from model import ConvNet, Sequential, lenet, vgg
 from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
-from run_folder import check_out, publish, staging_folder
+from atomic import check_out, publish, staging_folder
 from schedules import from_spec as schedule_from_spec
 from sequential import ACTIVATIONS
 from trainer import Dataset, Trainer, TrainingDivergedError
