@@ -1,14 +1,18 @@
-"""The models: the assignment's `ConvNet`, and `Sequential`, `lenet`, `vgg` (defined in sequential.py)."""
+"""The models: the assignment's `ConvNet`, and `Sequential`, `lenet`, `vgg` (defined in sequential.py).
+
+`ConvNet` is a `Sequential` of fixed layers: its forward, loss, gradients, predictions and parameters are
+Sequential's, under the assignment's names (conv1_W, conv1_B, conv2_W, conv2_B, fc_W, fc_B).
+"""
 import numpy as np
 
 from layers import ConvolutionalLayer, FullyConnectedLayer, Flattener, MaxPoolingLayer, ReLULayer
-from sequential import Sequential, lenet, loss_and_gradients, vgg  # noqa: F401  (Sequential, lenet, vgg: public)
-from validation import check_dtype, check_finite, check_images, check_int, check_labels, check_number, check_rng
+from sequential import Sequential, lenet, vgg  # noqa: F401  (lenet, vgg: public here too)
+from validation import check_dtype, check_finite, check_images, check_int, check_rng
 
 POOL = 4
 
 
-class ConvNet:
+class ConvNet(Sequential):
     """Conv 3x3 -> ReLU -> MaxPool 4x4 -> Conv 3x3 -> ReLU -> MaxPool 4x4 -> Flatten -> FullyConnected.
 
     The loss is the softmax cross-entropy of the last layer's scores (plus an optional L2 penalty on the weights).
@@ -30,30 +34,28 @@ class ConvNet:
 
     def __init__(self, input_shape, n_output_classes, conv1_channels, conv2_channels, *, reg=0.0,
                  dtype=np.float64, seed=None):
-        self.input_shape = _check_input_shape(input_shape)
+        input_shape = _check_input_shape(input_shape)
         self.n_output_classes = check_int(n_output_classes, "n_output_classes", 2)
         self.conv1_channels = check_int(conv1_channels, "conv1_channels", 1)
         self.conv2_channels = check_int(conv2_channels, "conv2_channels", 1)
-        self.reg = check_number(reg, "reg", minimum=0)
-        self.dtype = check_dtype(dtype)
+        dtype = check_dtype(dtype)
         rng = check_rng(seed)
 
-        height, width, channels = self.input_shape
+        height, width, channels = input_shape
         pooled_height, pooled_width = height // POOL // POOL, width // POOL // POOL
-        self.layers = {
-            "conv1": ConvolutionalLayer(channels, conv1_channels, 3, 1, dtype=dtype, seed=rng,
-                                        compute_input_grad=False),
-            "relu1": ReLULayer(),
-            "pool1": MaxPoolingLayer(POOL, POOL),
-            "conv2": ConvolutionalLayer(conv1_channels, conv2_channels, 3, 1, dtype=dtype, seed=rng),
-            "relu2": ReLULayer(),
-            "pool2": MaxPoolingLayer(POOL, POOL),
-            "flatten": Flattener(),
+        super().__init__([
+            ("conv1", ConvolutionalLayer(channels, conv1_channels, 3, 1, dtype=dtype, seed=rng)),
+            ("relu1", ReLULayer()),
+            ("pool1", MaxPoolingLayer(POOL, POOL)),
+            ("conv2", ConvolutionalLayer(conv1_channels, conv2_channels, 3, 1, dtype=dtype, seed=rng)),
+            ("relu2", ReLULayer()),
+            ("pool2", MaxPoolingLayer(POOL, POOL)),
+            ("flatten", Flattener()),
             # Variance 1 / (3 * fan_in), PyTorch's nn.Linear default: the pooled ReLU features are large and
             # positive, so LeCun's 1 / fan_in would start at a loss of 2.6-3.0 instead of about ln 10.
-            "fc": FullyConnectedLayer(pooled_height * pooled_width * conv2_channels, n_output_classes,
-                                      dtype=dtype, seed=rng, gain=1 / 3),
-        }
+            ("fc", FullyConnectedLayer(pooled_height * pooled_width * conv2_channels, n_output_classes,
+                                       dtype=dtype, seed=rng, gain=1 / 3)),
+        ], reg=reg, input_shape=input_shape)
 
     def config(self):
         """The constructor arguments that rebuild this architecture: `ConvNet(**model.config())`."""
@@ -61,60 +63,13 @@ class ConvNet:
                 "conv1_channels": self.conv1_channels, "conv2_channels": self.conv2_channels,
                 "reg": self.reg, "dtype": self.dtype.name}
 
-    def compute_loss_and_gradients(self, X, y):
-        """Forward and backward pass on one batch; zeroes every gradient first, then fills them.
-
-        Parameters
-        ----------
-        X : ndarray of shape (batch, height, width, channels), float32 or float64, finite
-        y : int array of shape (batch,), class indices in [0, n_output_classes)
-
-        Returns
-        -------
-        float, the mean cross-entropy loss over the batch (plus the L2 penalty)
-        """
-        X = self._check_X(X)
-        if X.shape[0] == 0:
-            raise ValueError(f"`X` must hold at least one image, got shape {X.shape}")
-        y = check_labels(y, "y", self.n_output_classes, length=X.shape[0])
-        return loss_and_gradients(list(self.layers.values()), self.params(), X, y, self.reg)
-
-    def predict(self, X, batch_size=256):
-        """Class index of the highest score for each image.
-
-        Parameters
-        ----------
-        X : ndarray of shape (batch, height, width, channels), float32 or float64, finite
-        batch_size : int
-            Images per forward pass; bounds the memory used on large inputs.
-
-        Returns
-        -------
-        ndarray of shape (batch,), int64
-        """
-        X = self._check_X(X)
-        batch_size = check_int(batch_size, "batch_size", 1)
-        predictions = np.empty(X.shape[0], dtype=np.int64)
-        for start in range(0, X.shape[0], batch_size):
-            predictions[start:start + batch_size] = self._forward(X[start:start + batch_size]).argmax(axis=1)
-        return predictions
-
-    def params(self):
-        """Every parameter under a unique name `<layer>_<param>`: conv1_W, conv1_B, conv2_W, conv2_B, fc_W, fc_B."""
-        return {f"{layer_name}_{param_name}": param
-                for layer_name, layer in self.layers.items()
-                for param_name, param in layer.params().items()}
-
-    def forward(self, X):
-        """Scores of shape (batch, n_output_classes) for X of shape (batch, height, width, channels)."""
-        return self._forward(self._check_X(X))
-
-    def _forward(self, X):
-        for layer in self.layers.values():
-            X = layer.forward(X)
-        return X
+    @classmethod
+    def from_config(cls, config):
+        """Build a ConvNet from `config()`'s output, with freshly initialised parameters."""
+        return cls(**config)
 
     def _check_X(self, X):
+        """X as images of this model's shape: a wrong channel count is named as such (NHWC)."""
         X = check_images(X, "X", self.input_shape[2])
         if X.shape[1:] != self.input_shape:
             raise ValueError(f"`X` must have shape (batch, {', '.join(map(str, self.input_shape))}), got {X.shape}")

@@ -116,6 +116,8 @@ class Sequential:
         float, the mean cross-entropy loss over the batch (plus the L2 penalty)
         """
         X = self._check_X(X)
+        if X.shape[0] == 0:
+            raise ValueError(f"`X` must hold at least one sample, got shape {X.shape}")
         scores_shape = self.output_shape(X.shape[1:])
         if scores_shape is not None:
             y = check_labels(y, "y", _n_classes(scores_shape), length=X.shape[0])
@@ -186,8 +188,8 @@ class Sequential:
 
     def _check_X(self, X):
         X = check_float_array(X, "X")
-        if X.ndim < 2 or X.shape[0] == 0:
-            raise ValueError(f"`X` must be a batch of at least one sample, (batch, ...), got shape {X.shape}")
+        if X.ndim < 2:
+            raise ValueError(f"`X` must be a batch of samples, (batch, ...), got shape {X.shape}")
         if self.input_shape is not None and X.shape[1:] != self.input_shape:
             raise ValueError(f"`X` must have shape (batch, {', '.join(map(str, self.input_shape))}), got {X.shape}")
         return check_finite(X, "X")

@@ -287,7 +287,7 @@ def test_functions_refuse(call, error, match):
 def test_an_empty_batch_is_refused_before_anything_changes():
     model = ConvNet((16, 16, 3), 10, 2, 2, seed=0)
     before = {name: param.grad.copy() for name, param in model.params().items()}
-    with pytest.raises(ValueError, match="`X` must hold at least one image"):
+    with pytest.raises(ValueError, match="`X` must hold at least one sample"):
         model.compute_loss_and_gradients(np.zeros((0, 16, 16, 3)), np.zeros(0, dtype=int))
     for name, param in model.params().items():
         np.testing.assert_array_equal(param.grad, before[name])

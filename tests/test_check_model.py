@@ -49,10 +49,10 @@ MUTANTS = [
     pytest.param("layers.py", "    d_logits /= batch\n", "", "model",
                  failures({"ConvNet.compute_loss_and_gradients.gradient": "loss_sum_not_mean"}),
                  id="gradient_of_the_summed_loss"),
-    pytest.param("model.py", 'return {f"{layer_name}_{param_name}": param', "return {param_name: param", "model",
+    pytest.param("sequential.py", 'return {f"{layer_name}_{param_name}": param', "return {param_name: param", "model",
                  failures({"ConvNet.params.all_parameters": None}), id="params_duplicate_names"),
-    pytest.param("model.py", "self._forward(X[start:start + batch_size]).argmax(axis=1)",
-                 "self._forward(X[start:start + batch_size]).argmin(axis=1)", "model",
+    pytest.param("sequential.py", "self.forward(X[start:start + batch_size]).argmax(axis=1)",
+                 "self.forward(X[start:start + batch_size]).argmin(axis=1)", "model",
                  failures({"ConvNet.predict.lowest_loss": None}), id="predict_argmin"),
 ]
 

@@ -69,7 +69,7 @@ def test_load_model_round_trip(tmp_path, dtype):
     assert_same_values(values(loaded), values(model))
     X = images().astype(dtype)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
-    np.testing.assert_array_equal(loaded._forward(X), model._forward(X))
+    np.testing.assert_array_equal(loaded.forward(X), model.forward(X))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
