@@ -51,9 +51,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from checkpoint import load_classifier, read_preprocessing
-from validation import OneLineParser, check_int, parse_argument
+from validation import OneLineParser, check_int, int_at_least, one_line, parse_argument, say
 
 # Each read here by the tests: folders stand for these files, and a file given by name must end in one (any case).
+PROG = "predict.py"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
 BATCH_SIZE = 256
 WORKING_SIDE = 512  # pixels: 16 times SVHN's 32, see read_image
@@ -383,10 +384,10 @@ def main(argv=None):
             failed += _classify(classifier, items[start:start + args.batch_size], (height, width), args.top,
                                 args.crop == "auto")
     except KeyboardInterrupt:
-        _say("interrupted")
+        say(PROG, "interrupted")
         return 130
     if failed:
-        _say(f"{failed} of {len(items)} files could not be classified (see above)")
+        say(PROG, f"{failed} of {len(items)} files could not be classified (see above)")
         return 2
     return 0
 
@@ -406,7 +407,7 @@ def _classify(classifier, items, size, top, crop):
                 continue
             except (OSError, ValueError) as error:
                 problem = _reason(error)
-        _say(f"error: cannot read {path}: {problem}")
+        say(PROG, f"error: cannot read {path}: {problem}")
         failed += 1
     if images:
         batch_scores = scores(classifier, np.stack(images), len(images))
@@ -416,7 +417,7 @@ def _classify(classifier, items, size, top, crop):
         for path, best, row, reason in zip(paths, ranked, probabilities, reasons):
             print(f"{path}: " + ", ".join(f"{k} ({row[k]:.4f})" for k in best))
             if reason is not None:
-                _say(f"warning: {path}: nothing to classify: {reason}")
+                say(PROG, f"warning: {path}: nothing to classify: {reason}")
     return failed
 
 
@@ -436,8 +437,8 @@ def _reason(error):
     if isinstance(error, UnidentifiedImageError):
         return "not an image (Pillow cannot identify it)"
     if isinstance(error, (FileNotFoundError, IsADirectoryError, PermissionError)):
-        return error.strerror.lower() if error.strerror else _one_line(error)
-    return _one_line(error)
+        return error.strerror.lower() if error.strerror else one_line(error)
+    return one_line(error)
 
 
 def _classes(classifier):
@@ -449,7 +450,7 @@ def _classes(classifier):
 
 
 def _parser():
-    parser = OneLineParser(prog="predict.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = OneLineParser(prog=PROG, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                      description=f"Classify images ({'/'.join(IMAGE_EXTENSIONS)} files) with a model saved by "
                                  "train.py: one line per image, 'path: digit (probability)'. Any size is resized to "
                                  "the model's input (area averaging to shrink, linear interpolation to enlarge; the "
@@ -470,27 +471,15 @@ def _parser():
     parser.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
                         help=f"image files, or folders whose {'/'.join(IMAGE_EXTENSIONS)} files (any case) are "
                              f"classified (not recursive)")
-    parser.add_argument("--top", type=_positive_int, default=1, help="print the K most likely digits, best first")
+    parser.add_argument("--top", type=int_at_least(1), default=1, help="print the K most likely digits, best first")
     parser.add_argument("--crop", choices=("auto", "none"), default="auto",
                         help="auto: a digit on a plain background (a drawing, a scan of handwriting) is cropped to "
                              "a square window in which it is as tall as SVHN's digits; other pictures are left "
                              "whole. none: every picture is resized whole")
-    parser.add_argument("--batch-size", type=_positive_int, default=BATCH_SIZE,
+    parser.add_argument("--batch-size", type=int_at_least(1), default=BATCH_SIZE,
                         help="images read and classified at a time")
     return parser
 
-
-def _positive_int(text):
-    return parse_argument(text, int, "a positive integer", lambda value: value >= 1)
-
-
-def _say(message):
-    sys.stdout.flush()  # stderr's line comes after everything printed so far
-    print(f"predict.py: {message}", file=sys.stderr, flush=True)
-
-
-def _one_line(message):
-    return " ".join(str(message).split())
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from atomic import atomic_write
 from dataset import STANDIN_KEY, has_standin_marker
-from validation import check_int, check_rng, parse_argument
+from validation import check_int, check_rng, int_at_least
 
 STANDIN_NOTE = "synthetic stand-in for SVHN, not real data (made by standin.py)"
 TRAIN_FILE = "train_32x32.mat"
@@ -257,14 +257,6 @@ def _save_mat_atomically(path, variables):
         scipy.io.savemat(file, variables)
 
 
-def _int_at_least(minimum):
-    """argparse type: an integer >= `minimum`."""
-    rule = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
-
-    def parse(text):
-        return parse_argument(text, int, rule, lambda value: value >= minimum)
-    return parse
-
 
 def main(argv=None):
     """Command line entry: `python standin.py FOLDER [--train N] [--test N] [--seed S] [--force]`.
@@ -275,9 +267,9 @@ def main(argv=None):
         prog="standin.py",
         description="Write a synthetic stand-in for SVHN (train_32x32.mat, test_32x32.mat) into FOLDER.")
     parser.add_argument("folder", help="where to write the two files, e.g. data")
-    parser.add_argument("--train", type=_int_at_least(1), default=12000, help="training images (default 12000)")
-    parser.add_argument("--test", type=_int_at_least(1), default=2000, help="test images (default 2000)")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
+    parser.add_argument("--train", type=int_at_least(1), default=12000, help="training images (default 12000)")
+    parser.add_argument("--test", type=int_at_least(1), default=2000, help="test images (default 2000)")
+    parser.add_argument("--seed", type=int_at_least(0), default=0, help="random seed (default 0)")
     parser.add_argument("--force", action="store_true",
                         help="replace files standin.py did not make, such as the real SVHN files")
     args = parser.parse_args(argv)

@@ -65,7 +65,8 @@ from atomic import check_out, publish, staging_folder
 from schedules import from_spec as schedule_from_spec
 from sequential import ACTIVATIONS
 from trainer import Dataset, Trainer, TrainingDivergedError
-from validation import OneLineParser, check_dtype, check_finite, check_rng, parse_argument
+from validation import (OneLineParser, check_dtype, check_finite, check_rng, int_at_least, one_line,
+                        parse_argument, say)
 
 N_CLASSES = 10
 ARCHS = ("convnet", "lenet", "vgg")
@@ -368,9 +369,9 @@ def main(argv=None):
         except (ValueError, TypeError, OSError) as error:
             parser.error(_for_command_line(str(error), args))
         if _flips(args.augment):
-            _say(parser, f"warning: --augment {args.augment} flips the images, which is wrong for digits: a mirrored "
-                         f"2, 3, 4, 5 or 7 is not a digit, and both flips together turn a 6 into a 9 (see augment.py); "
-                         f"training goes on")
+            say(parser.prog, f"warning: --augment {args.augment} flips the images, which is wrong for digits: a "
+                             f"mirrored 2, 3, 4, 5 or 7 is not a digit, and both flips together turn a 6 into a 9 "
+                             f"(see augment.py); training goes on")
         for note in notes:
             print(note)
         if is_standin:
@@ -409,8 +410,8 @@ def _finish(parser, args, out, target, trainer, metrics, n_test):
     """Say where the run published at `target` went and how it ended; return the exit code, 0 or 130."""
     kept_beside = target != out and args.overwrite and trainer.interrupted
     if target != out and not kept_beside:
-        _say(parser, f"note: {out} was filled by another run while this one trained; this run's files are in "
-                     f"{target} instead")
+        say(parser.prog, f"note: {out} was filled by another run while this one trained; this run's files are "
+                         f"in {target} instead")
     print(f"test accuracy {metrics['test_accuracy']:.4f} on {n_test} images after {metrics['epochs_run']} "
           f"epochs ({metrics['run_seconds']:.0f} s); files in {target}: {', '.join(OUTPUT_FILES)}")
     if not trainer.interrupted:
@@ -445,16 +446,16 @@ def _parser():
     add("--max-train", type=_count, default=argparse.SUPPRESS,
         help=f"images drawn from the training file, 'all' for every one; the validation images are taken from "
              f"these (default: all on real SVHN, {STANDIN_MAX_TRAIN} on the stand-in)")
-    add("--val", type=_positive_int, default=VAL, help="of those, images held out for validation")
+    add("--val", type=int_at_least(1), default=VAL, help="of those, images held out for validation")
     add("--max-test", type=_count, default=argparse.SUPPRESS,
         help=f"images drawn from the test file, 'all' for every one (default: all on real SVHN, "
              f"{STANDIN_MAX_TEST} on the stand-in)")
     add("--arch", choices=ARCHS, default=argparse.SUPPRESS,
         help=f"the network: convnet (conv 3x3, max pool 4, twice; --conv1, --conv2), lenet (--activation) or vgg "
              f"(BatchNorm; --widths, --dropout) (default: {ARCH}, or the checkpoint's with --resume)")
-    add("--conv1", type=_positive_int, default=argparse.SUPPRESS,
+    add("--conv1", type=int_at_least(1), default=argparse.SUPPRESS,
         help=f"convnet: channels of the first convolution (default: {CONV1_CHANNELS})")
-    add("--conv2", type=_positive_int, default=argparse.SUPPRESS,
+    add("--conv2", type=int_at_least(1), default=argparse.SUPPRESS,
         help=f"convnet: channels of the second convolution (default: {CONV2_CHANNELS})")
     add("--widths", type=_widths, default=argparse.SUPPRESS,
         help=f"vgg: channels of each block of two convolutions, comma-separated (default: "
@@ -468,10 +469,10 @@ def _parser():
              "architecture, dtype, weights, preprocessing, optimizer state, epoch count, history and settings "
              "come from it; a flag given overrides its setting (architecture flags must match), --epochs counts "
              "the epochs of the whole run")
-    add("--epochs", type=_positive_int, default=EPOCHS, help="training epochs (of the whole run, with --resume)")
-    add("--patience", type=_positive_int,
+    add("--epochs", type=int_at_least(1), default=EPOCHS, help="training epochs (of the whole run, with --resume)")
+    add("--patience", type=int_at_least(1),
         help="stop after this many epochs without a better validation accuracy (default: run every epoch)")
-    add("--batch-size", type=_positive_int, default=BATCH_SIZE, help="images per step")
+    add("--batch-size", type=int_at_least(1), default=BATCH_SIZE, help="images per step")
     add("--lr", type=_positive_float, default=LEARNING_RATE, help="initial learning rate")
     add("--lr-decay", type=_decay, default=argparse.SUPPRESS,
         help=f"factor on the learning rate after each epoch; not with --schedule (default: {LEARNING_RATE_DECAY})")
@@ -491,7 +492,7 @@ def _parser():
              "such as shift:2,rotate:10,color:0.2 (items: shift, crop, rotate, color, hflip, vflip) (default: none)")
     add("--dtype", choices=("float32", "float64"), default=argparse.SUPPRESS,
         help="dtype of the model and the data (default: float32, or the checkpoint's with --resume)")
-    add("--seed", type=_non_negative_int, default=0, help="seed of the initial weights, the shuffling and the "
+    add("--seed", type=int_at_least(0), default=0, help="seed of the initial weights, the shuffling and the "
                                                           "augmentation (the data subsets are fixed, as in the "
                                                           "notebook)")
     add("--out", type=_folder, default=time.strftime("runs/%Y%m%d-%H%M%S"),
@@ -753,7 +754,7 @@ def _check_pixels(X, name, image_shape=None):
 
 def _for_command_line(message, args):
     """Rephrase a library error that speaks of the Python API (arguments, None) in terms of the command line."""
-    message = _one_line(message)
+    message = one_line(message)
     match = re.fullmatch(r"`(max_train|max_test)` must be at most the number of images in (.+) \((\d+)\), got "
                          r"(\d+); pass None to take all of them", message)
     if match:
@@ -773,22 +774,14 @@ def _for_command_line(message, args):
 
 def _what_diverged(error):
     """What a TrainingDivergedError found, without the name of the Trainer keyword (train.py has no flag for it)."""
-    return _one_line(error.reason).replace("divergence_threshold ", "")
+    return one_line(error.reason).replace("divergence_threshold ", "")
 
 
 def _fail(parser, code, message):
     """Say `message` as the last line on stderr and return the exit `code`."""
-    _say(parser, message)
+    say(parser.prog, message)
     return code
 
-
-def _say(parser, message):
-    sys.stdout.flush()  # stderr's line comes after everything printed so far
-    print(f"{parser.prog}: {message}", file=sys.stderr, flush=True)
-
-
-def _one_line(message):
-    return " ".join(str(message).split())
 
 
 def _duration(seconds):
@@ -813,13 +806,6 @@ def _count(text):
     return None if text == "all" else parse_argument(text, int, "a positive integer or 'all'", lambda value: value >= 1)
 
 
-def _positive_int(text):
-    return parse_argument(text, int, "a positive integer", lambda value: value >= 1)
-
-
-def _non_negative_int(text):
-    return parse_argument(text, int, "a non-negative integer", lambda value: value >= 0)
-
 
 def _positive_float(text):
     return parse_argument(text, float, "a finite number > 0", lambda value: 0 < value < np.inf)
@@ -840,7 +826,7 @@ def _augment(text):
     try:
         augment_from_spec(text)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(_one_line(error).replace("`augment` ", "")) from None
+        raise argparse.ArgumentTypeError(one_line(error).replace("`augment` ", "")) from None
     return text
 
 

@@ -6,6 +6,7 @@ value of the right type that breaks a rule. Messages name the argument, state th
 import argparse
 import numbers
 import os
+import sys
 
 import numpy as np
 
@@ -157,6 +158,26 @@ def check_output_file(path, name="path"):
     return path
 
 
+def int_at_least(minimum):
+    """argparse type: an integer >= `minimum`, e.g. `add_argument("--epochs", type=int_at_least(1))`."""
+    rule = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+
+    def parse(text):
+        return parse_argument(text, int, rule, lambda value: value >= minimum)
+    return parse
+
+
+def one_line(message):
+    """`message` as one line: every run of whitespace, newlines included, becomes one space."""
+    return " ".join(str(message).split())
+
+
+def say(prog, message):
+    """Print `PROG: message` on stderr, after everything printed so far on stdout."""
+    sys.stdout.flush()
+    print(f"{prog}: {message}", file=sys.stderr, flush=True)
+
+
 def parse_argument(text, kind, rule, is_valid):
     """A command-line value: `kind(text)` when `is_valid` accepts it, else argparse's one-line usage error.
 
@@ -176,4 +197,4 @@ class OneLineParser(argparse.ArgumentParser):
     usage block, and exit code 2."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see --help)\n")
