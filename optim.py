@@ -170,8 +170,7 @@ class MomentumSGD(_OneParameter):
     between steps the two differ: `v` keeps the steps taken at the earlier rates, while PyTorch multiplies its whole
     buffer `b` by the new rate.
 
-    One instance per parameter (`copy.deepcopy(optimizer)` for each, as `Trainer` does): an instance given a
-    second parameter raises a `ValueError` (see the module docstring).
+    One instance per parameter: see the module docstring.
 
     Parameters
     ----------
@@ -221,8 +220,7 @@ class Adam(_OneParameter):
     `w - learning_rate * m_hat / (sqrt(v_hat) + eps)` with `m_hat = m / (1 - beta1**t)` and
     `v_hat = v / (1 - beta2**t)`: `torch.optim.Adam` with `betas=(beta1, beta2)`, eps in the same place.
 
-    One instance per parameter (`copy.deepcopy(optimizer)` for each, as `Trainer` does): an instance given a
-    second parameter raises a `ValueError` (see the module docstring).
+    One instance per parameter: see the module docstring.
 
     Parameters
     ----------
@@ -282,8 +280,7 @@ class AdamW(Adam):
     does not pass through the moment estimates, so every weight shrinks by the same fraction whatever its gradient
     history. The decay scales with the learning rate, as in PyTorch.
 
-    One instance per parameter (`copy.deepcopy(optimizer)` for each, as `Trainer` does): an instance given a
-    second parameter raises a `ValueError` (see the module docstring).
+    One instance per parameter: see the module docstring.
 
     Parameters
     ----------
@@ -317,8 +314,7 @@ class RMSProp(_OneParameter):
     the cache starts at zeros. This is `torch.optim.RMSprop(alpha=decay)` (momentum 0, not centered), eps in the
     same place: outside the square root.
 
-    One instance per parameter (`copy.deepcopy(optimizer)` for each, as `Trainer` does): an instance given a
-    second parameter raises a `ValueError` (see the module docstring).
+    One instance per parameter: see the module docstring.
 
     Parameters
     ----------

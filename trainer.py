@@ -23,12 +23,11 @@ from tqdm import autonotebook, std
 
 from checkpoint import best_checkpoint_path, is_checkpoint, load_training_state, save_model
 from metrics import multiclass_accuracy
-from training_state import check_state_keys, checked_arrays
+from training_state import (check_state_keys, checked_arrays, layer_generator_states, loaded_layer_generators,
+                            loaded_optimizers)
 from validation import check_finite, check_int, check_number, check_output_file, check_rng, check_samples
 
 DIVERGENCE_THRESHOLD = 1e3
-# In a training state's layer_rngs: the layer draws from the Trainer's own generator (train.py's models do).
-SHARED_GENERATOR = "trainer"
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -71,88 +70,64 @@ class Dataset:
 
 
 class Trainer:
-    """Trains `model` on `dataset` with mini-batch gradient descent.
+    """Trains `model` on `dataset` with mini-batch gradient descent; `fit()` returns the assignment's histories.
+
+    The options beyond the assignment's, and the rules on checkpoints and resuming, are in docs/training.md.
 
     Parameters
     ----------
     model : object with params(), compute_loss_and_gradients(X, y) and predict(X), e.g. ConvNet
+        With train() / eval() (Sequential, ConvNet) it is put in training mode for its steps, in evaluation mode
+        to measure accuracy.
     dataset : Dataset, or any object with train_X, train_y, val_X, val_y
     optim : optimizer instance, e.g. SGD() or Adam()
-        Deep-copied once per parameter, so each parameter has its own state. Its `update` must return a new array
-        rather than modify `w` in place (those of optim.py do).
+        Deep-copied once per parameter; `update` must return a new array (those of optim.py do).
     num_epochs : int
         Epochs run by each call of `fit()`.
     batch_size : int
-        Samples per step; the last batch of an epoch holds the remainder and may be smaller.
+        Samples per step; the last batch of an epoch holds the remainder.
     learning_rate : float > 0
-        The current rate, multiplied by `learning_rate_decay` after every epoch; with a `schedule`, the base rate
-        that the schedule multiplies.
+        The rate of the next epoch; with a `schedule`, the base rate it multiplies.
     learning_rate_decay : float in (0, 1]
-        Must be 1.0 (no decay) when a `schedule` is given.
+        Multiplies the rate after every epoch; 1.0 when a `schedule` is given.
     seed : None, int or numpy.random.Generator, keyword-only
-        Source of the shuffling of every epoch and of the `transform`'s randomness; the global numpy RNG is never
-        used, so a seeded run is reproducible.
-    schedule : None or callable epoch -> factor, keyword-only
-        The rate of epoch e (counted from 1 over all `fit` calls: a second `fit` goes on from the next epoch) is
-        `learning_rate * schedule(e)`, e.g. `schedules.StepDecay(5, 0.2)`, `schedules.from_spec("warmup:2+cosine",
-        num_epochs=20)` or a plain function. Each factor must be a finite number >= 0; those of the epochs a `fit`
-        call may run are checked before its first step.
+        Source of the shuffling and of the `transform`'s randomness (never the global numpy RNG).
+    schedule : None or callable epoch -> factor >= 0, keyword-only
+        Epoch e (from 1, over all `fit` calls) runs at `learning_rate * schedule(e)`, e.g. `StepDecay(5, 0.2)`.
     transform : None or callable (X_batch, rng) -> X_batch, keyword-only
-        Applied to every training batch before its step (e.g. `augment.DIGITS`), with the trainer's generator as
-        `rng`. It gets a copy of the batch, of shape (batch, ...) as in `dataset.train_X`, and must return an array
-        of the same shape and dtype with finite values. Accuracy is always measured on the untransformed training
-        and validation images.
+        Applied to a copy of every training batch (e.g. `augment.DIGITS`); same shape and dtype, finite values.
+        Accuracy is always measured on untransformed images.
     verbose : bool, keyword-only
-        Show a progress bar per epoch (tqdm.auto: a widget in Jupyter, text in a terminal) with the running loss,
-        and one summary line per epoch; where stderr is not a terminal (a log file, a pipe) only the summary lines,
-        since the bar's carriage returns would clutter it. False prints nothing at all.
+        A progress bar per epoch where it can redraw (a terminal, Jupyter) and one summary line per epoch.
     restore_best : bool, keyword-only
-        Keep a copy of the parameters of the epoch with the best validation accuracy and put them back in the model
-        when `fit` ends (normally, by early stopping or by an interrupt).
+        Put back the parameters of the best validation epoch when `fit` ends.
     patience : None or int >= 1, keyword-only
-        Stop `fit` early after this many epochs in a row without a better validation accuracy.
+        Stop after this many epochs in a row without a better validation accuracy.
     checkpoint_path : None, str or os.PathLike, keyword-only
-        When given, `checkpoint.save_model` writes the model with the training state (`state_dict()`) to this file
-        after every epoch, and the model alone to its sibling `checkpoint.best_checkpoint_path(checkpoint_path)`
-        (`model.npz` -> `model.best.npz`) after every epoch that improves the validation accuracy. The directory
-        must exist, neither file may be a directory (both checked here, before any epoch) and the model must have
-        `config()`. A file there that this Trainer did not write is never replaced silently: `fit` refuses before
-        training (FileExistsError) unless `overwrite_checkpoint` is True or the Trainer continues that run
-        (`load_checkpoint(checkpoint_path)`); a file that is not a checkpoint of this package is never replaced.
+        Save the model and the training state here after every epoch, and the best epoch's model beside it
+        (`model.npz` -> `model.best.npz`). Files an earlier run left there are not replaced unless
+        `overwrite_checkpoint`; files that are not checkpoints of this package never are.
     overwrite_checkpoint : bool, keyword-only
-        Let `fit` replace checkpoints at `checkpoint_path` and its best-epoch sibling written by an earlier run.
     divergence_threshold : None or float > 1, keyword-only
-        Stop with `TrainingDivergedError` when a batch loss exceeds `divergence_threshold` times the reference
-        loss: the larger of the first batch's loss (of the first `fit`) and 1. A cross-entropy starts near
-        ln(n_classes), 2.3 for 10 classes, so the default 1000 stops above about 2,300: far above the rise of a
-        few times that a healthy run can show early, far below the 1e30 of an exploding one. None stops only on a
-        non-finite loss or parameter.
+        Stop with `TrainingDivergedError` when a batch loss exceeds this many times the larger of the first
+        batch's loss and 1 (None: only on a non-finite loss or parameter).
 
     Attributes
     ----------
     history : list of dict
-        One dict per completed epoch, over all `fit` calls, with keys epoch (from 1), loss (mean over the epoch's
-        batches), train_acc, val_acc, lr (the rate used in the epoch, the schedule's factor included) and seconds
-        (wall time, evaluation included); ready for `csv.DictWriter(file, trainer.history[0].keys())` or
-        `pandas.DataFrame(...)`.
+        One dict per completed epoch: epoch (from 1), loss (mean over the epoch's batches), train_acc, val_acc,
+        lr, seconds.
     epoch : int
-        Completed epochs so far; the next one is `epoch + 1`, the epoch a `schedule` is asked about (set it to
-        resume a run from a checkpoint on its schedule).
+        Completed epochs so far, over all `fit` calls.
     learning_rate : float
-        The rate the next epoch will use; with a `schedule`, the base rate (the next epoch uses
-        `learning_rate * schedule(epoch + 1)`).
+        The rate (or base rate) of the next epoch.
     best_val_accuracy, best_epoch : float and int, or None before the first epoch
     reference_loss : float, or None before the first step
-        The larger of the first batch's loss and 1, which `divergence_threshold` multiplies.
     interrupted, stopped_early : bool
         How the last `fit` call ended.
 
-    Training state: `state_dict()` holds everything training depends on at the end of the last completed epoch
-    (parameters and buffers, each optimizer's state, the generator's state, the epoch count and rate, the history,
-    the best-epoch tracking); `load_state_dict(state)` puts it into a Trainer built with the same settings, which
-    then goes on exactly as the one that saved it. `save_checkpoint(path)` / `load_checkpoint(path)` do the same
-    through a checkpoint file (the files at `checkpoint_path` hold it too): a run stopped and continued gives the
-    same weights and history as one never stopped.
+    `state_dict()` / `load_state_dict(state)` and `save_checkpoint(path)` / `load_checkpoint(path)` carry the
+    whole training state: a run stopped and continued gives the weights and history of one never stopped.
     """
 
     def __init__(self, model, dataset, optim, num_epochs=20, batch_size=20, learning_rate=1e-3,
@@ -291,8 +266,8 @@ class Trainer:
             {name: ndarray}), optimizers ({parameter name: optimizer.state_dict()}; left out when the optimizer has
             no `state_dict()`, and a Trainer loading the state then starts its optimizers from zero), rng (the
             generator's `bit_generator.state`) and layer_rngs ({layer name: its generator's state, or
-            SHARED_GENERATOR when the layer draws from the Trainer's}, for Dropout's masks). Copies: JSON values and
-            ndarrays only, as `checkpoint.save_model` stores them.
+            training_state.SHARED_GENERATOR when the layer draws from the Trainer's}, for Dropout's masks).
+            Copies: JSON values and ndarrays only, as `checkpoint.save_model` stores them.
         """
         snapshot = copy.deepcopy(self._snapshot or self._take_snapshot())
         optimizers = snapshot.pop("optimizers")
@@ -322,8 +297,8 @@ class Trainer:
                                  "parameter")
         buffers = checked_arrays(state["buffers"], self._buffers(), "buffer")
         best = None if state["best_params"] is None else checked_arrays(state["best_params"], params, "parameter")
-        optimizers = self._loaded_optimizers(state.get("optimizers"))
-        layer_generators = self._loaded_layer_generators(state.get("layer_rngs"))
+        optimizers = loaded_optimizers(self.optim, self.model.params(), state.get("optimizers"))
+        layer_generators = loaded_layer_generators(self.model, state.get("layer_rngs"), self._rng)
         rng = copy.deepcopy(self._rng)
         try:
             rng.bit_generator.state = state["rng"]
@@ -518,52 +493,7 @@ class Trainer:
                 "buffers": {name: buffer.copy() for name, buffer in self._buffers().items()},
                 "optimizers": copy.deepcopy(self.optimizers),
                 "rng": self._rng.bit_generator.state,
-                "layer_rngs": {name: SHARED_GENERATOR if generator is self._rng else generator.bit_generator.state
-                               for name, generator in self._layer_generators().items()}}
-
-    def _layer_generators(self):
-        """{layer name: numpy Generator} of the model's layers that draw random numbers (Dropout's `rng`)."""
-        layers = getattr(self.model, "layers", {})
-        return {name: layer.rng for name, layer in layers.items()
-                if isinstance(getattr(layer, "rng", None), np.random.Generator)}
-
-    def _loaded_layer_generators(self, states):
-        """{layer name: the Generator it draws from after loading `states`}, checked; {} for a state without."""
-        generators = self._layer_generators()
-        if states is None:
-            return {}
-        if not isinstance(states, dict) or set(states) != set(generators):
-            held = ", ".join(states) if isinstance(states, dict) else type(states).__name__
-            raise ValueError(f"`state['layer_rngs']` must hold the generators of the model's layers "
-                             f"({', '.join(generators) or 'none'}), got {held or 'none'}")
-        loaded = {}
-        for name, generator in generators.items():
-            if states[name] == SHARED_GENERATOR:
-                loaded[name] = self._rng
-                continue
-            loaded[name] = copy.deepcopy(generator)
-            try:
-                loaded[name].bit_generator.state = states[name]
-            except (TypeError, ValueError, KeyError) as error:
-                raise ValueError(f"`state['layer_rngs']['{name}']` is not a state of that layer's generator "
-                                 f"({type(generator.bit_generator).__name__}): {error}") from None
-        return loaded
-
-    def _loaded_optimizers(self, states):
-        """New per-parameter optimizers holding `states` (None: starting from zero), each checked."""
-        optimizers = {name: copy.deepcopy(self.optim) for name in self.model.params()}
-        if states is None:
-            return optimizers
-        if not isinstance(states, dict) or set(states) != set(optimizers):
-            held = ", ".join(states) if isinstance(states, dict) else type(states).__name__
-            raise ValueError(f"`state['optimizers']` must hold one state per parameter ({', '.join(optimizers)}), "
-                             f"got {held}")
-        for name, optimizer in optimizers.items():
-            try:
-                optimizer.load_state_dict(states[name])
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"optimizer state of `{name}`: {error}") from None
-        return optimizers
+                "layer_rngs": layer_generator_states(self.model, self._rng)}
 
     def _check_checkpoint_files(self):
         """Refuse, before training, checkpoint files this Trainer may not replace."""

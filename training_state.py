@@ -1,9 +1,11 @@
-"""A training state (`Trainer.state_dict()`): its layout in a checkpoint and its checks.
+"""A training state (`Trainer.state_dict()`): its layout in a checkpoint, its checks, and the optimizers and
+generators it carries.
 
 A state is a tree of dicts (str keys without '/'), lists, JSON scalars and ndarrays of numbers. In a checkpoint its
 JSON part replaces each array by `{ARRAY_MARKER: "<path>"}` and the arrays are stored as `training_state/<path>`
 (`split_tree`, `join_tree`); `check_state_keys` and `checked_arrays` check a state before a Trainer takes it.
 """
+import copy
 import numbers
 
 import numpy as np
@@ -16,6 +18,8 @@ STATE_KEYS = ("epoch", "learning_rate", "history", "best_val_accuracy", "best_ep
               "epochs_without_improvement", "stopped_early", "params", "buffers", "best_params", "rng")
 # Absent from states saved without them: optimizers that have no state_dict(), and older checkpoints' layer_rngs.
 OPTIONAL_KEYS = ("optimizers", "layer_rngs")
+# In a state's layer_rngs: the layer draws from the Trainer's own generator (train.py's models do).
+SHARED_GENERATOR = "trainer"
 
 
 def split_tree(tree, name):
@@ -93,3 +97,55 @@ def checked_arrays(arrays, expected, kind):
             raise ValueError(f"{kind} `{name}` of the training state has shape {array.shape}, the model's has "
                              f"{np.shape(value)}")
     return arrays
+
+
+def layer_generators(model):
+    """{layer name: numpy Generator} of the model's layers that draw random numbers (Dropout's `rng`)."""
+    return {name: layer.rng for name, layer in getattr(model, "layers", {}).items()
+            if isinstance(getattr(layer, "rng", None), np.random.Generator)}
+
+
+def layer_generator_states(model, trainer_rng):
+    """{layer name: its generator's state, or SHARED_GENERATOR where it is `trainer_rng` itself}."""
+    return {name: SHARED_GENERATOR if generator is trainer_rng else generator.bit_generator.state
+            for name, generator in layer_generators(model).items()}
+
+
+def loaded_layer_generators(model, states, trainer_rng):
+    """{layer name: the Generator it draws from after loading `states`}, checked; {} for a state without them."""
+    generators = layer_generators(model)
+    if states is None:
+        return {}
+    if not isinstance(states, dict) or set(states) != set(generators):
+        held = ", ".join(states) if isinstance(states, dict) else type(states).__name__
+        raise ValueError(f"`state['layer_rngs']` must hold the generators of the model's layers "
+                         f"({', '.join(generators) or 'none'}), got {held or 'none'}")
+    loaded = {}
+    for name, generator in generators.items():
+        if states[name] == SHARED_GENERATOR:
+            loaded[name] = trainer_rng
+            continue
+        loaded[name] = copy.deepcopy(generator)
+        try:
+            loaded[name].bit_generator.state = states[name]
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"`state['layer_rngs']['{name}']` is not a state of that layer's generator "
+                             f"({type(generator.bit_generator).__name__}): {error}") from None
+    return loaded
+
+
+def loaded_optimizers(optim, params, states):
+    """{parameter name: a copy of `optim` holding its state from `states`} (None: starting from zero), checked."""
+    optimizers = {name: copy.deepcopy(optim) for name in params}
+    if states is None:
+        return optimizers
+    if not isinstance(states, dict) or set(states) != set(optimizers):
+        held = ", ".join(states) if isinstance(states, dict) else type(states).__name__
+        raise ValueError(f"`state['optimizers']` must hold one state per parameter ({', '.join(optimizers)}), "
+                         f"got {held}")
+    for name, optimizer in optimizers.items():
+        try:
+            optimizer.load_state_dict(states[name])
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"optimizer state of `{name}`: {error}") from None
+    return optimizers
