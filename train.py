@@ -59,11 +59,10 @@ from checkpoint import load_classifier, load_training_state, read_preprocessing,
 from dataset import (IMAGE_SHAPE, STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDataWarning, load_svhn,
                      random_split_train_val)
 from metrics import confusion_counts, multiclass_accuracy
-from model import ConvNet, Sequential, lenet, vgg
+from model import ACTIVATIONS, ConvNet, Sequential, lenet, vgg
 from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
 from atomic import check_out, publish, staging_folder
 from schedules import from_spec as schedule_from_spec
-from sequential import ACTIVATIONS
 from trainer import Dataset, Trainer, TrainingDivergedError
 from validation import (OneLineParser, check_dtype, check_finite, check_rng, int_at_least, one_line,
                         parse_argument, say)
