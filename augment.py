@@ -9,7 +9,7 @@ never modified. `Trainer(..., transform=...)` calls it on every training batch w
 Pixel range
 -----------
 The transforms work on the images as the network sees them: scaled to [0, 1] and minus the training set's mean
-image (`train.prepare_for_neural_network`), so roughly in [-0.5, 0.5]. Nothing is clipped, since such pixels have
+image (`dataset.prepare_for_neural_network`), so roughly in [-0.5, 0.5]. Nothing is clipped, since such pixels have
 no fixed range.
 
 - Geometry (`RandomShift`, `RandomCrop`, `RandomRotation`, flips) does not depend on the range. Pixels brought in

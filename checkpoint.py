@@ -233,7 +233,7 @@ class Classifier:
     preprocessing : dict
         `scale` (a number > 0, default 1) and `mean_image` (float ndarray that broadcasts to
         (height, width, channels), default 0). The model's input is `images * scale - mean_image`, computed in
-        the model's dtype exactly as `train.prepare_for_neural_network` computes it.
+        the model's dtype exactly as `dataset.prepare_for_neural_network` computes it.
 
     Attributes
     ----------

@@ -11,11 +11,13 @@ import warnings
 import numpy as np
 import scipy.io
 
-from validation import check_int, check_rng, check_samples
+from validation import check_dtype, check_finite, check_int, check_rng, check_samples
 
 TRAIN_FILE = "train_32x32.mat"
 TEST_FILE = "test_32x32.mat"
 IMAGE_SHAPE = (32, 32, 3)
+# prepare_for_neural_network scales pixels 0..255 to [0, 1].
+PIXEL_SCALE = 1 / 255
 STANDIN_KEY = "standin"
 
 _warned_standins = set()
@@ -270,3 +272,48 @@ def _warn_standin(path, what=None):
     what = what or f"{path} is the synthetic stand-in for SVHN made by standin.py"
     warnings.warn(f"{what}, not real data: accuracies measured on it are NOT SVHN results. Get the real files with "
                   f"./download_data.sh", StandInDataWarning, stacklevel=3)
+
+
+def prepare_for_neural_network(train_X, *others, dtype=np.float32):
+    """Scale pixel values to [0, 1] and subtract the mean training image from every set.
+
+    Parameters
+    ----------
+    train_X : ndarray of shape (n_train, height, width, channels)
+        Pixel values in 0..255, integers or finite floats; its mean image is the one subtracted.
+    *others : ndarrays of shape (n, height, width, channels)
+        Further sets (validation, test) scaled and shifted the same way.
+    dtype : float32 or float64
+        Dtype of the returned arrays (the mean is computed in float64 either way).
+
+    Returns
+    -------
+    train_X, *others : ndarrays of the input shapes, `dtype`
+        New arrays `X * PIXEL_SCALE - mean_image`; the inputs are not modified.
+    mean_image : ndarray of shape (height, width, channels), `dtype`
+        The scaled training mean, to add back for display (`plots.misclassified(..., mean_image=...)`) or to
+        subtract from new images: `checkpoint.Classifier(model, {"scale": PIXEL_SCALE, "mean_image": mean_image})`
+        computes exactly the same arrays from raw images.
+    """
+    dtype = check_dtype(dtype)
+    arrays = [_check_pixels(train_X, "train_X")]
+    arrays += [_check_pixels(X, f"others[{i}]", arrays[0].shape[1:]) for i, X in enumerate(others)]
+    scaled = [np.multiply(X, PIXEL_SCALE, dtype=dtype) for X in arrays]
+    mean_image = scaled[0].mean(axis=0, dtype=np.float64).astype(dtype)
+    for X in scaled:
+        X -= mean_image
+    return (*scaled, mean_image)
+
+
+def _check_pixels(X, name, image_shape=None):
+    """Return `X` as an ndarray of images (n, height, width, channels) of integers or floats."""
+    X = np.asarray(X)
+    if X.ndim != 4:
+        raise ValueError(f"`{name}` must be 4-D (n, height, width, channels), got shape {X.shape}")
+    if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
+        raise TypeError(f"`{name}` must hold pixel values 0..255 as integers or floats, got dtype {X.dtype}")
+    if image_shape is not None and X.shape[1:] != image_shape:
+        raise ValueError(f"`{name}` must hold images of the training shape {image_shape}, got {X.shape[1:]}")
+    if np.issubdtype(X.dtype, np.floating):
+        check_finite(X, name)
+    return X

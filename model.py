@@ -3,6 +3,7 @@
 `ConvNet` is a `Sequential` of fixed layers: its forward, loss, gradients, predictions and parameters are
 Sequential's, under the assignment's names (conv1_W, conv1_B, conv2_W, conv2_B, fc_W, fc_B).
 """
+import json
 import numbers
 
 import numpy as np
@@ -24,6 +25,17 @@ LAYER_PROTOCOL = ("forward", "backward", "params")
 OUTPUT_GAIN = 1 / 3
 # ConvNet's two max poolings: 4x4 windows, stride 4.
 POOL = 4
+# build_model's architectures by name, and their defaults.
+ARCHS = ("convnet", "lenet", "vgg")
+ARCH = "convnet"
+CONV1_CHANNELS = 16
+CONV2_CHANNELS = 32
+WIDTHS = (32, 64, 128)
+DROPOUT = 0.0
+ACTIVATION = "relu"
+# The settings of build_model that only some architectures read; the others ignore them.
+ARCH_SETTINGS = {"conv1": ("convnet",), "conv2": ("convnet",), "widths": ("vgg",), "dropout": ("vgg",),
+                 "activation": ("lenet",)}
 
 
 class Sequential:
@@ -466,3 +478,91 @@ class ConvNet(Sequential):
         if X.shape[1:] != self.input_shape:
             raise ValueError(f"`X` must have shape (batch, {', '.join(map(str, self.input_shape))}), got {X.shape}")
         return check_finite(X, "X")
+
+
+def build_model(arch=ARCH, input_shape=(32, 32, 3), n_classes=10, *, conv1=None, conv2=None, widths=None,
+                dropout=None, activation=None, reg=0.0, dtype=np.float32, seed=None):
+    """A new model of the architecture `arch`, from the arguments train.py and search.py take.
+
+    Parameters
+    ----------
+    arch : {'convnet', 'lenet', 'vgg'}
+        `model.ConvNet`, `model.lenet()` or `model.vgg()`.
+    input_shape : (height, width, channels)
+    n_classes : int
+    conv1, conv2 : None or int
+        'convnet': channels of its two convolutions (None: 16 and 32).
+    widths : None or sequence of int
+        'vgg': channels of each block (None: 32, 64, 128).
+    dropout : None or float in [0, 1)
+        'vgg': dropout before the classifier (None: 0).
+    activation : None or {'relu', 'tanh'}
+        'lenet': its activation (None: 'relu').
+    reg : float >= 0
+        L2 strength on the weights (`reg * sum(W**2)` over every `*_W` parameter).
+    dtype : float32 or float64
+    seed : None, int or numpy.random.Generator
+        Source of the initial weights (and vgg's dropout masks).
+
+    Settings that `arch` does not read (see ARCH_SETTINGS) are ignored, as `momentum` is by optimizers without
+    momentum; `train.py` and `search.py` refuse them before calling this.
+
+    Returns
+    -------
+    ConvNet or Sequential
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"`arch` must be one of {', '.join(ARCHS)}, got {arch!r}")
+    if arch == "convnet":
+        return ConvNet(input_shape, n_classes, CONV1_CHANNELS if conv1 is None else conv1,
+                       CONV2_CHANNELS if conv2 is None else conv2, reg=reg, dtype=dtype, seed=seed)
+    if arch == "lenet":
+        model = lenet(input_shape, n_classes, activation=ACTIVATION if activation is None else activation,
+                      dtype=dtype, seed=seed)
+    else:
+        model = vgg(input_shape, n_classes, WIDTHS if widths is None else widths,
+                    dropout=DROPOUT if dropout is None else dropout, dtype=dtype, seed=seed)
+    # The factories take no L2 strength; Sequential does.
+    return Sequential(list(model.layers.items()), reg=reg, input_shape=model.input_shape)
+
+
+def model_arguments(model):
+    """The `build_model` arguments that give `model`'s architecture, or None when none do.
+
+    Parameters
+    ----------
+    model : ConvNet or Sequential, e.g. from `checkpoint.load_model`
+
+    Returns
+    -------
+    dict or None
+        {'arch': 'convnet', 'conv1': int, 'conv2': int}, {'arch': 'lenet', 'activation': str} or
+        {'arch': 'vgg', 'widths': tuple of int, 'dropout': float}: `build_model(**arguments, input_shape=...,
+        n_classes=..., dtype=..., reg=...)` builds a model of the same config (same layers, same sizes), with new
+        weights.
+    """
+    if isinstance(model, ConvNet):
+        return {"arch": "convnet", "conv1": model.conv1_channels, "conv2": model.conv2_channels}
+    if not isinstance(model, Sequential) or model.input_shape is None:
+        return None
+    config = _as_json(model.config())
+    layers = config["layers"]
+    widths = tuple(arguments["out_channels"] for _, kind, arguments in layers if kind == "ConvolutionalLayer")[::2]
+    dropouts = [arguments["p"] for _, kind, arguments in layers if kind == "Dropout"]
+    candidates = [{"arch": "lenet", "activation": name} for name in ACTIVATIONS]
+    candidates.append({"arch": "vgg", "widths": widths, "dropout": dropouts[0] if dropouts else DROPOUT})
+    n_classes = model.output_shape(model.input_shape)[0]
+    for arguments in candidates:
+        try:
+            built = build_model(**arguments, input_shape=model.input_shape, n_classes=n_classes, reg=model.reg,
+                                dtype=model.dtype)
+        except (TypeError, ValueError):
+            continue
+        if _as_json(built.config()) == config:
+            return arguments
+    return None
+
+
+def _as_json(value):
+    """`value` as it comes back from JSON (tuples become lists), to compare configs."""
+    return json.loads(json.dumps(value))

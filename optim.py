@@ -28,6 +28,11 @@ import numpy as np
 
 from validation import check_float_array, check_number
 
+# make_optimizer's names, and its defaults (PyTorch's).
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
+MOMENTUM = 0.9
+ADAMW_WEIGHT_DECAY = 0.01
+
 
 class _Optimizer:
     """Base of every optimizer: the export and import of its state, the attributes named in STATE."""
@@ -403,3 +408,26 @@ def _check_state_value(value, name, is_count):
     if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
         raise TypeError(f"`{name}` must be None or a float ndarray, got {type(value).__name__}")
     return value.copy()
+
+
+def make_optimizer(name, momentum=None, weight_decay=None):
+    """The optimizer called `name`, one of OPTIMIZERS.
+
+    Parameters
+    ----------
+    name : {'sgd', 'momentum', 'nesterov', 'adam', 'adamw', 'rmsprop'}
+    momentum : None or float in [0, 1)
+        For 'momentum' and 'nesterov' only (None: MOMENTUM, 0.9); the others ignore it.
+    weight_decay : None or float >= 0
+        PyTorch's meaning: an L2 penalty added to the gradient, or decoupled from it for 'adamw'. None: 0, and
+        ADAMW_WEIGHT_DECAY (0.01, PyTorch's default) for 'adamw'.
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"`optim` must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    if name == "adamw":
+        return AdamW(weight_decay=ADAMW_WEIGHT_DECAY if weight_decay is None else weight_decay)
+    weight_decay = 0.0 if weight_decay is None else weight_decay
+    if name in ("momentum", "nesterov"):
+        return MomentumSGD(MOMENTUM if momentum is None else momentum, nesterov=name == "nesterov",
+                           weight_decay=weight_decay)
+    return {"sgd": SGD, "adam": Adam, "rmsprop": RMSProp}[name](weight_decay=weight_decay)

@@ -104,7 +104,7 @@ def misclassified(X, true, pred, *, n_classes=10, mean_image=None, max_images=32
     true, pred : int arrays of shape (n_samples,), class indices in [0, n_classes)
     n_classes : int
     mean_image : None or ndarray of shape (height, width, channels)
-        The mean subtracted in preprocessing (see `train.prepare_for_neural_network`): added back and clipped to
+        The mean subtracted in preprocessing (see `dataset.prepare_for_neural_network`): added back and clipped to
         [0, 1] for display. Without it, each image is stretched to its own minimum and maximum.
     max_images : int
         At most this many images, in the order of X.

@@ -47,9 +47,10 @@ import numpy as np
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from train import ARCH_SETTINGS, ARCHS, OPTIMIZERS, train_model
-from trainer import check_dataset
-from trainer import Dataset, TrainingDivergedError
+from model import ARCH_SETTINGS, ARCHS
+from optim import OPTIMIZERS
+from train import train_model
+from trainer import Dataset, TrainingDivergedError, check_dataset
 from validation import check_int
 
 DISTRIBUTIONS = ("log", "uniform", "int", "choice")
@@ -59,7 +60,7 @@ SETTINGS = tuple(name for name in inspect.signature(train_model).parameters
                  if name not in ("dataset", "seed", "verbose", "restore_best", "checkpoint_path", "model"))
 DEFAULT_OPTIMIZER = inspect.signature(train_model).parameters["optim"].default
 DEFAULT_ARCH = inspect.signature(train_model).parameters["arch"].default
-# Settings that only some optimizers read (see train.make_optimizer); every other setting counts for any optimizer.
+# Settings that only some optimizers read (see optim.make_optimizer); every other setting counts for any optimizer.
 OPTIMIZER_SETTINGS = {"momentum": ("momentum", "nesterov")}
 # The settings that decide which others a trial reads: (name, its values, its default, {setting: the values
 # that read it}); a setting missing from a table is read whatever the value.

@@ -34,8 +34,9 @@ unless `--overwrite` is given, and then replaced only by a run that finished: an
 (`OUT-2`). Bad arguments get a one-line error on stderr and exit code 2; Ctrl-C exits with code 130 after saving
 the completed epochs.
 
-The building blocks are importable: `prepare_for_neural_network`, `build_model`, `model_arguments`,
-`make_optimizer` and `train_model` (which `search.py` reuses).
+`train_model` is the run without the command line (`search.py` reuses it); it builds on
+`dataset.prepare_for_neural_network`, `model.build_model` / `model_arguments` and `optim.make_optimizer`, which
+`train` also exposes under their names.
 """
 import argparse
 import csv
@@ -56,183 +57,33 @@ import plots
 from augment import RandomHorizontalFlip, RandomVerticalFlip
 from augment import from_spec as augment_from_spec
 from checkpoint import load_classifier, load_training_state, read_preprocessing, save_model
-from dataset import (IMAGE_SHAPE, STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDataWarning, load_svhn,
-                     random_split_train_val)
+from dataset import (IMAGE_SHAPE, PIXEL_SCALE, STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDataWarning, load_svhn,
+                     prepare_for_neural_network, random_split_train_val)
 from metrics import confusion_counts, multiclass_accuracy
-from model import ACTIVATIONS, ConvNet, Sequential, lenet, vgg
-from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
+from model import (ACTIVATION, ACTIVATIONS, ARCH, ARCH_SETTINGS, ARCHS, CONV1_CHANNELS, CONV2_CHANNELS, DROPOUT, WIDTHS,
+                   ConvNet, build_model, model_arguments)
+from optim import ADAMW_WEIGHT_DECAY, MOMENTUM, OPTIMIZERS, make_optimizer
 from atomic import check_out, publish, staging_folder
 from schedules import from_spec as schedule_from_spec
 from trainer import Dataset, Trainer, TrainingDivergedError
-from validation import (OneLineParser, check_dtype, check_finite, check_rng, int_at_least, one_line,
+from validation import (OneLineParser, check_rng, int_at_least, one_line,
                         parse_argument, say)
 
 N_CLASSES = 10
-ARCHS = ("convnet", "lenet", "vgg")
-ARCH = "convnet"
-CONV1_CHANNELS = 16
-CONV2_CHANNELS = 32
-WIDTHS = (32, 64, 128)
-DROPOUT = 0.0
-ACTIVATION = "relu"
-# The settings of build_model that only some architectures read; the others ignore them.
-ARCH_SETTINGS = {"conv1": ("convnet",), "conv2": ("convnet",), "widths": ("vgg",), "dropout": ("vgg",),
-                 "activation": ("lenet",)}
 OPTIMIZER = "adam"
 LEARNING_RATE = 3e-3
 LEARNING_RATE_DECAY = 0.9
-MOMENTUM = 0.9
-ADAMW_WEIGHT_DECAY = 0.01
-PIXEL_SCALE = 1 / 255
 EPOCHS = 20
 BATCH_SIZE = 64
 # Images taken from the stand-in's files by default (real SVHN: all of them); validation images among the training.
 STANDIN_MAX_TRAIN = 10000
 STANDIN_MAX_TEST = 1000
 VAL = 1000
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 # The settings of a run that --resume takes from its model.npz unless given on the command line.
 RESUMED_SETTINGS = ("data", "max_train", "val", "max_test", "epochs", "patience", "batch_size", "lr", "lr_decay",
                     "schedule", "optim", "momentum", "weight_decay", "reg", "augment", "seed")
 OUTPUT_FILES = ("history.csv", "learning_curves.png", "confusion_matrix.png", "misclassified.png", "filters.png",
                 "model.npz", "model.best.npz", "metrics.json")
-
-
-def prepare_for_neural_network(train_X, *others, dtype=np.float32):
-    """Scale pixel values to [0, 1] and subtract the mean training image from every set.
-
-    Parameters
-    ----------
-    train_X : ndarray of shape (n_train, height, width, channels)
-        Pixel values in 0..255, integers or finite floats; its mean image is the one subtracted.
-    *others : ndarrays of shape (n, height, width, channels)
-        Further sets (validation, test) scaled and shifted the same way.
-    dtype : float32 or float64
-        Dtype of the returned arrays (the mean is computed in float64 either way).
-
-    Returns
-    -------
-    train_X, *others : ndarrays of the input shapes, `dtype`
-        New arrays `X * PIXEL_SCALE - mean_image`; the inputs are not modified.
-    mean_image : ndarray of shape (height, width, channels), `dtype`
-        The scaled training mean, to add back for display (`plots.misclassified(..., mean_image=...)`) or to
-        subtract from new images: `checkpoint.Classifier(model, {"scale": PIXEL_SCALE, "mean_image": mean_image})`
-        computes exactly the same arrays from raw images.
-    """
-    dtype = check_dtype(dtype)
-    arrays = [_check_pixels(train_X, "train_X")]
-    arrays += [_check_pixels(X, f"others[{i}]", arrays[0].shape[1:]) for i, X in enumerate(others)]
-    scaled = [np.multiply(X, PIXEL_SCALE, dtype=dtype) for X in arrays]
-    mean_image = scaled[0].mean(axis=0, dtype=np.float64).astype(dtype)
-    for X in scaled:
-        X -= mean_image
-    return (*scaled, mean_image)
-
-
-def make_optimizer(name, momentum=None, weight_decay=None):
-    """The optimizer called `name`, one of OPTIMIZERS.
-
-    Parameters
-    ----------
-    name : {'sgd', 'momentum', 'nesterov', 'adam', 'adamw', 'rmsprop'}
-    momentum : None or float in [0, 1)
-        For 'momentum' and 'nesterov' only (None: MOMENTUM, 0.9); the others ignore it.
-    weight_decay : None or float >= 0
-        PyTorch's meaning: an L2 penalty added to the gradient, or decoupled from it for 'adamw'. None: 0, and
-        ADAMW_WEIGHT_DECAY (0.01, PyTorch's default) for 'adamw'.
-    """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"`optim` must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    if name == "adamw":
-        return AdamW(weight_decay=ADAMW_WEIGHT_DECAY if weight_decay is None else weight_decay)
-    weight_decay = 0.0 if weight_decay is None else weight_decay
-    if name in ("momentum", "nesterov"):
-        return MomentumSGD(MOMENTUM if momentum is None else momentum, nesterov=name == "nesterov",
-                           weight_decay=weight_decay)
-    return {"sgd": SGD, "adam": Adam, "rmsprop": RMSProp}[name](weight_decay=weight_decay)
-
-
-def build_model(arch=ARCH, input_shape=IMAGE_SHAPE, n_classes=N_CLASSES, *, conv1=None, conv2=None, widths=None,
-                dropout=None, activation=None, reg=0.0, dtype=np.float32, seed=None):
-    """A new model of the architecture `arch`, from the arguments train.py and search.py take.
-
-    Parameters
-    ----------
-    arch : {'convnet', 'lenet', 'vgg'}
-        `model.ConvNet`, `model.lenet()` or `model.vgg()`.
-    input_shape : (height, width, channels)
-    n_classes : int
-    conv1, conv2 : None or int
-        'convnet': channels of its two convolutions (None: 16 and 32).
-    widths : None or sequence of int
-        'vgg': channels of each block (None: 32, 64, 128).
-    dropout : None or float in [0, 1)
-        'vgg': dropout before the classifier (None: 0).
-    activation : None or {'relu', 'tanh'}
-        'lenet': its activation (None: 'relu').
-    reg : float >= 0
-        L2 strength on the weights (`reg * sum(W**2)` over every `*_W` parameter).
-    dtype : float32 or float64
-    seed : None, int or numpy.random.Generator
-        Source of the initial weights (and vgg's dropout masks).
-
-    Settings that `arch` does not read (see ARCH_SETTINGS) are ignored, as `momentum` is by optimizers without
-    momentum; `train.py` and `search.py` refuse them before calling this.
-
-    Returns
-    -------
-    ConvNet or Sequential
-    """
-    if arch not in ARCHS:
-        raise ValueError(f"`arch` must be one of {', '.join(ARCHS)}, got {arch!r}")
-    if arch == "convnet":
-        return ConvNet(input_shape, n_classes, CONV1_CHANNELS if conv1 is None else conv1,
-                       CONV2_CHANNELS if conv2 is None else conv2, reg=reg, dtype=dtype, seed=seed)
-    if arch == "lenet":
-        model = lenet(input_shape, n_classes, activation=ACTIVATION if activation is None else activation,
-                      dtype=dtype, seed=seed)
-    else:
-        model = vgg(input_shape, n_classes, WIDTHS if widths is None else widths,
-                    dropout=DROPOUT if dropout is None else dropout, dtype=dtype, seed=seed)
-    # The factories take no L2 strength; Sequential does.
-    return Sequential(list(model.layers.items()), reg=reg, input_shape=model.input_shape)
-
-
-def model_arguments(model):
-    """The `build_model` arguments that give `model`'s architecture, or None when none do.
-
-    Parameters
-    ----------
-    model : ConvNet or Sequential, e.g. from `checkpoint.load_model`
-
-    Returns
-    -------
-    dict or None
-        {'arch': 'convnet', 'conv1': int, 'conv2': int}, {'arch': 'lenet', 'activation': str} or
-        {'arch': 'vgg', 'widths': tuple of int, 'dropout': float}: `build_model(**arguments, input_shape=...,
-        n_classes=..., dtype=..., reg=...)` builds a model of the same config (same layers, same sizes), with new
-        weights.
-    """
-    if isinstance(model, ConvNet):
-        return {"arch": "convnet", "conv1": model.conv1_channels, "conv2": model.conv2_channels}
-    if not isinstance(model, Sequential) or model.input_shape is None:
-        return None
-    config = _json(model.config())
-    layers = config["layers"]
-    widths = tuple(arguments["out_channels"] for _, kind, arguments in layers if kind == "ConvolutionalLayer")[::2]
-    dropouts = [arguments["p"] for _, kind, arguments in layers if kind == "Dropout"]
-    candidates = [{"arch": "lenet", "activation": name} for name in ACTIVATIONS]
-    candidates.append({"arch": "vgg", "widths": widths, "dropout": dropouts[0] if dropouts else DROPOUT})
-    n_classes = model.output_shape(model.input_shape)[0]
-    for arguments in candidates:
-        try:
-            built = build_model(**arguments, input_shape=model.input_shape, n_classes=n_classes, reg=model.reg,
-                                dtype=model.dtype)
-        except (TypeError, ValueError):
-            continue
-        if _json(built.config()) == config:
-            return arguments
-    return None
 
 
 def train_model(dataset, *, arch=ARCH, conv1=None, conv2=None, widths=None, dropout=None, activation=None,
@@ -737,20 +588,6 @@ def _write_outputs(out, trainer, model, metrics, test_X, test_y, predictions, pr
         json.dump(metrics, file, indent=2)
 
 
-def _check_pixels(X, name, image_shape=None):
-    """Return `X` as an ndarray of images (n, height, width, channels) of integers or floats."""
-    X = np.asarray(X)
-    if X.ndim != 4:
-        raise ValueError(f"`{name}` must be 4-D (n, height, width, channels), got shape {X.shape}")
-    if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
-        raise TypeError(f"`{name}` must hold pixel values 0..255 as integers or floats, got dtype {X.dtype}")
-    if image_shape is not None and X.shape[1:] != image_shape:
-        raise ValueError(f"`{name}` must hold images of the training shape {image_shape}, got {X.shape[1:]}")
-    if np.issubdtype(X.dtype, np.floating):
-        check_finite(X, name)
-    return X
-
-
 def _for_command_line(message, args):
     """Rephrase a library error that speaks of the Python API (arguments, None) in terms of the command line."""
     message = one_line(message)
@@ -793,11 +630,6 @@ def _duration(seconds):
     if minutes < 60:
         return f"{minutes} min {seconds:02d} s"
     return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def _json(value):
-    """`value` as it comes back from JSON (tuples become lists), to compare configs."""
-    return json.loads(json.dumps(value))
 
 
 def _count(text):
