@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import check_solution
-from checks_base import REGISTRY
+from selfcheck.base import REGISTRY
 
 REPO = Path(__file__).resolve().parent.parent
 

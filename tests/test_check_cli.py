@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import check_solution
-from check_worker import EXTRA_CHECKS_VARIABLE
+from selfcheck.worker import EXTRA_CHECKS_VARIABLE
 from test_check_solution import by_id, write_modules, write_probes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +78,7 @@ def test_the_self_check_needs_only_numpy_and_scipy(tmp_path):
 
 
 BLAS_PROBE = '''
-from checks_base import Info, check
+from selfcheck.base import Info, check
 
 
 @check("Probe.blas.threads", needs=("layers.ok",), description="the BLAS threads of the worker")

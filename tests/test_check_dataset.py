@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-import checks_dataset
+from selfcheck.checks import dataset as checks_dataset
 import dataset
 from check_harness import check_runner, global_rng_kept, module_tests
-from checks_base import CheckFailed
+from selfcheck.base import CheckFailed
 
 run_check = check_runner(dataset=dataset)
 

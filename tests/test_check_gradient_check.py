@@ -6,10 +6,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import checks_gradient_check
+from selfcheck.checks import gradient_check as checks_gradient_check
 import gradient_check
 from check_harness import check_ids, check_runner, module_tests
-from checks_base import REGISTRY, CheckFailed, Info
+from selfcheck.base import REGISTRY, CheckFailed, Info
 
 IDS = check_ids(checks_gradient_check)
 run_check = check_runner(gradient_check=gradient_check)

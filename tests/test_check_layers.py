@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import checks_layer_tools
-import checks_layers
-import checks_pooling
+from selfcheck.checks import layer_tools as checks_layer_tools
+from selfcheck.checks import layers as checks_layers
+from selfcheck.checks import pooling as checks_pooling
 import layers
 from check_harness import assert_mutant_outcomes, assert_template_not_implemented, check_ids, global_rng_kept
-from checks_base import REGISTRY, CheckFailed, Info, Timing
+from selfcheck.base import REGISTRY, CheckFailed, Info, Timing
 
 IDS = check_ids(checks_layers) + check_ids(checks_pooling)
 SPEED_IDS = [check_id for check_id in IDS if REGISTRY[check_id].speed]

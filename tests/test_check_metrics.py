@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import check_solution
-import checks_metrics
+from selfcheck.checks import metrics as checks_metrics
 import metrics
 from check_harness import check_runner, module_tests
-from checks_base import REGISTRY, CheckFailed, Info
+from selfcheck.base import REGISTRY, CheckFailed, Info
 
 run_check = check_runner(metrics=metrics)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import check_solution
-import checks_base
-import checks_model
+from selfcheck import base
+from selfcheck.checks import model as checks_model
 import model
 from check_harness import REPO, check_runner, failures, global_rng_kept, module_tests
 
@@ -73,7 +73,7 @@ class _RandomModelWithoutParams:
 
 
 def test_a_failing_check_leaves_the_global_rng_as_it_was():
-    with global_rng_kept(), pytest.raises(checks_base.CheckFailed,
+    with global_rng_kept(), pytest.raises(base.CheckFailed,
                                           match=r"params\(\) holds 0 parameters .*missing: conv1 W"):
         run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_RandomModelWithoutParams))
 
@@ -92,7 +92,7 @@ class _ConvNetWithWrongShapes:
 
 
 def test_six_parameters_of_wrong_shapes_are_named_without_blaming_their_names():
-    with pytest.raises(checks_base.CheckFailed) as failed:
+    with pytest.raises(base.CheckFailed) as failed:
         run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithWrongShapes))
     message = failed.value.message
     assert "holds 6 parameters" in message and "missing: conv1 W (3, 3, 3, 2)" in message
@@ -115,7 +115,7 @@ class _ConvNetWithoutPadding:
 
 def test_another_padding_or_pooling_is_information_not_a_failure():
     outcome = run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithoutPadding))
-    assert isinstance(outcome, checks_base.Info)
+    assert isinstance(outcome, base.Info)
     assert "takes 4 inputs, 1 per channel of conv2" in outcome.message and "gives 4 per channel" in outcome.message
 
 
@@ -127,7 +127,7 @@ class _ConvNetOfTenClasses(model.ConvNet):
 
 
 def test_a_convnet_that_ignores_n_output_classes_fails():
-    with pytest.raises(checks_base.CheckFailed, match=r"params\(\) holds no weight of shape \(n_input, 7\)"):
+    with pytest.raises(base.CheckFailed, match=r"params\(\) holds no weight of shape \(n_input, 7\)"):
         run_check("ConvNet.init.n_output_classes", model=SimpleNamespace(ConvNet=_ConvNetOfTenClasses))
 
 
@@ -139,7 +139,7 @@ class _ConvNetWithLateParams(model.ConvNet):
 
 
 def test_params_that_are_none_on_a_new_model_are_named():
-    with pytest.raises(checks_base.CheckFailed, match=r"params\(\)\['conv1_W'\] is None on a newly made model"):
+    with pytest.raises(base.CheckFailed, match=r"params\(\)\['conv1_W'\] is None on a newly made model"):
         run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithLateParams))
 
 
@@ -153,7 +153,7 @@ class _ConvNetWithFixedFcInputs(model.ConvNet):
 
 
 def test_a_fixed_number_of_fc_inputs_is_told_to_follow_the_channels():
-    with pytest.raises(checks_base.CheckFailed, match=r"inputs must follow conv2_channels \(16 here, 4 per channel\)"):
+    with pytest.raises(base.CheckFailed, match=r"inputs must follow conv2_channels \(16 here, 4 per channel\)"):
         run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithFixedFcInputs))
 
 
@@ -167,7 +167,7 @@ class _ConvNetWithWrongFcBias(model.ConvNet):
 
 
 def test_a_wrong_parameter_gradient_names_the_parameter_and_the_entry_of_its_shape():
-    with pytest.raises(checks_base.CheckFailed, match=r"^the gradient of params\(\)\['fc_B'\] \(fc B, shape \(1, 10\)\) "
+    with pytest.raises(base.CheckFailed, match=r"^the gradient of params\(\)\['fc_B'\] \(fc B, shape \(1, 10\)\) "
                                                       r"differs from the numeric gradient at 4 of the 4 entries "
                                                       r"sampled, the largest at entry \(0, \d\): "
                                                       r"expected -?\d.*, got -?\d.*\(input: batch 2, "):

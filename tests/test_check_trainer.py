@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-import checks_base
-import checks_trainer
+from selfcheck import base
+from selfcheck.checks import trainer as checks_trainer
 import trainer
 from check_harness import check_runner, failures, module_tests
 
@@ -67,5 +67,5 @@ def test_trainer_accuracies_are_not_judged_when_the_learners_metric_is_wrong(mon
     monkeypatch.setattr(trainer, "multiclass_accuracy", lambda prediction, truth: 0)
     for check_id in ("Trainer.fit.accuracies", "Trainer.compute_accuracy.value"):
         outcome = run_check(check_id, trainer=trainer)
-        assert isinstance(outcome, checks_base.Info) and "your metrics.multiclass_accuracy gives 0" in outcome.message
+        assert isinstance(outcome, base.Info) and "your metrics.multiclass_accuracy gives 0" in outcome.message
 

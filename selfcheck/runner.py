@@ -1,13 +1,15 @@
-"""Check your own solution: run the named checks of the assignment on anyone's layers.py, model.py, optim.py, ...
+"""The self-check's runner: run the named checks of the assignment on anyone's layers.py, model.py, optim.py, ...
 
     python check_solution.py PATH [--only MODULE ...] [--json FILE] [--timeout SECONDS] [--strict] [--list]
+    python -m selfcheck PATH ...                                                           (the same)
 
-PATH is a folder holding some or all of the assignment's modules (checks_base.MODULES), written against the
-assignment's contract. This process never imports them: a worker process (check_worker.py) imports them from PATH
-only, in a fresh temporary working folder, and runs the checks one after another; their output goes to a pipe that
-is counted, never shown. Each check has a time limit: a check (or an import) that takes longer is reported as
-`timeout` and a fresh worker goes on with the rest; a worker that dies (os._exit, a crash) costs only the check it
-was running. Speed checks are timed on the learner's modules and on ours, and reported as `info` with the ratio.
+PATH is a folder holding some or all of the assignment's modules (base.MODULES), written against the assignment's
+contract. This process never imports them: a worker process (selfcheck/worker.py) imports them from PATH only, in a
+fresh temporary working folder, and runs the checks one after another; their output goes to a pipe that is counted,
+never shown. Each check has a time limit: a check (or an import) that takes longer is reported as `timeout` and a
+fresh worker goes on with the rest; a worker that dies (os._exit, a crash) costs only the check it was running.
+Speed checks are timed on the learner's modules and on ours (this repository's), and reported as `info` with the
+ratio.
 
 The report groups the checks by module, each printed as soon as it and the checks before it are done, then prints
 the summary line; the exit code is 0 when no check failed, raised an error or timed out (with --strict: nor is
@@ -31,13 +33,12 @@ import time
 import numpy as np
 
 from atomic import atomic_write
-from check_worker import load_checks, modules_of
-from checks_base import HINTS, MODULES, STATUSES
-from checks_report import TablePrinter, ending, format_report, id_width, summary_line  # noqa: F401  (public here)
+from selfcheck.worker import REPO, load_checks, modules_of
+from selfcheck.base import HINTS, MODULES, STATUSES
+from selfcheck.report import TablePrinter, ending, format_report, id_width, summary_line  # noqa: F401  (public here)
 from validation import OneLineParser, check_number, check_output_file, parse_argument
 
-REPO = os.path.dirname(os.path.abspath(__file__))
-WORKER = os.path.join(REPO, "check_worker.py")
+PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 #: Seconds a worker may take to start (import numpy and the checks) before the run is abandoned as broken.
 STARTUP_SECONDS = 120.0
@@ -69,7 +70,7 @@ def run(path, only=None, select=None, timeout=30.0, on_entry=None):
     path : str or os.PathLike
         A folder holding at least one of the assignment's modules (layers.py, model.py, ...).
     only : sequence of str or None
-        Module names (checks_base.MODULES) whose checks run; None: every module's.
+        Module names (base.MODULES) whose checks run; None: every module's.
     select : sequence of str or None
         Check id prefixes, e.g. ["MaxPoolingLayer."]: only the checks whose id starts with one of them run. A
         speed check (timed on yours and on ours) is run only when a prefix names its method too, e.g.
@@ -83,8 +84,8 @@ def run(path, only=None, select=None, timeout=30.0, on_entry=None):
     -------
     dict
         {"path": absolute folder, "checks": [{"id", "module", "status", "message", "hint", "hint_key",
-        "seconds"}, ...] grouped by module in checks_base.MODULES order, "summary": {status: count for every
-        status of checks_base.STATUSES}}.
+        "seconds"}, ...] grouped by module in base.MODULES order, "summary": {status: count for every
+        status of base.STATUSES}}.
 
     Raises
     ------
@@ -276,12 +277,11 @@ class _Worker:
         self.tail = b""
         self.folder = tempfile.mkdtemp(prefix="check_solution_")
         read_end, write_end = os.pipe()
-        environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **ONE_BLAS_THREAD)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, WORKER, json.dumps({"path": path, "ids": ids}), str(write_end)],
+                [sys.executable, "-m", "selfcheck.worker", json.dumps({"path": path, "ids": ids}), str(write_end)],
                 pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                cwd=self.folder, env=environment, start_new_session=True)
+                cwd=self.folder, env=_worker_environment(), start_new_session=True)
         except BaseException:
             os.close(read_end)
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -378,6 +378,14 @@ class _Worker:
         self.process.stdout.close()
         os.close(self.events)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _worker_environment():
+    """The worker's environment: this repository first on PYTHONPATH, so that `-m selfcheck.worker` finds the
+    package from the empty working folder (the worker takes it off sys.path before importing a learner's module),
+    one BLAS thread, no bytecode written."""
+    python_path = os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, PYTHONPATH=python_path, PYTHONDONTWRITEBYTECODE="1", **ONE_BLAS_THREAD)
 
 
 def _with_printed(event, printed):
@@ -493,12 +501,13 @@ def _with_run_facts(report, started, seconds):
 
 
 def checker_version():
-    """"sha256:" and 12 hex digits of the checker's files (the runner, the worker, every checks_*.py): the same
-    version, the same checks."""
+    """"sha256:" and 12 hex digits of the checker's files (every .py file of the package): the same version, the
+    same checks."""
     digest = hashlib.sha256()
-    for name in ["check_solution.py", "check_worker.py", *sorted(
-            name for name in os.listdir(REPO) if name.startswith("checks_") and name.endswith(".py"))]:
-        with open(os.path.join(REPO, name), "rb") as file:
+    files = sorted(os.path.relpath(os.path.join(folder, name), PACKAGE) for folder, _, names in os.walk(PACKAGE)
+                   for name in names if name.endswith(".py"))
+    for name in files:
+        with open(os.path.join(PACKAGE, name), "rb") as file:
             digest.update(name.encode() + b"\0" + file.read())
     return f"sha256:{digest.hexdigest()[:12]}"
 
