@@ -1,5 +1,6 @@
 """Tests of checks_model.py: every check passes on our model.py, fails with the right hint on a copy of our modules
 with one known bug, and reports `not implemented` on the template's stubs."""
+import ast
 import re
 import shutil
 from types import SimpleNamespace
@@ -12,6 +13,7 @@ from selfcheck import base
 from selfcheck.checks import model as checks_model
 import model
 from check_harness import REPO, check_runner, failures, global_rng_kept, module_tests
+from mutants import appended, call_renamed, dropped, is_call, replaced, rewritten
 
 run_check = check_runner(model=model)
 TEMPLATE = {
@@ -35,24 +37,27 @@ TEMPLATE = {
 # (file, our code, the bug put in its place, module, failures({check id: hint key of its failure})); every
 # other check of the module must still pass.
 MUTANTS = [
-    pytest.param("layers.py", "W = check_rng(seed).standard_normal(shape) * np.sqrt(gain / fan_in)",
-                 "W = check_rng(seed).standard_normal(shape)", "model",
+    pytest.param("layers.py", rewritten("ConvolutionalLayer.__init__", replaced(  # W = normal(shape) * np.sqrt(...)
+        lambda node: isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and is_call(node.right, "sqrt"),
+        lambda node: node.left)), "model",
                  failures({"ConvNet.init.initial_loss": "init_scale"}), id="conv_unit_variance"),
-    pytest.param("sequential.py", "for param in params.values():\n        param.zero_grad()",
-                 "for param in params.values():\n        pass", "model",
+    pytest.param("param.py", appended("""
+        Param.zero_grad = lambda self: None
+        """), "model",
                  failures({"ConvNet.compute_loss_and_gradients.grads_zeroed": "grads_not_zeroed"}),
                  id="grads_not_zeroed"),
-    pytest.param("layers.py", "loss = np.mean(np.log(sum_exp) - shifted[rows, target])",
-                 "loss = np.sum(np.log(sum_exp) - shifted[rows, target])", "model",
+    pytest.param("layers.py", rewritten("softmax_with_cross_entropy", call_renamed("mean", "sum")), "model",
                  failures({"ConvNet.init.initial_loss": "loss_sum_not_mean",
                            "ConvNet.compute_loss_and_gradients.gradient": "loss_sum_not_mean"}), id="loss_summed"),
-    pytest.param("layers.py", "    d_logits /= batch\n", "", "model",
+    pytest.param("layers.py", rewritten("softmax_with_cross_entropy", dropped(  # the gradient's `/= batch`
+        lambda node: isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Div))), "model",
                  failures({"ConvNet.compute_loss_and_gradients.gradient": "loss_sum_not_mean"}),
                  id="gradient_of_the_summed_loss"),
-    pytest.param("model.py", 'return {f"{layer_name}_{param_name}": param', "return {param_name: param", "model",
-                 failures({"ConvNet.params.all_parameters": None}), id="params_duplicate_names"),
-    pytest.param("model.py", "self._forward(X[start:start + batch_size]).argmax(axis=1)",
-                 "self._forward(X[start:start + batch_size]).argmin(axis=1)", "model",
+    pytest.param("model.py", appended("""
+        _params = ConvNet.params
+        ConvNet.params = lambda self: {name.partition("_")[2]: param for name, param in _params(self).items()}
+        """), "model", failures({"ConvNet.params.all_parameters": None}), id="params_duplicate_names"),
+    pytest.param("model.py", rewritten(None, call_renamed("argmax", "argmin")), "model",
                  failures({"ConvNet.predict.lowest_loss": None}), id="predict_argmin"),
 ]
 

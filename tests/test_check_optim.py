@@ -9,6 +9,7 @@ from selfcheck import base
 from selfcheck.checks import optim as checks_optim
 import optim
 from check_harness import check_runner, failures, module_tests
+from mutants import appended
 
 run_check = check_runner(optim=optim)
 TEMPLATE = {
@@ -34,13 +35,26 @@ TEMPLATE = {
 # (file, our code, the bug put in its place, module, failures({check id: hint key of its failure})); every
 # other check of the module must still pass.
 MUTANTS = [
-    pytest.param("optim.py", 'self.momentum = _check_decay(momentum, "momentum")', "self.momentum = 0.9", "optim",
-                 failures({"MomentumSGD.update.momentum_argument": "momentum_ignored"}), id="momentum_ignored"),
-    pytest.param("optim.py", "self.momentum * _state_or_zeros(self.velocity, w)", "self.momentum * np.zeros_like(w)",
-                 "optim", failures(dict.fromkeys(["MomentumSGD.update.velocity",
-                                                  "MomentumSGD.update.momentum_argument",
-                                                  "MomentumSGD.init.default_momentum",
-                                                  "MomentumSGD.update.per_instance"])),
+    pytest.param("optim.py", appended("""
+        _init = MomentumSGD.__init__
+
+
+        def _momentum_ignored(self, *args, **kwargs):
+            _init(self, *args, **kwargs)
+            self.momentum = 0.9
+        MomentumSGD.__init__ = _momentum_ignored
+        """), "optim", failures({"MomentumSGD.update.momentum_argument": "momentum_ignored"}), id="momentum_ignored"),
+    pytest.param("optim.py", appended("""
+        _update = MomentumSGD.update
+
+
+        def _velocity_forgotten(self, *args, **kwargs):
+            self.velocity = None  # every step starts from zero velocity
+            return _update(self, *args, **kwargs)
+        MomentumSGD.update = _velocity_forgotten
+        """), "optim", failures(dict.fromkeys(["MomentumSGD.update.velocity", "MomentumSGD.update.momentum_argument",
+                                                "MomentumSGD.init.default_momentum",
+                                                "MomentumSGD.update.per_instance"])),
                  id="velocity_forgotten"),
 ]
 
