@@ -1,7 +1,8 @@
-"""What the tests of the checks_<module>.py files share: the ids of a module's checks, running a check on our modules
-with some names replaced, keeping numpy's global random state, running the checks on a mutant (a copy of our
-modules with a known bug) and on the template's stubs, and the four tests every checks module but checks_layers.py
-gets from these (module_tests)."""
+"""What the tests of the check modules (selfcheck/checks/<module>.py) share: the ids of a module's checks, running a
+check on our modules with some names replaced, keeping numpy's global random state, copying our modules as a learner's
+folder, running the checks on a mutant (that copy with a known bug, see mutants.py) and on the template's stubs, and
+the four tests every check module but checks/layers.py gets from these (module_tests)."""
+import ast
 import contextlib
 import re
 import shutil
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import check_solution
-from checks_base import REGISTRY
+from selfcheck.base import MODULES, REGISTRY
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,7 +25,7 @@ def check_ids(checks_module, module=None):
     Parameters
     ----------
     checks_module : module
-        A checks_<module>.py module, e.g. checks_dataset.
+        A module of selfcheck/checks, e.g. selfcheck.checks.dataset.
     module : str or None
         A learner module name, e.g. "dataset": only the checks of that module; None: all of them.
     """
@@ -54,17 +55,46 @@ def failures(hints):
     return {check_id: ("fail", hint_key, "") for check_id, hint_key in hints.items()}
 
 
-def assert_mutant_outcomes(tmp_path, file, replacements, module, expected_ids, failing, select=None):
-    """Run the checks of `module` on a copy of the repository's modules with a known bug; assert their outcomes.
+def copy_our_modules(folder):
+    """Copy the assignment's modules (base.MODULES) and every module or package of this repository they import,
+    directly or not, into `folder`: our solution as a learner's folder, whatever helper modules it grew."""
+    pending, seen = list(MODULES), set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if (REPO / f"{name}.py").is_file():
+            files = [REPO / f"{name}.py"]
+            shutil.copy(files[0], folder)
+        elif (REPO / name / "__init__.py").is_file():
+            files = list((REPO / name).rglob("*.py"))
+            shutil.copytree(REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            continue  # numpy, the standard library, ...
+        pending += [imported for file in files for imported in _imported_names(file)]
+
+
+def _imported_names(file):
+    """The top-level names of the modules that the Python file `file` imports absolutely, anywhere in it."""
+    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            yield node.module.partition(".")[0]
+
+
+def assert_mutant_outcomes(tmp_path, file, edit, module, expected_ids, failing, select=None):
+    """Run the checks of `module` on a copy of our modules with a known bug; assert their outcomes.
 
     Parameters
     ----------
     tmp_path : pathlib.Path
-        An empty folder, where every *.py file of the repository is copied.
+        An empty folder, where our modules are copied (copy_our_modules).
     file : str
         The file of the bug, e.g. "layers.py".
-    replacements : list of (str, str)
-        (our code, the bug put in its place); our code must occur exactly once in `file`.
+    edit : callable
+        source -> the source with the bug (mutants.py).
     module : str
         The learner module whose checks run.
     expected_ids : iterable of str
@@ -75,13 +105,8 @@ def assert_mutant_outcomes(tmp_path, file, replacements, module, expected_ids, f
     select : list of str or None
         check_solution.run's `select`.
     """
-    for source in REPO.glob("*.py"):
-        shutil.copy(source, tmp_path)
-    text = (tmp_path / file).read_text()
-    for old, new in replacements:
-        assert text.count(old) == 1, f"{file} no longer holds {old!r} once: update the mutant"
-        text = text.replace(old, new)
-    (tmp_path / file).write_text(text)
+    copy_our_modules(tmp_path)
+    (tmp_path / file).write_text(edit((tmp_path / file).read_text()))
 
     report = check_solution.run(str(tmp_path), only=[module], select=select)
 
@@ -123,12 +148,12 @@ def module_tests(name, checks_module, run_check, mutants, template):
     name : str
         The learner module, e.g. "dataset".
     checks_module : module
-        Its checks_<module>.py module, e.g. checks_dataset.
+        Its module of selfcheck/checks, e.g. selfcheck.checks.dataset.
     run_check : callable
         check_runner(...) on our modules.
     mutants : list of pytest.param
-        (file, our code, the bug put in its place, module, {check id: (status, hint key, message pattern)}), one
-        test case each, with its id.
+        (file, the edit that puts the bug in it (mutants.py), module, {check id: (status, hint key, message
+        pattern)}), one test case each, with its id.
     template : dict
         {file name: the template's stubs}.
 
@@ -150,9 +175,9 @@ def module_tests(name, checks_module, run_check, mutants, template):
         with global_rng_kept():
             assert run_check(check_id) is None
 
-    @pytest.mark.parametrize("file, original, bug, module, failing", mutants)
-    def test_mutant_fails_the_right_check_with_its_hint(tmp_path, file, original, bug, module, failing):
-        assert_mutant_outcomes(tmp_path, file, [(original, bug)], module, check_ids(checks_module, module), failing)
+    @pytest.mark.parametrize("file, edit, module, failing", mutants)
+    def test_mutant_fails_the_right_check_with_its_hint(tmp_path, file, edit, module, failing):
+        assert_mutant_outcomes(tmp_path, file, edit, module, check_ids(checks_module, module), failing)
 
     def test_template_stubs_are_not_implemented(tmp_path):
         assert_template_not_implemented(tmp_path, template, [name], ids)

@@ -1,43 +1,14 @@
 """Plain, slow reference implementations that the tests compare the package against.
 
 Written for obviousness, not speed: explicit loops over the batch, the output pixels and the channels, float64
-throughout, nothing shared with the package. Images are NHWC: (batch, height, width, channels).
+throughout, nothing shared with the package. The convolution and max pooling loops come from selfcheck/oracles.py. Images are NHWC: (batch, height, width, channels).
 """
 import numpy as np
 from scipy import signal
 
-
-def conv_output_size(size, filter_size, padding, stride):
-    """`(size + 2 * padding - filter_size) // stride + 1`, or None when the filter does not fit the padded input."""
-    if filter_size > size + 2 * padding:
-        return None
-    return (size + 2 * padding - filter_size) // stride + 1
-
-
-def pad(X, padding):
-    """X of shape (batch, height, width, channels) with `padding` zeros on each side of height and width."""
-    batch, height, width, channels = X.shape
-    padded = np.zeros((batch, height + 2 * padding, width + 2 * padding, channels))
-    padded[:, padding:padding + height, padding:padding + width, :] = X
-    return padded
-
-
-def conv2d(X, W, B, padding=0, stride=1):
-    """Cross-correlation of X (batch, H, W, C) with W (k, k, C, F) plus B (F,), one output value at a time."""
-    X, W, B = (np.asarray(a, dtype=np.float64) for a in (X, W, B))
-    batch, height, width, in_channels = X.shape
-    k, _, _, out_channels = W.shape
-    out_height = conv_output_size(height, k, padding, stride)
-    out_width = conv_output_size(width, k, padding, stride)
-    padded = pad(X, padding)
-    out = np.zeros((batch, out_height, out_width, out_channels))
-    for n in range(batch):
-        for y in range(out_height):
-            for x in range(out_width):
-                patch = padded[n, y * stride:y * stride + k, x * stride:x * stride + k, :]  # (k, k, C)
-                for f in range(out_channels):
-                    out[n, y, x, f] = np.sum(patch * W[:, :, :, f]) + B[f]
-    return out
+# The convolution and pooling references are the self-check's (one copy for the self-check, tests and benchmarks).
+from selfcheck.oracles import conv_output_size, max_pool, max_pool_backward, pad  # noqa: F401  (used by the tests)
+from selfcheck.oracles import convolution as conv2d  # noqa: F401
 
 
 def conv2d_scipy(X, W, B, padding=0, stride=1):
@@ -76,45 +47,6 @@ def im2col(X, filter_size, padding, stride):
                             row += 1
                 column += 1
     return cols
-
-
-def max_pool(X, pool_size, stride):
-    """Max over every pool_size x pool_size window moved by stride; windows that do not fit are dropped."""
-    X = np.asarray(X, dtype=np.float64)
-    batch, height, width, channels = X.shape
-    out_height = (height - pool_size) // stride + 1
-    out_width = (width - pool_size) // stride + 1
-    out = np.zeros((batch, out_height, out_width, channels))
-    for n in range(batch):
-        for y in range(out_height):
-            for x in range(out_width):
-                for c in range(channels):
-                    window = X[n, y * stride:y * stride + pool_size, x * stride:x * stride + pool_size, c]
-                    out[n, y, x, c] = window.max()
-    return out
-
-
-def max_pool_backward(X, d_out, pool_size, stride):
-    """Gradient of `max_pool`: each window's d_out goes to its first maximum in row-major order, and only there.
-
-    Overlapping windows that share a maximum add their gradients on it.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    d_X = np.zeros(X.shape)
-    batch, out_height, out_width, channels = d_out.shape
-    for n in range(batch):
-        for y in range(out_height):
-            for x in range(out_width):
-                for c in range(channels):
-                    best_i, best_j = 0, 0
-                    for i in range(pool_size):
-                        for j in range(pool_size):
-                            # Strictly greater: a later equal value never replaces the first maximum.
-                            if X[n, y * stride + i, x * stride + j, c] > X[n, y * stride + best_i,
-                                                                           x * stride + best_j, c]:
-                                best_i, best_j = i, j
-                    d_X[n, y * stride + best_i, x * stride + best_j, c] += d_out[n, y, x, c]
-    return d_X
 
 
 def fully_connected(X, W, B):

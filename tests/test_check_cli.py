@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import check_solution
-from check_worker import EXTRA_CHECKS_VARIABLE
+from selfcheck.worker import EXTRA_CHECKS_VARIABLE
 from test_check_solution import by_id, write_modules, write_probes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +78,7 @@ def test_the_self_check_needs_only_numpy_and_scipy(tmp_path):
 
 
 BLAS_PROBE = '''
-from checks_base import Info, check
+from selfcheck.base import Info, check
 
 
 @check("Probe.blas.threads", needs=("layers.ok",), description="the BLAS threads of the worker")
@@ -265,3 +265,12 @@ def test_the_readme_example_copies_the_assignment_modules_and_everything_they_im
     report = check_solution.run(str(learner), select=first_of_each)
     assert {entry["module"] for entry in report["checks"]} == {name[:-3] for name in ASSIGNMENT_FILES}
     assert {entry["status"] for entry in report["checks"]} == {"pass"}, report["checks"]
+
+
+def test_python_m_selfcheck_is_check_solution_py():
+    by_module = subprocess.run([sys.executable, "-m", "selfcheck", "--list"], capture_output=True, text=True,
+                               timeout=120, cwd=REPO)
+    by_file = subprocess.run([sys.executable, "check_solution.py", "--list"], capture_output=True, text=True,
+                             timeout=120, cwd=REPO)
+    assert by_module.returncode == by_file.returncode == 0, by_module.stderr
+    assert by_module.stdout == by_file.stdout and "MaxPoolingLayer.backward.overlapping" in by_module.stdout

@@ -1,16 +1,18 @@
 """Tests of checks_dataset.py: every check passes on our dataset.py, fails with the right message and hint on a copy
 of it with one known bug, finds the bugs of hand-written learner loaders, and reports `not implemented` on the
 template's stubs."""
+import ast
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import scipy.io
 
-import checks_dataset
+from selfcheck.checks import dataset as checks_dataset
 import dataset
 from check_harness import check_runner, global_rng_kept, module_tests
-from checks_base import CheckFailed
+from mutants import appended, chained, expression, is_call, replaced, rewritten
+from selfcheck.base import CheckFailed
 
 run_check = check_runner(dataset=dataset)
 
@@ -30,24 +32,41 @@ TEMPLATE = {
 
 # (file, our code, the bug put in its place, module, {check id: (status, hint key, message pattern)}); every
 # other check of the module must still pass.
+# The learner's bug of reseeding numpy's global generator: `check_rng(seed)` calls become `_reseeded(seed)`.
+RESEEDED = appended("""
+    def _reseeded(seed):
+        np.random.seed(seed)
+        return np.random
+    """)
+
+
+def reseeded_in(function):
+    return chained(rewritten(function, replaced(lambda node: is_call(node, "check_rng"),
+                                                lambda node: expression(f"_reseeded({ast.unparse(node.args[0])})"))),
+                   RESEEDED)
+
+
+
 MUTANTS = [
-    pytest.param("dataset.py", "    rng = check_rng(seed)\n    _check_exists(filename)",
-                 "    np.random.seed(seed)\n    rng = np.random\n    _check_exists(filename)", "dataset",
+    pytest.param("dataset.py", reseeded_in("load_data_mat"), "dataset",
                  {"load_data_mat.call.global_rng": ("fail", "global_rng_reseeded", r"np\.random\.seed\(5\)")},
                  id="load_data_mat_reseeds"),
-    pytest.param("dataset.py", "    order = check_rng(seed).permutation(n)",
-                 "    np.random.seed(seed)\n    order = np.random.permutation(n)", "dataset",
+    pytest.param("dataset.py", reseeded_in("random_split_train_val"), "dataset",
                  {"random_split_train_val.call.global_rng": ("fail", "global_rng_reseeded", r"reseeds")},
                  id="random_split_reseeds"),
-    pytest.param("dataset.py", "labels = y.reshape(-1)[indices].astype(np.int64) % 10",
-                 "labels = y.reshape(-1)[indices].astype(np.int64)", "dataset",
+    pytest.param("dataset.py", rewritten(None, replaced(  # labels % 10 -> labels
+        lambda node: isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and
+        ast.unparse(node.right) == "10", lambda node: node.left)), "dataset",
                  {"load_data_mat.call.labels": ("fail", None, "label 10 came back as 10")}, id="label_10_kept"),
-    pytest.param("dataset.py", "np.moveaxis(X[..., indices], -1, 0)", "np.moveaxis(X[..., indices], -1, 0)"
-                 ".transpose(0, 2, 1, 3)", "dataset",
+    pytest.param("dataset.py", rewritten(None, replaced(
+        lambda node: is_call(node, "moveaxis"), lambda node: expression(f"{ast.unparse(node)}.transpose(0, 2, 1, 3)"))),
+                 "dataset",
                  {"load_data_mat.call.images": ("fail", "rows_columns_swapped", "none of the images of the file"),
                   "load_svhn.call.files": ("fail", "rows_columns_swapped", "train_32x32.mat")},
                  id="images_transposed"),
-    pytest.param("dataset.py", "replace=False", "replace=True", "dataset",
+    pytest.param("dataset.py", rewritten(None, replaced(
+        lambda node: isinstance(node, ast.keyword) and node.arg == "replace",
+        lambda node: ast.keyword("replace", ast.Constant(True)))), "dataset",
                  {"load_data_mat.call.distinct_samples": ("fail", None, "without replacement")},
                  id="drawn_with_replacement"),
 ]

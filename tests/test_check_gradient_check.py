@@ -1,15 +1,17 @@
 """Tests of checks_gradient_check.py: every check passes on our gradient_check.py, fails with the right message and
 hint on a copy of it with one known bug, finds the bugs of hand-written learner checkers, and reports
 `not implemented` on the template's stubs."""
+import ast
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-import checks_gradient_check
+from selfcheck.checks import gradient_check as checks_gradient_check
 import gradient_check
 from check_harness import check_ids, check_runner, module_tests
-from checks_base import REGISTRY, CheckFailed, Info
+from mutants import appended, expression, replaced, rewritten
+from selfcheck.base import REGISTRY, CheckFailed, Info
 
 IDS = check_ids(checks_gradient_check)
 run_check = check_runner(gradient_check=gradient_check)
@@ -34,14 +36,21 @@ TEMPLATE = {
 # (file, our code, the bug put in its place, module, {check id: (status, hint key, message pattern)}); every
 # other check of the module must still pass.
 MUTANTS = [
-    pytest.param("gradient_check.py", "    analytic = np.array(analytic, dtype=np.float64)\n",
-                 "    analytic = np.array(analytic, dtype=np.float64)\n    assert analytic.dtype == np.float\n",
-                 "gradient_check",
+    pytest.param("gradient_check.py", appended("""
+        _check_gradient = check_gradient
+
+
+        def check_gradient(*args, **kwargs):
+            assert np.float  # removed from numpy: an AttributeError
+            return _check_gradient(*args, **kwargs)
+        """), "gradient_check",
                  {check_id: ("error", "np_float_removed", "AttributeError")
                   for check_id in IDS if REGISTRY[check_id].module == "gradient_check"},
                  id="np_float"),
-    pytest.param("gradient_check.py", "bad = ~(np.abs(analytic - numeric) <= bound)",
-                 "bad = np.zeros(analytic.shape, dtype=bool)", "gradient_check",
+    # `bad = ~(difference <= bound)` becomes all False: every gradient passes.
+    pytest.param("gradient_check.py", rewritten("check_gradient", replaced(
+        lambda node: isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert),
+        lambda node: expression(f"np.zeros_like({ast.unparse(node.operand)}, dtype=bool)"))), "gradient_check",
                  {check_id: ("fail", None, "returned True on a wrong gradient")
                   for check_id in IDS if check_id.endswith((".wrong_gradient", ".output_weights", ".small_error"))},
                  id="checker_always_true"),

@@ -1,20 +1,21 @@
 """Tests of checks_layers.py and checks_pooling.py: every check passes on our layers.py, fails with the right hint on
 a copy of our modules with one known bug, judges hand-written learner layers (tie rules, cached weights, wrong return
 types) and reports `not implemented` on the template's stubs."""
+import ast
 import importlib.util
 import re
-import textwrap
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-import checks_layer_tools
-import checks_layers
-import checks_pooling
+from selfcheck.checks import layer_tools as checks_layer_tools
+from selfcheck.checks import layers as checks_layers
+from selfcheck.checks import pooling as checks_pooling
 import layers
 from check_harness import assert_mutant_outcomes, assert_template_not_implemented, check_ids, global_rng_kept
-from checks_base import REGISTRY, CheckFailed, Info, Timing
+from mutants import added_becomes_assigned, appended, call_renamed, dropped, is_call, replaced, rewritten
+from selfcheck.base import REGISTRY, CheckFailed, Info, Timing
 
 IDS = check_ids(checks_layers) + check_ids(checks_pooling)
 SPEED_IDS = [check_id for check_id in IDS if REGISTRY[check_id].speed]
@@ -84,87 +85,115 @@ def test_speed_check_fails_a_wrong_return_value():
         run_check("ConvolutionalLayer.speed.svhn_batch", ConvolutionalLayer=ListBackwardConv)
 
 
-# (file, [(our code, the bug put in its place)], contract names whose checks run,
+# (file, the edit that puts the bug in it (mutants.py), contract names whose checks run,
 #  {check id: (status, hint key, message pattern)}); every other check of those names must still pass.
 MUTANTS = [
-    pytest.param("kernels.py", [("rows_cols += (argmax == offset) * d_out",
-                                 "rows_cols[...] = (argmax == offset) * d_out")],
+    pytest.param("kernels.py", rewritten("_max_pool_backward", added_becomes_assigned()),
                  ("MaxPoolingLayer",),
                  {"MaxPoolingLayer.backward.overlapping": ("fail", "overlapping_windows", "two or more windows")},
                  id="pool-backward-assigns-instead-of-adding"),
-    pytest.param("layers.py", [('self.stride = check_int(stride, "stride", 1)\n        self._input_shape = None',
-                                'self.stride = check_int(pool_size, "stride", 1)\n        self._input_shape = None')],
+    pytest.param("layers.py", appended("""
+                     _init = MaxPoolingLayer.__init__
+                     MaxPoolingLayer.__init__ = lambda self, pool_size, stride: _init(self, pool_size, pool_size)
+                     """),
                  ("MaxPoolingLayer",),
                  {f"MaxPoolingLayer.{case}": ("fail", "stride_ignored", r"stride 3.*expected an array of shape|"
                                               r"expected an array of shape .* stride [23]")
                   for case in ("forward.values", "backward.disjoint", "backward.overlapping")},
                  id="pool-stride-ignored"),
-    pytest.param("layers.py", [("out, self._argmax = _max_pool(X, self.pool_size, self.stride)",
-                                "out, self._argmax = _max_pool(X, self.pool_size, self.stride)\n        self._X = X"),
-                               ("return _max_pool_backward(d_out, self._argmax, self._input_shape, self.pool_size, "
-                                "self.stride)", textwrap.indent(textwrap.dedent("""\
-                                    p, s, X = self.pool_size, self.stride, self._X
-                                    d_input = np.zeros_like(X)
-                                    for y in range(d_out.shape[1]):
-                                        for x in range(d_out.shape[2]):
-                                            window = X[:, y * s:y * s + p, x * s:x * s + p]
-                                            mask = window == window.max(axis=(1, 2), keepdims=True)
-                                            share = mask / mask.sum(axis=(1, 2), keepdims=True)
-                                            d_out_window = d_out[:, y:y + 1, x:x + 1]
-                                            d_input[:, y * s:y * s + p, x * s:x * s + p] += share * d_out_window
-                                    return d_input"""), " " * 8).lstrip())],
+    pytest.param("layers.py", appended("""
+                     _forward = MaxPoolingLayer.forward
+
+
+                     def _forward_keeping_X(self, X):
+                         self.X_seen = X
+                         return _forward(self, X)
+
+
+                     def _backward_splitting_ties(self, d_out):
+                         p, s, X = self.pool_size, self.stride, self.X_seen
+                         d_input = np.zeros_like(X)
+                         for y in range(d_out.shape[1]):
+                             for x in range(d_out.shape[2]):
+                                 window = X[:, y * s:y * s + p, x * s:x * s + p]
+                                 mask = window == window.max(axis=(1, 2), keepdims=True)
+                                 share = mask / mask.sum(axis=(1, 2), keepdims=True)
+                                 d_input[:, y * s:y * s + p, x * s:x * s + p] += share * d_out[:, y:y + 1, x:x + 1]
+                         return d_input
+                     MaxPoolingLayer.forward, MaxPoolingLayer.backward = _forward_keeping_X, _backward_splitting_ties
+                     """),
                  ("MaxPoolingLayer",),
                  {"MaxPoolingLayer.backward.tied_maxima": ("info", None, "splits a window's gradient equally")},
                  id="pool-ties-split"),
-    pytest.param("layers.py", [("return out.reshape(X.shape[0], out_height, out_width, F)",
-                                "return out.reshape(X.shape[0], out_width, out_height, F)")],
+    pytest.param("layers.py", appended("""
+                     _forward = ConvolutionalLayer.forward
+
+
+                     def _forward_rows_columns_swapped(self, X):
+                         out = _forward(self, X)
+                         return out.reshape(out.shape[0], out.shape[2], out.shape[1], out.shape[3])
+                     ConvolutionalLayer.forward = _forward_rows_columns_swapped
+                     """),
                  ("ConvolutionalLayer",),
                  {f"ConvolutionalLayer.{case}": ("fail", "rows_columns_swapped", r"got shape \(1, 4, 3, 1\)|"
                                                  r"got shape \(1, 3, 2, 1\)")
                   for case in ("forward.output_shape", "forward.values", "backward.input_grad", "backward.W_grad",
                                "backward.B_grad")},
                  id="conv-rows-columns-swapped"),
-    pytest.param("layers.py", [("self.W.grad += (self._cols @ d_out)", "self.W.grad = (self._cols @ d_out)")],
+    pytest.param("layers.py", rewritten("ConvolutionalLayer.backward", added_becomes_assigned("self.W.grad")),
                  ("ConvolutionalLayer",),
                  {"ConvolutionalLayer.backward.accumulates": ("fail", "grad_overwritten", "W.grad holds the second")},
                  id="conv-W-grad-overwritten"),
-    pytest.param("layers.py", [("self.W.grad += self._X.T @ d_out", "self.W.grad = self._X.T @ d_out")],
+    pytest.param("layers.py", rewritten("FullyConnectedLayer.backward", added_becomes_assigned("self.W.grad")),
                  ("FullyConnectedLayer",),
                  {"FullyConnectedLayer.backward.accumulates": ("fail", "grad_overwritten", "W.grad holds the second")},
                  id="fc-W-grad-overwritten"),
-    pytest.param("layers.py", [("self.B.grad += d_out.sum(axis=0, keepdims=True)",
-                                "self.B.grad += d_out.mean(axis=0, keepdims=True)")],
+    pytest.param("layers.py", rewritten("FullyConnectedLayer.backward", call_renamed("sum", "mean")),
                  ("FullyConnectedLayer",),
                  {"FullyConnectedLayer.backward.B_grad": ("fail", None, r"respect to B.*batch 4")},
                  id="fc-B-grad-mean-over-batch"),
-    pytest.param("layers.py", [("shifted = logits - logits.max(axis=1, keepdims=True)", "shifted = logits")],
+    pytest.param("layers.py", rewritten("softmax_with_cross_entropy", replaced(  # logits - logits.max(...) -> logits
+                     lambda node: isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub) and
+                     is_call(node.right, "max"), lambda node: node.left)),
                  ("softmax_with_cross_entropy", "l2_regularization"),
                  {"softmax_with_cross_entropy.loss.large_logits": ("fail", None, "got loss nan.*subtract each row's "
                                                                                  "maximum")},
                  id="softmax-without-max-shift"),
-    pytest.param("layers.py", [("    d_logits /= batch\n", "")],
+    pytest.param("layers.py", rewritten("softmax_with_cross_entropy", dropped(  # the gradient's `/= batch`
+                     lambda node: isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Div))),
                  ("softmax_with_cross_entropy",),
                  {"softmax_with_cross_entropy.gradient.batch": ("fail", "loss_sum_not_mean",
                                                                 "summed loss.*batch size 3")},
                  id="softmax-gradient-of-the-sum"),
-    pytest.param("layers.py", [("return loss, (2 * reg_strength) * W", "return loss, reg_strength * W")],
+    pytest.param("layers.py", appended("""
+                     _l2 = l2_regularization
+
+
+                     def l2_regularization(W, reg_strength):
+                         loss, grad = _l2(W, reg_strength)
+                         return loss, grad / 2
+                     """),
                  ("l2_regularization", "Param"),
                  {"l2_regularization.gradient.formula": ("fail", None, "half of it")},
                  id="l2-gradient-without-factor-2"),
-    pytest.param("layers.py", [("return d_out * self._positive", "return d_out")],
+    pytest.param("layers.py", appended("""
+                     ReLULayer.backward = lambda self, d_out: d_out
+                     """),
                  ("ReLULayer", "Flattener"),
                  {"ReLULayer.backward.values": ("fail", None, "ReLULayer.backward: .* values differ")},
                  id="relu-backward-passes-everything"),
-    pytest.param("layers.py", [("return d_out.reshape(self._input_shape)", "return d_out")],
+    pytest.param("layers.py", appended("""
+                     Flattener.backward = lambda self, d_out: d_out
+                     """),
                  ("Flattener", "ReLULayer"),
                  {"Flattener.backward.round_trip": ("fail", None, r"expected an array of shape \(1, 2, 2, 3\)")},
                  id="flattener-backward-keeps-flat-shape"),
 ]
 
 
-@pytest.mark.parametrize("file, replacements, names, expected", MUTANTS)
-def test_mutant_fails_the_right_checks_only(tmp_path, file, replacements, names, expected):
-    assert_mutant_outcomes(tmp_path, file, replacements, "layers", checks_of(*names), expected,
+@pytest.mark.parametrize("file, edit, names, expected", MUTANTS)
+def test_mutant_fails_the_right_checks_only(tmp_path, file, edit, names, expected):
+    assert_mutant_outcomes(tmp_path, file, edit, "layers", checks_of(*names), expected,
                            select=checks_of(*names))
 
 

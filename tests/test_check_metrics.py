@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 import check_solution
-import checks_metrics
+from selfcheck.checks import metrics as checks_metrics
 import metrics
 from check_harness import check_runner, module_tests
-from checks_base import REGISTRY, CheckFailed, Info
+from mutants import appended
+from selfcheck.base import REGISTRY, CheckFailed, Info
 
 run_check = check_runner(metrics=metrics)
 
@@ -28,17 +29,35 @@ TEMPLATE = {
 # (file, our code, the bug put in its place, module, {check id: (status, hint key, message pattern)}); every
 # other check of the module must still pass.
 MUTANTS = [
-    pytest.param("metrics.py", "return accuracy, precision, recall, f1", "return accuracy, recall, precision, f1",
-                 "metrics", {"binary_classification_metrics.call.formulas": ("fail", None, "swapped")},
+    pytest.param("metrics.py", appended("""
+        _metrics = binary_classification_metrics
+
+
+        def binary_classification_metrics(prediction, ground_truth):
+            accuracy, precision, recall, f1 = _metrics(prediction, ground_truth)
+            return accuracy, recall, precision, f1
+        """), "metrics", {"binary_classification_metrics.call.formulas": ("fail", None, "swapped")},
                  id="precision_recall_swapped"),
-    pytest.param("metrics.py", "accuracy = _ratio(np.count_nonzero(prediction == ground_truth), prediction.shape[0])",
-                 "accuracy = _ratio(true_positives, prediction.shape[0])", "metrics",
+    pytest.param("metrics.py", appended("""
+        _metrics = binary_classification_metrics
+
+
+        def binary_classification_metrics(prediction, ground_truth):
+            _, precision, recall, f1 = _metrics(prediction, ground_truth)
+            true_positives = np.count_nonzero(np.logical_and(prediction, ground_truth))
+            return true_positives / len(prediction), precision, recall, f1
+        """), "metrics",
                  {f"binary_classification_metrics.call.{case}": ("fail", None, "accuracy expected")
                   for case in ("formulas", "no_predicted_positive", "no_actual_positive", "all_correct")},
                  id="accuracy_true_positives_only"),
-    pytest.param("metrics.py", "return _ratio(np.count_nonzero(prediction == ground_truth), prediction.shape[0])",
-                 "return float(np.count_nonzero(prediction == ground_truth))", "metrics",
-                 {"multiclass_accuracy.call.random": ("fail", None, "got their count")}, id="accuracy_as_count"),
+    pytest.param("metrics.py", appended("""
+        _accuracy = multiclass_accuracy
+
+
+        def multiclass_accuracy(prediction, ground_truth):
+            return float(round(_accuracy(prediction, ground_truth) * len(prediction)))
+        """), "metrics", {"multiclass_accuracy.call.random": ("fail", None, "got their count")},
+                 id="accuracy_as_count"),
 ]
 
 

@@ -1,5 +1,6 @@
 """Tests of checks_model.py: every check passes on our model.py, fails with the right hint on a copy of our modules
 with one known bug, and reports `not implemented` on the template's stubs."""
+import ast
 import re
 import shutil
 from types import SimpleNamespace
@@ -8,10 +9,11 @@ import numpy as np
 import pytest
 
 import check_solution
-import checks_base
-import checks_model
+from selfcheck import base
+from selfcheck.checks import model as checks_model
 import model
 from check_harness import REPO, check_runner, failures, global_rng_kept, module_tests
+from mutants import appended, call_renamed, dropped, is_call, replaced, rewritten
 
 run_check = check_runner(model=model)
 TEMPLATE = {
@@ -35,24 +37,27 @@ TEMPLATE = {
 # (file, our code, the bug put in its place, module, failures({check id: hint key of its failure})); every
 # other check of the module must still pass.
 MUTANTS = [
-    pytest.param("layers.py", "W = check_rng(seed).standard_normal(shape) * np.sqrt(gain / fan_in)",
-                 "W = check_rng(seed).standard_normal(shape)", "model",
+    pytest.param("layers.py", rewritten("ConvolutionalLayer.__init__", replaced(  # W = normal(shape) * np.sqrt(...)
+        lambda node: isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and is_call(node.right, "sqrt"),
+        lambda node: node.left)), "model",
                  failures({"ConvNet.init.initial_loss": "init_scale"}), id="conv_unit_variance"),
-    pytest.param("model.py", "for param in params.values():\n        param.zero_grad()",
-                 "for param in params.values():\n        pass", "model",
+    pytest.param("param.py", appended("""
+        Param.zero_grad = lambda self: None
+        """), "model",
                  failures({"ConvNet.compute_loss_and_gradients.grads_zeroed": "grads_not_zeroed"}),
                  id="grads_not_zeroed"),
-    pytest.param("layers.py", "loss = np.mean(np.log(sum_exp) - shifted[rows, target])",
-                 "loss = np.sum(np.log(sum_exp) - shifted[rows, target])", "model",
+    pytest.param("layers.py", rewritten("softmax_with_cross_entropy", call_renamed("mean", "sum")), "model",
                  failures({"ConvNet.init.initial_loss": "loss_sum_not_mean",
                            "ConvNet.compute_loss_and_gradients.gradient": "loss_sum_not_mean"}), id="loss_summed"),
-    pytest.param("layers.py", "    d_logits /= batch\n", "", "model",
+    pytest.param("layers.py", rewritten("softmax_with_cross_entropy", dropped(  # the gradient's `/= batch`
+        lambda node: isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Div))), "model",
                  failures({"ConvNet.compute_loss_and_gradients.gradient": "loss_sum_not_mean"}),
                  id="gradient_of_the_summed_loss"),
-    pytest.param("model.py", 'return {f"{layer_name}_{param_name}": param', "return {param_name: param", "model",
-                 failures({"ConvNet.params.all_parameters": None}), id="params_duplicate_names"),
-    pytest.param("model.py", "self.forward(X[start:start + batch_size]).argmax(axis=1)",
-                 "self.forward(X[start:start + batch_size]).argmin(axis=1)", "model",
+    pytest.param("model.py", appended("""
+        _params = ConvNet.params
+        ConvNet.params = lambda self: {name.partition("_")[2]: param for name, param in _params(self).items()}
+        """), "model", failures({"ConvNet.params.all_parameters": None}), id="params_duplicate_names"),
+    pytest.param("model.py", rewritten(None, call_renamed("argmax", "argmin")), "model",
                  failures({"ConvNet.predict.lowest_loss": None}), id="predict_argmin"),
 ]
 
@@ -73,7 +78,7 @@ class _RandomModelWithoutParams:
 
 
 def test_a_failing_check_leaves_the_global_rng_as_it_was():
-    with global_rng_kept(), pytest.raises(checks_base.CheckFailed,
+    with global_rng_kept(), pytest.raises(base.CheckFailed,
                                           match=r"params\(\) holds 0 parameters .*missing: conv1 W"):
         run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_RandomModelWithoutParams))
 
@@ -92,7 +97,7 @@ class _ConvNetWithWrongShapes:
 
 
 def test_six_parameters_of_wrong_shapes_are_named_without_blaming_their_names():
-    with pytest.raises(checks_base.CheckFailed) as failed:
+    with pytest.raises(base.CheckFailed) as failed:
         run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithWrongShapes))
     message = failed.value.message
     assert "holds 6 parameters" in message and "missing: conv1 W (3, 3, 3, 2)" in message
@@ -115,7 +120,7 @@ class _ConvNetWithoutPadding:
 
 def test_another_padding_or_pooling_is_information_not_a_failure():
     outcome = run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithoutPadding))
-    assert isinstance(outcome, checks_base.Info)
+    assert isinstance(outcome, base.Info)
     assert "takes 4 inputs, 1 per channel of conv2" in outcome.message and "gives 4 per channel" in outcome.message
 
 
@@ -127,7 +132,7 @@ class _ConvNetOfTenClasses(model.ConvNet):
 
 
 def test_a_convnet_that_ignores_n_output_classes_fails():
-    with pytest.raises(checks_base.CheckFailed, match=r"params\(\) holds no weight of shape \(n_input, 7\)"):
+    with pytest.raises(base.CheckFailed, match=r"params\(\) holds no weight of shape \(n_input, 7\)"):
         run_check("ConvNet.init.n_output_classes", model=SimpleNamespace(ConvNet=_ConvNetOfTenClasses))
 
 
@@ -139,7 +144,7 @@ class _ConvNetWithLateParams(model.ConvNet):
 
 
 def test_params_that_are_none_on_a_new_model_are_named():
-    with pytest.raises(checks_base.CheckFailed, match=r"params\(\)\['conv1_W'\] is None on a newly made model"):
+    with pytest.raises(base.CheckFailed, match=r"params\(\)\['conv1_W'\] is None on a newly made model"):
         run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithLateParams))
 
 
@@ -153,7 +158,7 @@ class _ConvNetWithFixedFcInputs(model.ConvNet):
 
 
 def test_a_fixed_number_of_fc_inputs_is_told_to_follow_the_channels():
-    with pytest.raises(checks_base.CheckFailed, match=r"inputs must follow conv2_channels \(16 here, 4 per channel\)"):
+    with pytest.raises(base.CheckFailed, match=r"inputs must follow conv2_channels \(16 here, 4 per channel\)"):
         run_check("ConvNet.params.all_parameters", model=SimpleNamespace(ConvNet=_ConvNetWithFixedFcInputs))
 
 
@@ -167,7 +172,7 @@ class _ConvNetWithWrongFcBias(model.ConvNet):
 
 
 def test_a_wrong_parameter_gradient_names_the_parameter_and_the_entry_of_its_shape():
-    with pytest.raises(checks_base.CheckFailed, match=r"^the gradient of params\(\)\['fc_B'\] \(fc B, shape \(1, 10\)\) "
+    with pytest.raises(base.CheckFailed, match=r"^the gradient of params\(\)\['fc_B'\] \(fc B, shape \(1, 10\)\) "
                                                       r"differs from the numeric gradient at 4 of the 4 entries "
                                                       r"sampled, the largest at entry \(0, \d\): "
                                                       r"expected -?\d.*, got -?\d.*\(input: batch 2, "):

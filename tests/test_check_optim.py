@@ -5,10 +5,11 @@ from types import SimpleNamespace
 
 import pytest
 
-import checks_base
-import checks_optim
+from selfcheck import base
+from selfcheck.checks import optim as checks_optim
 import optim
 from check_harness import check_runner, failures, module_tests
+from mutants import appended
 
 run_check = check_runner(optim=optim)
 TEMPLATE = {
@@ -34,13 +35,26 @@ TEMPLATE = {
 # (file, our code, the bug put in its place, module, failures({check id: hint key of its failure})); every
 # other check of the module must still pass.
 MUTANTS = [
-    pytest.param("optim.py", 'self.momentum = _check_decay(momentum, "momentum")', "self.momentum = 0.9", "optim",
-                 failures({"MomentumSGD.update.momentum_argument": "momentum_ignored"}), id="momentum_ignored"),
-    pytest.param("optim.py", "self.momentum * _state_or_zeros(self.velocity, w)", "self.momentum * np.zeros_like(w)",
-                 "optim", failures(dict.fromkeys(["MomentumSGD.update.velocity",
-                                                  "MomentumSGD.update.momentum_argument",
-                                                  "MomentumSGD.init.default_momentum",
-                                                  "MomentumSGD.update.per_instance"])),
+    pytest.param("optim.py", appended("""
+        _init = MomentumSGD.__init__
+
+
+        def _momentum_ignored(self, *args, **kwargs):
+            _init(self, *args, **kwargs)
+            self.momentum = 0.9
+        MomentumSGD.__init__ = _momentum_ignored
+        """), "optim", failures({"MomentumSGD.update.momentum_argument": "momentum_ignored"}), id="momentum_ignored"),
+    pytest.param("optim.py", appended("""
+        _update = MomentumSGD.update
+
+
+        def _velocity_forgotten(self, *args, **kwargs):
+            self.velocity = None  # every step starts from zero velocity
+            return _update(self, *args, **kwargs)
+        MomentumSGD.update = _velocity_forgotten
+        """), "optim", failures(dict.fromkeys(["MomentumSGD.update.velocity", "MomentumSGD.update.momentum_argument",
+                                                "MomentumSGD.init.default_momentum",
+                                                "MomentumSGD.update.per_instance"])),
                  id="velocity_forgotten"),
 ]
 
@@ -72,14 +86,14 @@ class _ForgetfulMomentumSGD(_SharedVelocityMomentumSGD):
 def test_a_velocity_shared_between_instances_is_named_at_a_new_instances_first_step():
     _SharedVelocityMomentumSGD.velocity = 0.0
     run_check("MomentumSGD.update.velocity", optim=SimpleNamespace(MomentumSGD=_SharedVelocityMomentumSGD))
-    with pytest.raises(checks_base.CheckFailed, match=r"after its first step.*class attribute or a global") as error:
+    with pytest.raises(base.CheckFailed, match=r"after its first step.*class attribute or a global") as error:
         run_check("MomentumSGD.update.momentum_argument",
                    optim=SimpleNamespace(MomentumSGD=_SharedVelocityMomentumSGD))
     assert error.value.hint is None
 
 
 def test_an_optimizer_without_velocity_is_named_plain_sgd():
-    with pytest.raises(checks_base.CheckFailed, match=r"after step 2 .*plain SGD steps, without velocity"):
+    with pytest.raises(base.CheckFailed, match=r"after step 2 .*plain SGD steps, without velocity"):
         run_check("MomentumSGD.update.velocity", optim=SimpleNamespace(MomentumSGD=_ForgetfulMomentumSGD))
 
 
@@ -97,7 +111,7 @@ class _HalfDefaultMomentumSGD:
 def test_a_wrong_default_momentum_is_named_without_the_ignored_argument_hint():
     optim_module = SimpleNamespace(MomentumSGD=_HalfDefaultMomentumSGD)
     run_check("MomentumSGD.update.momentum_argument", optim=optim_module)
-    with pytest.raises(checks_base.CheckFailed, match=r"MomentumSGD\(\): w after step 2 is that of momentum 0.5, "
+    with pytest.raises(base.CheckFailed, match=r"MomentumSGD\(\): w after step 2 is that of momentum 0.5, "
                                                       r"not 0.9") as error:
         run_check("MomentumSGD.init.default_momentum", optim=optim_module)
     assert error.value.hint is None
@@ -125,7 +139,7 @@ def test_an_optimizer_updating_w_in_place_is_judged_by_its_steps():
                      "MomentumSGD.init.default_momentum", "MomentumSGD.update.per_instance"):
         module = SimpleNamespace(MomentumSGD=_InPlaceMomentumSGD, SGD=optim.SGD)
         assert run_check(check_id, optim=module) is None, check_id
-    with pytest.raises(checks_base.CheckFailed, match=r"is that of momentum 0.9, not 0.5") as error:
+    with pytest.raises(base.CheckFailed, match=r"is that of momentum 0.9, not 0.5") as error:
         run_check("MomentumSGD.update.momentum_argument",
                    optim=SimpleNamespace(MomentumSGD=_InPlaceIgnoringMomentumSGD))
     assert error.value.hint == "momentum_ignored"
@@ -146,16 +160,16 @@ class _VelocityStartsAtStepMomentumSGD:
 
 def test_a_wrong_start_of_the_velocity_is_not_blamed_on_a_class_attribute():
     module = SimpleNamespace(MomentumSGD=_VelocityStartsAtStepMomentumSGD)
-    with pytest.raises(checks_base.CheckFailed, match=r"after its first step.*starts at zero\)") as error:
+    with pytest.raises(base.CheckFailed, match=r"after its first step.*starts at zero\)") as error:
         run_check("MomentumSGD.update.velocity", optim=module)
     assert "class attribute" not in error.value.message
-    with pytest.raises(checks_base.CheckFailed, match=r"one instance alone steps wrong already"):
+    with pytest.raises(base.CheckFailed, match=r"one instance alone steps wrong already"):
         run_check("MomentumSGD.update.per_instance", optim=module)
 
 
 def test_instances_sharing_their_velocity_are_named_by_the_per_instance_check():
     _SharedVelocityMomentumSGD.velocity = 0.0
-    with pytest.raises(checks_base.CheckFailed, match=r"a new instance moves w with a zero gradient, so the "
+    with pytest.raises(base.CheckFailed, match=r"a new instance moves w with a zero gradient, so the "
                                                       r"instances share their velocity \(a class attribute or a "
                                                       r"global\?\)"):
         run_check("MomentumSGD.update.per_instance", optim=SimpleNamespace(MomentumSGD=_SharedVelocityMomentumSGD))
@@ -174,9 +188,9 @@ class _VelocityStartsAtConstantMomentumSGD:
 
 def test_a_velocity_starting_at_a_constant_is_not_called_shared():
     module = SimpleNamespace(MomentumSGD=_VelocityStartsAtConstantMomentumSGD)
-    with pytest.raises(checks_base.CheckFailed, match=r"a new instance moves w with a zero gradient: its velocity "
+    with pytest.raises(base.CheckFailed, match=r"a new instance moves w with a zero gradient: its velocity "
                                                       r"does not start at zero\)") as error:
         run_check("MomentumSGD.update.velocity", optim=module)
     assert "shared" not in error.value.message
-    with pytest.raises(checks_base.CheckFailed, match=r"a new instance's velocity does not start at zero"):
+    with pytest.raises(base.CheckFailed, match=r"a new instance's velocity does not start at zero"):
         run_check("MomentumSGD.update.per_instance", optim=module)

@@ -1,7 +1,7 @@
 """check_solution.py: the runner of the checks on a learner's folder (processes, time limits, isolation), its report
 and its command line.
 
-The checks of checks_layers.py, checks_model.py, ... (one check module per learner module) are not assumed here
+The checks of selfcheck/checks/layers.py, model.py, ... (one check module per learner module) are not assumed here
 (their own tests cover them): the runner's behaviour is tested with throwaway "Probe.*" checks written to a file that
 the worker loads through CHECK_SOLUTION_EXTRA_CHECKS (for testing only), on learner folders written by each test.
 """
@@ -15,9 +15,9 @@ import textwrap
 import pytest
 
 import check_solution
-import checks_base
-from check_worker import EXTRA_CHECKS_VARIABLE, load_checks
-from checks_base import MODULES, STATUSES
+from selfcheck import base, runner
+from selfcheck.base import MODULES, STATUSES
+from selfcheck.worker import EXTRA_CHECKS_VARIABLE, load_checks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,7 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # info. Each speed probe "Probe.speed.<name>" needs layers.<name> and times nothing: it reports the learner's
 # layers.SPEED (ours has none: 1 ms).
 PROBES = '''
-from checks_base import CheckFailed, Info, Timing, check
+from selfcheck.base import CheckFailed, Info, Timing, check
 
 
 def _probe(modules, module, name):
@@ -207,14 +207,14 @@ def robustness(tmp_path_factory):
             """)
     workers = []
 
-    class Worker(check_solution._Worker):
+    class Worker(runner._Worker):
         def __init__(self, path, ids, timeout):
             workers.append(ids)
             super().__init__(path, ids, timeout)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(EXTRA_CHECKS_VARIABLE, write_probes(folder, ROBUSTNESS_NEEDS))
-        patch.setattr(check_solution, "_Worker", Worker)
+        patch.setattr(runner, "_Worker", Worker)
         report = check_solution.run(learner, select=["Probe."], timeout=ROBUSTNESS_TIMEOUT)
     return report, workers
 
@@ -338,7 +338,7 @@ def test_a_parent_folder_with_modules_of_the_assignment_is_not_searched(tmp_path
 
 
 CALLING_PROBE = """
-from checks_base import check
+from selfcheck.base import check
 
 
 @check("Probe.call.contract", needs=("optim.SGD",), description="calls update as the template does")
@@ -364,7 +364,7 @@ def test_a_function_whose_arguments_differ_from_the_templates_is_told_so(tmp_pat
 
 
 MISSING_METHOD_PROBE = """
-from checks_base import check
+from selfcheck.base import check
 
 
 @check("Probe.call.method", needs=("layers.Pool",), description="calls params() of a layer")
@@ -392,7 +392,7 @@ def test_a_method_the_template_has_but_the_learners_class_lacks_is_named(tmp_pat
 
 
 INPUT_PROBE = """
-from checks_base import check, on_input
+from selfcheck.base import check, on_input
 
 
 @check("Probe.call.input", needs=("layers.f",), description="calls f on a named input")
@@ -479,7 +479,7 @@ def test_every_check_passes_on_our_own_modules():
     ({"timeout": "30"}, TypeError, r"^`timeout` must be a real number, got '30' of type str$"),
 ])
 def test_run_refuses_bad_arguments_before_running_anything(kwargs, error, match, monkeypatch):
-    monkeypatch.setattr(check_solution, "_Worker", None)  # a worker started would fail with another error
+    monkeypatch.setattr(runner, "_Worker", None)  # a worker started would fail with another error
     with pytest.raises(error, match=match):
         check_solution.run(**{"path": REPO, **kwargs})
 
@@ -502,7 +502,7 @@ def test_run_refuses_bad_arguments_before_running_anything(kwargs, error, match,
                              r"'.*/report\.json'"),
 ])
 def test_usage_errors_exit_2_with_one_line_naming_the_argument(arguments, message, capsys, monkeypatch):
-    monkeypatch.setattr(check_solution, "run", None)  # nothing may run
+    monkeypatch.setattr(runner, "run", None)  # nothing may run
     with pytest.raises(SystemExit) as stop:
         check_solution.main(arguments)
     assert stop.value.code == 2
@@ -511,7 +511,7 @@ def test_usage_errors_exit_2_with_one_line_naming_the_argument(arguments, messag
 
 
 def test_json_refuses_to_replace_a_file_that_is_not_an_earlier_report(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(check_solution, "run", None)
+    monkeypatch.setattr(runner, "run", None)
     foreign = tmp_path / "notes.json"
     foreign.write_text('{"checks": []}')
     with pytest.raises(SystemExit) as stop:
@@ -613,4 +613,4 @@ def test_every_hint_is_documented_in_the_self_check_page():
     with open(os.path.join(REPO, "docs", "self-check.md"), encoding="utf-8") as file:
         section = file.read()
     rows = dict(re.findall(r"^\| `(\w+)` \| (.+) \|$", section, re.MULTILINE))
-    assert {key: rows.get(key) for key in checks_base.HINTS} == checks_base.HINTS
+    assert {key: rows.get(key) for key in base.HINTS} == base.HINTS

@@ -1,4 +1,5 @@
-"""The definitions that check_solution.py compares a learner's layers against, written out as plain loops.
+"""The definitions that the self-check compares a learner's layers against, written out as plain loops; the tests
+(tests/oracles.py) and the benchmarks use the same convolution and pooling references.
 
 Numpy only, float64, nothing shared with the package: in the checker's worker the names `layers`, `kernels`, ...
 are the learner's modules, so these oracles must not import them. Images are NHWC: (batch, height, width,
@@ -16,8 +17,10 @@ def fully_connected(X, W, B):
     return X @ W + B
 
 
-def convolution(X, W, B, padding):
+def convolution(X, W, B, padding=0, stride=1):
     """Cross-correlation of the zero-padded X with every filter, plus the bias, one output pixel at a time.
+
+    The plain-loop reference of the convolution that the self-check, the tests and the benchmarks compare with.
 
     Parameters
     ----------
@@ -26,24 +29,40 @@ def convolution(X, W, B, padding):
     B : ndarray of shape (out_channels,)
     padding : int
         Zeros added on each side of the height and width.
+    stride : int
+        Step between two windows.
 
     Returns
     -------
-    ndarray of shape (batch, height + 2 * padding - filter_size + 1, width + 2 * padding - filter_size + 1,
-    out_channels)
+    ndarray of shape (batch, out_height, out_width, out_channels), float64, with
+    `out_height = (height + 2 * padding - filter_size) // stride + 1` (conv_output_size), the same for the width
     """
-    batch, height, width, in_channels = X.shape
-    k = W.shape[0]
-    padded = np.zeros((batch, height + 2 * padding, width + 2 * padding, in_channels))
-    padded[:, padding:padding + height, padding:padding + width] = X
-    out_height, out_width = height + 2 * padding - k + 1, width + 2 * padding - k + 1
-    out = np.zeros((batch, out_height, out_width, W.shape[3]))
-    for n in range(batch):
+    X, W, B = (np.asarray(array, dtype=np.float64) for array in (X, W, B))
+    k, s = W.shape[0], stride
+    padded = pad(X, padding)
+    out_height, out_width = (conv_output_size(size, k, padding, s) for size in X.shape[1:3])
+    out = np.zeros((X.shape[0], out_height, out_width, W.shape[3]))
+    for n in range(X.shape[0]):
         for y in range(out_height):
             for x in range(out_width):
-                patch = padded[n, y:y + k, x:x + k]  # (k, k, in_channels)
+                patch = padded[n, y * s:y * s + k, x * s:x * s + k]  # (k, k, in_channels)
                 out[n, y, x] = np.tensordot(patch, W, axes=3) + B
     return out
+
+
+def conv_output_size(size, filter_size, padding, stride):
+    """`(size + 2 * padding - filter_size) // stride + 1`, or None when the filter does not fit the padded input."""
+    if filter_size > size + 2 * padding:
+        return None
+    return (size + 2 * padding - filter_size) // stride + 1
+
+
+def pad(X, padding):
+    """X of shape (batch, height, width, channels) with `padding` zeros on each side of height and width, float64."""
+    batch, height, width, channels = X.shape
+    padded = np.zeros((batch, height + 2 * padding, width + 2 * padding, channels))
+    padded[:, padding:padding + height, padding:padding + width, :] = X
+    return padded
 
 
 def max_pool(X, pool_size, stride):
@@ -60,6 +79,25 @@ def max_pool(X, pool_size, stride):
             window = X[:, y * stride:y * stride + pool_size, x * stride:x * stride + pool_size]
             out[:, y, x] = window.max(axis=(1, 2))
     return out
+
+
+def max_pool_backward(X, d_out, pool_size, stride):
+    """Gradient of `max_pool`: each window's d_out goes to its first maximum in row-major order, and only there;
+    overlapping windows that share a maximum add their gradients on it.
+
+    X : ndarray of shape (batch, height, width, channels); d_out : (batch, out_height, out_width, channels).
+    Returns an ndarray of X's shape, float64.
+    """
+    d_X = np.zeros(X.shape)
+    batch, out_height, out_width, channels = d_out.shape
+    for n in range(batch):
+        for y in range(out_height):
+            for x in range(out_width):
+                for c in range(channels):
+                    window = X[n, y * stride:y * stride + pool_size, x * stride:x * stride + pool_size, c]
+                    i, j = np.unravel_index(np.argmax(window), window.shape)  # argmax: the first maximum
+                    d_X[n, y * stride + i, x * stride + j, c] += d_out[n, y, x, c]
+    return d_X
 
 
 def pool_output_size(input_size, pool_size, stride):

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from checks_base import CheckFailed, check
-from checks_tools import global_rng_kept, short
+from selfcheck.base import CheckFailed, check
+from selfcheck.tools import global_rng_kept, short
 
 
 @check("load_data_mat.call.shapes", needs=("dataset.load_data_mat",),

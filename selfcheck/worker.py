@@ -1,9 +1,10 @@
-"""The worker process of check_solution.py: runs checks on a learner's modules, reporting on a private pipe.
+"""The worker process of the self-check: runs checks on a learner's modules, reporting on a private pipe.
 
-check_solution.py starts it as `python check_worker.py SPEC FD`, where SPEC is JSON {"path": folder, "ids": [check
-ids]} and FD a pipe's write end. The worker loads the check modules (ours), then removes this repository and the
-PYTHONPATH entries from sys.path and puts the learner's folder first, so that `import layers` can only find the
-learner's file. It runs the checks one after another, importing each learner module when a check first needs it,
+The runner (selfcheck/runner.py) starts it as `python -m selfcheck.worker SPEC FD` in an empty temporary folder, with
+this repository first on PYTHONPATH (the only way it finds the package), where SPEC is JSON {"path": folder, "ids":
+[check ids]} and FD a pipe's write end. The worker loads the check modules (ours, `selfcheck.checks.*`), then removes
+this repository, the working folder and the PYTHONPATH entries from sys.path and puts the learner's folder first, so
+that `import layers` can only find the learner's file. It runs the checks one after another, importing each learner module when a check first needs it,
 and writes one JSON line per event to FD:
 
 - {"event": "import", "module": "layers"} before importing a learner module;
@@ -17,7 +18,7 @@ time limits and restarts a worker that hung or died. Nothing here is for learner
 
 For testing the runner only: the environment variable CHECK_SOLUTION_EXTRA_CHECKS may name Python files of extra
 checks (separated by os.pathsep); `load_checks` adds their checks to the registry it returns, without adding them to
-`checks_base.REGISTRY`.
+`base.REGISTRY`.
 """
 import contextlib
 import fcntl
@@ -35,17 +36,19 @@ import types
 
 import numpy as np
 
-import checks_base
-from checks_base import CheckFailed, Info, Timing, Unimplemented
+from selfcheck import base
+from selfcheck.base import CheckFailed, Info, Timing, Unimplemented
 
-#: The modules whose checks register themselves in checks_base.REGISTRY when imported.
-CHECK_MODULES = ("checks_layers", "checks_pooling", "checks_model", "checks_optim", "checks_trainer", "checks_metrics",
-                 "checks_dataset", "checks_gradient_check")
+#: The modules whose checks register themselves in base.REGISTRY when imported (pooling after layers: the report
+#: lists the pooling checks after the other layers').
+CHECK_MODULES = tuple(f"selfcheck.checks.{name}" for name in ("layers", "pooling", "model", "optim", "trainer",
+                                                              "metrics", "dataset", "gradient_check"))
 
 #: Testing only: files of extra checks (os.pathsep-separated) that `load_checks` adds to the registry it returns.
 EXTRA_CHECKS_VARIABLE = "CHECK_SOLUTION_EXTRA_CHECKS"
 
-REPO = os.path.dirname(os.path.abspath(__file__))
+#: This repository: the folder holding the package and our own modules of the assignment (the speed checks' "ours").
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _MESSAGE_LIMIT = 400
 
@@ -71,11 +74,11 @@ def load_checks():
     Returns
     -------
     dict
-        check id -> checks_base.Check, in registration order.
+        check id -> base.Check, in registration order.
     """
     for name in CHECK_MODULES:
         importlib.import_module(name)
-    registry = dict(checks_base.REGISTRY)
+    registry = dict(base.REGISTRY)
     for file in filter(None, os.environ.get(EXTRA_CHECKS_VARIABLE, "").split(os.pathsep)):
         extra = _load_extra_checks(file)
         clash = sorted(set(extra) & set(registry))
@@ -86,15 +89,15 @@ def load_checks():
 
 
 def _load_extra_checks(file):
-    """The checks that the Python file `file` registers, kept out of checks_base.REGISTRY."""
-    saved = checks_base.REGISTRY
-    checks_base.REGISTRY = {}
+    """The checks that the Python file `file` registers, kept out of base.REGISTRY."""
+    saved = base.REGISTRY
+    base.REGISTRY = {}
     try:
         spec = importlib.util.spec_from_file_location(f"_extra_checks_{abs(hash(file))}", file)
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
-        return checks_base.REGISTRY
+        return base.REGISTRY
     finally:
-        checks_base.REGISTRY = saved
+        base.REGISTRY = saved
 
 
 def main(argv):
@@ -123,13 +126,13 @@ def _isolate(path):
     # from a notebook in the folder): the parent folder is searched last, unless it holds modules of the
     # assignment, which must never stand in for missing ones.
     parent = os.path.dirname(path)
-    if parent != REPO and not any(os.path.exists(os.path.join(parent, f"{name}.py")) for name in checks_base.MODULES):
+    if parent != REPO and not any(os.path.exists(os.path.join(parent, f"{name}.py")) for name in base.MODULES):
         sys.path.append(parent)
-    keep = ("__main__", "check_worker", "checks_")  # this worker and the check modules stay loaded
+    # Our modules of the repository's root (never the package's, which stay loaded) are forgotten.
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
         from_repo = file is not None and os.path.dirname(os.path.abspath(file)) == REPO
-        if name in checks_base.MODULES or (from_repo and not name.startswith(keep)):
+        if name in base.MODULES or from_repo:
             del sys.modules[name]
     importlib.invalidate_caches()
 
@@ -207,7 +210,7 @@ class _Session:
         if absent:
             # It needs a module that is neither in PATH nor installed: as missing as that module, for every check of
             # every module that imports it, with one message (the report shows it once per module).
-            installed = "" if absent in checks_base.MODULES else f" (nor an installed module {absent})"
+            installed = "" if absent in base.MODULES else f" (nor an installed module {absent})"
             return "missing", f"{_importer(error, self.path, name)} imports {error.name}, and there is no " \
                               f"{absent}.py in {self.path}{installed}{_where(error, self.path)}", None
         return status, f"importing {name}.py failed: {message}", hint
@@ -258,7 +261,7 @@ def _outcome(function, modules, path):
              "timing": "the check passes", "fail": f"the check fails: {message}",
              "not implemented": f"it is not implemented: {message}"}.get(status, f"it raises {message}")
     if status == "fail" and hint:
-        again += f" (hint: {checks_base.HINTS[hint]})"
+        again += f" (hint: {base.HINTS[hint]})"
     return (outcome[0], _shorten(f"{outcome[1]}; with what numpy removed put back ({aliases}) {again}",
                                  4 * _MESSAGE_LIMIT), outcome[2], None)
 

@@ -3,15 +3,15 @@ numeric gradient when windows are disjoint and when they overlap, the tie rule, 
 
 Cases come in pairs, a square image then a non-square one, smallest first, with pool size / stride pairs that
 overlap and sizes that do not divide; the backward checks judge backward only where the learner's forward pass is
-right. Registered after checks_layers.py's checks, so that the report lists them after the other layers'.
+right. Registered after layers.py's checks, so that the report lists them after the other layers'.
 """
 from collections import namedtuple
 
 import numpy as np
 
-import checks_oracles as oracles
-from checks_base import CheckFailed, Info, assert_close, describe, numeric_gradient, on_input
-from checks_layer_tools import (
+from selfcheck import oracles
+from selfcheck.base import CheckFailed, Info, assert_close, describe, numeric_gradient, on_input
+from selfcheck.checks.layer_tools import (
     ATOL, RTOL, SPEED_BATCH, SPEED_SIZE, ForwardWrong, check_no_params, checked_array, forward_before_backward,
     layer_check, run_backward, run_cases, tie_rule, tied_windows, time_passes)
 

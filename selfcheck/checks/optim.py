@@ -5,7 +5,7 @@ Only the assignment's contract is used: `SGD().update` and `MomentumSGD(momentum
 """
 import numpy as np
 
-from checks_base import CheckFailed, assert_close, check, describe
+from selfcheck.base import CheckFailed, assert_close, check, describe
 
 
 @check("SGD.update.formula", needs=("optim.SGD",),

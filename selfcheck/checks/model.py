@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from checks_base import CheckFailed, Info, assert_close, check, describe, numeric_gradient, on_input
-from checks_tools import keeps_global_rng
+from selfcheck.base import CheckFailed, Info, assert_close, check, describe, numeric_gradient, on_input
+from selfcheck.tools import keeps_global_rng
 
 INPUT_SHAPE = (32, 32, 3)
 N_CLASSES = 10

@@ -1,4 +1,4 @@
-"""Checks of the learner's layers.py but MaxPoolingLayer (whose checks are in checks_pooling.py): forward passes
+"""Checks of the learner's layers.py but MaxPoolingLayer (whose checks are in pooling.py): forward passes
 against plain-loop oracles, backward passes against numeric gradients of those oracles, the accumulation into
 `Param.grad`, and the timing of the convolution.
 
@@ -6,17 +6,17 @@ Every case is random but seeded, and every list of image cases comes in pairs, a
 with everything else equal, smallest first: a check reports its first failing case, and diagnoses "right on square
 images, wrong on non-square ones" as rows and columns swapped.
 
-The oracles are in checks_oracles.py; the running of cases and the checking of a layer's results, shared by these
-checks, in checks_layer_tools.py.
+The oracles are in selfcheck/oracles.py; the running of cases and the checking of a layer's results, shared by these
+checks, in layer_tools.py.
 """
 import functools
 from collections import namedtuple
 
 import numpy as np
 
-import checks_oracles as oracles
-from checks_base import CheckFailed, Info, assert_close, describe, numeric_gradient, on_input
-from checks_layer_tools import (
+from selfcheck import oracles
+from selfcheck.base import CheckFailed, Info, assert_close, describe, numeric_gradient, on_input
+from selfcheck.checks.layer_tools import (
     ATOL, RTOL, SPEED_BATCH, SPEED_SIZE, Problem, check_accumulation, check_forward_values, check_gradient,
     check_no_params, check_param_shapes, checked_array, checked_number, checked_pair, describe_raised, layer_check,
     not_implemented, of_weights, run_backward, run_cases, run_forward, time_passes)

@@ -1,4 +1,4 @@
-"""What every check of `check_solution.py` is made of: the registry, the outcomes, the hints and the numeric tools.
+"""What every check of the self-check is made of: the registry, the outcomes, the hints and the numeric tools.
 
 A check is a function of the learner's modules, registered with `@check(...)` under a stable id `Name.method.case`.
 It runs in a worker process that imported the learner's modules from their folder (never ours), and it ends in one

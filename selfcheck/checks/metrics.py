@@ -10,8 +10,8 @@ import itertools
 
 import numpy as np
 
-from checks_base import CheckFailed, Info, Unimplemented, check, on_input
-from checks_tools import short
+from selfcheck.base import CheckFailed, Info, Unimplemented, check, on_input
+from selfcheck.tools import short
 
 _METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
 

@@ -1,4 +1,4 @@
-"""What the checks of the learner's layers.py (checks_layers.py) are made of, besides the oracles.
+"""What the checks of the learner's layers.py (checks/layers.py) are made of, besides the oracles.
 
 - `layer_check`: the registration of a check that leaves numpy's global random state as it found it;
 - `Problem` and `check_forward_values`, `check_gradient`, `check_accumulation`: a layer with random X, W, B, its
@@ -20,7 +20,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from checks_base import CheckFailed, Timing, assert_close, check, describe, numeric_gradient, on_input
+from selfcheck.base import CheckFailed, Timing, assert_close, check, describe, numeric_gradient, on_input
 
 # Learners' results are compared with these tolerances: loose enough for float32 arithmetic inside their layers,
 # far tighter than the error any known bug makes.
@@ -35,7 +35,7 @@ SPEED_ESTIMATE_ABOVE = 10.0
 
 
 def layer_check(check_id, needs, description, speed=False):
-    """`checks_base.check` for a check that leaves numpy's global random state as it found it.
+    """`base.check` for a check that leaves numpy's global random state as it found it.
 
     The template's layers draw their initial weights from `np.random`; the data loader's check measures that state.
     """

@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 
-from checks_base import CheckFailed, Info, assert_close, check, describe
-from checks_tools import keeps_global_rng
+from selfcheck.base import CheckFailed, Info, assert_close, check, describe
+from selfcheck.tools import keeps_global_rng
 
 TRAINER_SEED = 12  # the global generator's seed during a trainer check, so a template-like trainer is reproducible
 VAL_ID_OFFSET = 100  # sample ids of the validation split start here, apart from the training ids

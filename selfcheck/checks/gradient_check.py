@@ -7,8 +7,8 @@ call.
 """
 import numpy as np
 
-from checks_base import CheckFailed, Info, check
-from checks_tools import global_rng_kept, short
+from selfcheck.base import CheckFailed, Info, check
+from selfcheck.tools import global_rng_kept, short
 
 
 @check("check_gradient.call.correct_gradient", needs=("gradient_check.check_gradient",),
