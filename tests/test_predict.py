@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 import matplotlib.image
@@ -17,20 +18,14 @@ import train
 from blas import assert_same_predictions
 from checkpoint import load_classifier, save_model
 from dataset import StandInDataWarning, load_svhn
+from helpers import run_cli
 from model import ConvNet
-from standin import make_standin
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ["--max-train", "300", "--val", "50", "--max-test", "50", "--epochs", "2", "--lr", "0.01", "--quiet"]
 FORMATS = ".png/.jpg/.jpeg/.gif/.webp/.bmp/.tif/.tiff"  # each written by Pillow and read back below
+run_main = partial(run_cli, predict.main)  # run_main(argv, capsys) -> (exit code, stdout, stderr)
 LINE = re.compile(r"(?P<path>.+): (?P<ranked>\d \(\d\.\d{4}\)(, \d \(\d\.\d{4}\))*)")
-
-
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("standin")
-    make_standin(folder, n_train=300, n_test=100, seed=0)
-    return str(folder)
 
 
 @pytest.fixture(scope="module", params=["convnet", "vgg"])
@@ -97,16 +92,6 @@ def expected_prediction(classifier, pixels):
     if was_training:
         model.train()
     return digit, float(np.exp(-loss))
-
-
-def run_main(argv, capsys):
-    """predict.main(argv) in-process: (exit code, stdout, stderr)."""
-    try:
-        code = predict.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def parse(stdout):

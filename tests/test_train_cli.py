@@ -7,7 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +16,11 @@ import scipy.io
 
 import train
 from checkpoint import load_classifier, load_model
-from dataset import StandInDataWarning, load_svhn
+from dataset import load_svhn
+from helpers import raw_test_images, run_cli, tiny_dataset
 from metrics import confusion_counts, multiclass_accuracy
 from model import ConvNet
 from optim import Adam, MomentumSGD, RMSProp, SGD
-from standin import make_standin
-from trainer import Dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--max-train", "200", "--val", "50", "--max-test", "50", "--epochs", "1", "--conv1", "2", "--conv2", "2",
@@ -32,13 +31,7 @@ METRICS_KEYS = {"test_accuracy", "per_class_accuracy", "confusion_matrix", "conf
 # A run strong enough to predict more than one class: preprocessing mistakes change its predictions.
 TRAINED = ["--max-train", "300", "--val", "50", "--max-test", "100", "--epochs", "2", "--conv1", "4", "--conv2", "8",
            "--lr", "0.01", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("standin")
-    make_standin(folder, n_train=300, n_test=100, seed=0)
-    return str(folder)
+run_main = partial(run_cli, train.main)  # run_main(argv, capsys) -> (exit code, stdout, stderr)
 
 
 @pytest.fixture(scope="module")
@@ -49,34 +42,9 @@ def finished_run(standin, tmp_path_factory):
     return out
 
 
-def raw_test_images(standin, max_test):
-    """The raw test images and labels a run with `--max-test max_test` evaluates on."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StandInDataWarning)
-        _, _, test_X, test_y = load_svhn(standin, 1, max_test)
-    return test_X, test_y
-
-
 def snapshot(folder):
     """{file name: bytes} of every file in `folder`."""
     return {name: (Path(folder) / name).read_bytes() for name in sorted(os.listdir(folder))}
-
-
-def run_main(argv, capsys):
-    """main(argv) in-process: (exit code, stdout, stderr)."""
-    try:
-        code = train.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def tiny_dataset(n_train=24, n_val=8, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n_train + n_val, 16, 16, 3)).astype(np.float32)
-    y = rng.integers(0, 10, n_train + n_val)
-    return Dataset(X[:n_train], y[:n_train], X[n_train:], y[n_train:])
 
 
 def test_prepare_scales_and_subtracts_the_training_mean(rng):
@@ -126,7 +94,7 @@ def test_make_optimizer_refuses_an_unknown_name():
 
 
 def test_train_model_is_reproducible_from_its_seed():
-    runs = [train.train_model(tiny_dataset(), conv1=2, conv2=2, epochs=2, batch_size=8, seed=3) for _ in range(2)]
+    runs = [train.train_model(tiny_dataset(24, 8), conv1=2, conv2=2, epochs=2, batch_size=8, seed=3) for _ in range(2)]
     (model_a, trainer_a), (model_b, trainer_b) = runs
     assert isinstance(model_a, ConvNet) and len(trainer_a.history) == 2
     assert model_a.config()["dtype"] == "float32" and model_a.input_shape == (16, 16, 3)

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
@@ -14,23 +15,17 @@ from augment import DIGITS, Compose, RandomShift
 import trainer as trainer_module
 from checkpoint import load_classifier, load_model, load_training_state, read_preprocessing, save_model
 from dataset import StandInDataWarning, load_svhn, random_split_train_val
+from helpers import raw_test_images, run_cli, tiny_dataset
 from metrics import multiclass_accuracy
 from model import ConvNet, Sequential, lenet, vgg
 from layers import FullyConnectedLayer, Flattener
 from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
 from schedules import StepDecay
-from standin import make_standin
 from trainer import Dataset
 
 QUICK = ["--max-train", "200", "--val", "50", "--max-test", "50", "--epochs", "1", "--quiet"]
 SMALL_VGG = ["--arch", "vgg", "--widths", "4,8"]
-
-
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("standin")
-    make_standin(folder, n_train=300, n_test=100, seed=0)
-    return str(folder)
+run_main = partial(run_cli, train.main)  # run_main(argv, capsys) -> (exit code, stdout, stderr)
 
 
 @pytest.fixture(scope="module")
@@ -52,25 +47,8 @@ def vgg_run(standin, tmp_path_factory):
     return out
 
 
-def run_main(argv, capsys):
-    """main(argv) in-process: (exit code, stdout, stderr)."""
-    try:
-        code = train.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def metrics_of(folder):
     return json.loads((folder / "metrics.json").read_text())
-
-
-def raw_test_images(folder, max_test):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StandInDataWarning)
-        _, _, test_X, test_y = load_svhn(folder, 1, max_test)
-    return test_X, test_y
 
 
 def one_line_error(code, stderr, match, python_names=False):
@@ -80,13 +58,6 @@ def one_line_error(code, stderr, match, python_names=False):
     assert stderr.count("\n") == 1 and "Traceback" not in stderr
     assert python_names or "`" not in stderr
     assert re.search(match, stderr), stderr
-
-
-def tiny_dataset(n_train=48, n_val=16, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n_train + n_val, 16, 16, 3)).astype(np.float32)
-    y = rng.integers(0, 10, n_train + n_val)
-    return Dataset(X[:n_train], y[:n_train], X[n_train:], y[n_train:])
 
 
 # --arch and its settings
@@ -536,7 +507,7 @@ def test_model_arguments_of_other_models_is_none():
 
 
 def test_train_model_with_each_architecture_schedule_and_augmentation():
-    dataset = tiny_dataset()
+    dataset = tiny_dataset(48, 16)
     model, trainer = train.train_model(dataset, arch="lenet", activation="tanh", conv1=99, epochs=2, batch_size=16,
                                        schedule="step:1:0.5", augment="shift:1", lr=0.01, seed=0)
     assert train.model_arguments(model) == {"arch": "lenet", "activation": "tanh"}
@@ -548,14 +519,14 @@ def test_train_model_with_each_architecture_schedule_and_augmentation():
 
 
 def test_train_model_augmentation_changes_the_run_and_is_reproducible():
-    runs = [train.train_model(tiny_dataset(), conv1=2, conv2=2, epochs=2, batch_size=16, augment=augment,
+    runs = [train.train_model(tiny_dataset(48, 16), conv1=2, conv2=2, epochs=2, batch_size=16, augment=augment,
                               seed=1)[1].history for augment in (None, "shift:2", "shift:2")]
     losses = [[record["loss"] for record in history] for history in runs]
     assert losses[1] == losses[2] and losses[0] != losses[1]
 
 
 def test_train_model_continues_a_given_model():
-    dataset = tiny_dataset()
+    dataset = tiny_dataset(48, 16)
     model = vgg((16, 16, 3), widths=(2,), dtype=np.float32, seed=0)
     before = {name: param.value.copy() for name, param in model.params().items()}
     trained, _ = train.train_model(dataset, model=model, arch="lenet", epochs=1, batch_size=16)
