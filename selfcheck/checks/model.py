@@ -5,6 +5,7 @@ with `params()`, `compute_loss_and_gradients(X, y)` and `predict(X)`. The learne
 global random generator, as the template's does: every check puts that generator's state back as it found it.
 """
 import math
+from collections import namedtuple
 
 import numpy as np
 
@@ -20,6 +21,8 @@ POOLED = 2  # 32 -> pool 4 -> 8 -> pool 4 -> 2 pixels per side before the fully 
 INIT_LOSS_LIMIT = 2 * LN_CLASSES
 INIT_MODELS = 5
 GRADIENT_ENTRIES = 4  # entries of each parameter compared with the numeric gradient
+PASS_CHANNELS = (2, 3)  # conv1 and conv2 channels of the models whose gradients are checked
+OnePass = namedtuple("OnePass", "model X y case params loss grads")
 
 
 @check("ConvNet.params.all_parameters", needs=("model.ConvNet",),
@@ -76,14 +79,9 @@ def _convnet_params(modules):
                    "(a sample of entries of each parameter)")
 @keeps_global_rng()
 def _convnet_gradient(modules):
-    conv1, conv2, batch = 2, 3, 2
     rng = np.random.default_rng(1201)
-    model = _convnet(modules, conv1, conv2)
-    X, y = _images(rng, batch), np.array([3, 7])
-    case = describe(batch=batch, conv1_channels=conv1, conv2_channels=conv2)
-    params = _params(model)
-    _loss(model, X, y, case)
-    analytic = {name: _grad_copy(name, param, case) for name, param in params.items()}
+    model, X, y, case, params, _, analytic = _one_pass(modules, rng, labels=[3, 7])
+    (conv1, conv2), batch = PASS_CHANNELS, len(y)
     for name, param in params.items():
         value = param.value
         entries = rng.choice(np.size(value), min(GRADIENT_ENTRIES, np.size(value)), replace=False)
@@ -139,14 +137,7 @@ def _role(value, conv1, conv2):
                    "each pass)")
 @keeps_global_rng()
 def _convnet_grads_zeroed(modules):
-    conv1, conv2, batch = 2, 3, 2
-    rng = np.random.default_rng(1202)
-    model = _convnet(modules, conv1, conv2)
-    X, y = _images(rng, batch), np.array([1, 8])
-    case = describe(batch=batch, conv1_channels=conv1, conv2_channels=conv2)
-    params = _params(model)
-    first_loss = _loss(model, X, y, case)
-    first = {name: _grad_copy(name, param, case) for name, param in params.items()}
+    model, X, y, case, params, first_loss, first = _one_pass(modules, np.random.default_rng(1202), labels=[1, 8])
     second_loss = _loss(model, X, y, case)
     if not math.isclose(first_loss, second_loss, rel_tol=1e-9, abs_tol=1e-12):
         raise CheckFailed(f"two calls on the same batch gave the losses {first_loss:.6g} and {second_loss:.6g}; "
@@ -237,6 +228,25 @@ def _convnet(modules, conv1_channels, conv2_channels):
     """The learner's ConvNet for 32x32x3 images and 10 classes, made as the notebook makes it."""
     return modules.model.ConvNet(input_shape=INPUT_SHAPE, n_output_classes=N_CLASSES,
                                  conv1_channels=conv1_channels, conv2_channels=conv2_channels)
+
+
+def _one_pass(modules, rng, labels):
+    """A ConvNet of PASS_CHANNELS after one compute_loss_and_gradients on a batch of images drawn from `rng`.
+
+    Returns
+    -------
+    OnePass
+        X of shape (batch, 32, 32, 3), y = labels of shape (batch,), params the checked params(), loss a float,
+        grads {name: float64 copy of params()[name].grad}.
+    """
+    conv1, conv2 = PASS_CHANNELS
+    model = _convnet(modules, conv1, conv2)
+    X, y = _images(rng, len(labels)), np.array(labels)
+    case = describe(batch=len(labels), conv1_channels=conv1, conv2_channels=conv2)
+    params = _params(model)
+    loss = _loss(model, X, y, case)
+    grads = {name: _grad_copy(name, param, case) for name, param in params.items()}
+    return OnePass(model, X, y, case, params, loss, grads)
 
 
 def _images(rng, batch):
