@@ -205,7 +205,22 @@ class ColorJitter(Transform):
                             hue=rng.uniform(-self.hue, self.hue, size=n))
 
 
-class RandomHorizontalFlip(Transform):
+class _RandomFlip(Transform):
+    """Base of the flips: mirror each image along `_axis` of X (batch, height, width, channels) with probability
+    `p`."""
+
+    _arguments = ("p",)
+    _axis = None
+
+    def __init__(self, p=0.5):
+        self.p = check_number(p, "p", minimum=0, maximum=1)
+
+    def _apply(self, X, rng):
+        flip = rng.random(X.shape[0]) < self.p
+        return np.where(flip[:, None, None, None], np.flip(X, axis=self._axis), X)
+
+
+class RandomHorizontalFlip(_RandomFlip):
     """Mirror each image left to right with probability `p`. Wrong for digits: see the module.
 
     Parameters
@@ -213,17 +228,10 @@ class RandomHorizontalFlip(Transform):
     p : float in [0, 1]
     """
 
-    _arguments = ("p",)
-
-    def __init__(self, p=0.5):
-        self.p = check_number(p, "p", minimum=0, maximum=1)
-
-    def _apply(self, X, rng):
-        flip = rng.random(X.shape[0]) < self.p
-        return np.where(flip[:, None, None, None], X[:, :, ::-1], X)
+    _axis = 2  # width
 
 
-class RandomVerticalFlip(Transform):
+class RandomVerticalFlip(_RandomFlip):
     """Mirror each image top to bottom with probability `p`. Wrong for digits: see the module.
 
     Parameters
@@ -231,14 +239,7 @@ class RandomVerticalFlip(Transform):
     p : float in [0, 1]
     """
 
-    _arguments = ("p",)
-
-    def __init__(self, p=0.5):
-        self.p = check_number(p, "p", minimum=0, maximum=1)
-
-    def _apply(self, X, rng):
-        flip = rng.random(X.shape[0]) < self.p
-        return np.where(flip[:, None, None, None], X[:, ::-1], X)
+    _axis = 1  # height
 
 
 class Compose(Transform):
