@@ -22,6 +22,15 @@ TRAINER_SEED = 12  # the global generator's seed during a trainer check, so a te
 VAL_ID_OFFSET = 100  # sample ids of the validation split start here, apart from the training ids
 
 
+def _trainer_check(check_id, description):
+    """`check` for a check that runs the learner's Trainer: numpy's global generator is seeded with TRAINER_SEED
+    during the check and put back as it was after it."""
+    def register(function):
+        return check(check_id, needs=("trainer.Trainer",), description=description)(
+            keeps_global_rng(TRAINER_SEED)(function))
+    return register
+
+
 @check("Dataset.init.arrays", needs=("trainer.Dataset",),
        description="Dataset(train_X, train_y, val_X, val_y) keeps the four arrays under those names")
 def _dataset_arrays(modules):
@@ -39,18 +48,16 @@ def _dataset_arrays(modules):
                               f"got {type(got).__name__} of shape {np.shape(got)}")
 
 
-@check("Trainer.fit.histories", needs=("trainer.Trainer",),
-       description="fit() returns (loss_history, train_acc_history, val_acc_history), one number per epoch each")
-@keeps_global_rng(TRAINER_SEED)
+@_trainer_check("Trainer.fit.histories",
+               "fit() returns (loss_history, train_acc_history, val_acc_history), one number per epoch each")
 def _trainer_histories(modules):
     num_epochs = 3
     run = _TrainerRun(modules, n_train=12, batch_size=4, num_epochs=num_epochs)
     _histories(run.fit(), num_epochs, run.case)
 
 
-@check("Trainer.fit.epoch_loss", needs=("trainer.Trainer",),
-       description="each epoch's loss in loss_history is the mean of that epoch's batch losses")
-@keeps_global_rng(TRAINER_SEED)
+@_trainer_check("Trainer.fit.epoch_loss",
+               "each epoch's loss in loss_history is the mean of that epoch's batch losses")
 def _trainer_epoch_loss(modules):
     run = _TrainerRun(modules, n_train=12, batch_size=4, num_epochs=3)
     loss_history = _histories(run.fit(), run.num_epochs, run.case)[0]
@@ -64,9 +71,8 @@ def _trainer_epoch_loss(modules):
                           hint="epoch_loss_last_batch" if math.isclose(got, losses[-1]) else None)
 
 
-@check("Trainer.fit.every_sample_once", needs=("trainer.Trainer",),
-       description="every epoch trains on every training sample exactly once (10 samples, batches of 4)")
-@keeps_global_rng(TRAINER_SEED)
+@_trainer_check("Trainer.fit.every_sample_once",
+               "every epoch trains on every training sample exactly once (10 samples, batches of 4)")
 def _trainer_every_sample_once(modules):
     run = _TrainerRun(modules, n_train=10, batch_size=4, num_epochs=2)
     run.fit()
@@ -81,9 +87,8 @@ def _trainer_every_sample_once(modules):
                               f"{np.flatnonzero(counts > 1).tolist()})")
 
 
-@check("Trainer.fit.reshuffled", needs=("trainer.Trainer",),
-       description="the order of the training samples changes from one epoch to the next")
-@keeps_global_rng(TRAINER_SEED)
+@_trainer_check("Trainer.fit.reshuffled",
+               "the order of the training samples changes from one epoch to the next")
 def _trainer_reshuffled(modules):
     run = _TrainerRun(modules, n_train=10, batch_size=4, num_epochs=3)
     run.fit()
@@ -96,9 +101,8 @@ def _trainer_reshuffled(modules):
                           f"({run.case})")
 
 
-@check("Trainer.fit.learning_rate_decay", needs=("trainer.Trainer",),
-       description="the learning rate is multiplied by learning_rate_decay after every epoch (0.1, 0.05, 0.025)")
-@keeps_global_rng(TRAINER_SEED)
+@_trainer_check("Trainer.fit.learning_rate_decay",
+               "the learning rate is multiplied by learning_rate_decay after every epoch (0.1, 0.05, 0.025)")
 def _trainer_learning_rate_decay(modules):
     rate, decay = 0.1, 0.5
     run = _TrainerRun(modules, n_train=8, batch_size=4, num_epochs=3, learning_rate=rate, learning_rate_decay=decay)
@@ -112,9 +116,8 @@ def _trainer_learning_rate_decay(modules):
                               f"learning_rate_decay after every epoch ({run.case})")
 
 
-@check("Trainer.fit.optimizer_per_param", needs=("trainer.Trainer",),
-       description="each parameter is updated at every step by its own copy of the optimizer, kept across steps")
-@keeps_global_rng(TRAINER_SEED)
+@_trainer_check("Trainer.fit.optimizer_per_param",
+               "each parameter is updated at every step by its own copy of the optimizer, kept across steps")
 def _trainer_optimizer_per_param(modules):
     run = _TrainerRun(modules, n_train=8, batch_size=4, num_epochs=2, param_shapes=((2, 3), (4,)))
     run.fit()
@@ -137,10 +140,9 @@ def _trainer_optimizer_per_param(modules):
                           f"(a velocity) carries over ({run.case})")
 
 
-@check("Trainer.fit.accuracies", needs=("trainer.Trainer",),
-       description="train_acc_history and val_acc_history hold the accuracy of model.predict on the training and "
-                   "validation sets")
-@keeps_global_rng(TRAINER_SEED)
+@_trainer_check("Trainer.fit.accuracies",
+               "train_acc_history and val_acc_history hold the accuracy of model.predict on the training and "
+               "validation sets")
 def _trainer_accuracies(modules):
     run = _TrainerRun(modules, n_train=10, batch_size=4, num_epochs=2)
     _, train_history, val_history = _histories(run.fit(), run.num_epochs, run.case)
@@ -155,10 +157,9 @@ def _trainer_accuracies(modules):
                      f"the {'training' if name.startswith('train') else 'validation'} samples", rtol=0, atol=1e-9)
 
 
-@check("Trainer.compute_accuracy.value", needs=("trainer.Trainer",),
-       description="compute_accuracy(X, y) is the fraction of predict's classes equal to y (10 samples, batches "
-                   "of 4)")
-@keeps_global_rng(TRAINER_SEED)
+@_trainer_check("Trainer.compute_accuracy.value",
+               "compute_accuracy(X, y) is the fraction of predict's classes equal to y (10 samples, batches "
+               "of 4)")
 def _trainer_compute_accuracy(modules):
     run = _TrainerRun(modules, n_train=10, batch_size=4, num_epochs=1)
     got = run.trainer.compute_accuracy(run.dataset.train_X, run.dataset.train_y)
