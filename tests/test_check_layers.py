@@ -273,17 +273,24 @@ def test_an_inconsistent_tie_rule_fails(rule, message):
     assert failure.value.hint == "tied_maxima"
 
 
-class WeightsOfFirstForward(layers.ConvolutionalLayer):
-    """A learner's convolution that keeps copies of W and B from its first forward pass and computes with them."""
+class WeightsKept(layers.ConvolutionalLayer):
+    """A learner's convolution that computes with its copies `kept` of W and B, not with W.value and B.value."""
 
     def forward(self, X):
-        self.__dict__.setdefault("kept", (self.W.value.copy(), self.B.value.copy()))
         current = self.W.value, self.B.value
         self.W.value, self.B.value = self.kept
         try:
             return super().forward(X)
         finally:
             self.W.value, self.B.value = current
+
+
+class WeightsOfFirstForward(WeightsKept):
+    """A learner's convolution that keeps copies of W and B from its first forward pass and computes with them."""
+
+    def forward(self, X):
+        self.__dict__.setdefault("kept", (self.W.value.copy(), self.B.value.copy()))
+        return super().forward(X)
 
 
 def test_conv_that_ignores_weights_set_after_its_first_forward_fails_new_weights_only():
@@ -708,20 +715,12 @@ def test_a_wrong_forward_gets_no_rows_and_columns_hint_in_the_backward_checks():
         assert error.value.hint is None, check_id
 
 
-class WeightsOfInit(layers.ConvolutionalLayer):
+class WeightsOfInit(WeightsKept):
     """A learner's convolution that computes with copies of W and B made in __init__."""
 
     def __init__(self, in_channels, out_channels, filter_size, padding):
         super().__init__(in_channels, out_channels, filter_size, padding)
         self.kept = (self.W.value.copy(), self.B.value.copy())
-
-    def forward(self, X):
-        current = self.W.value, self.B.value
-        self.W.value, self.B.value = self.kept
-        try:
-            return super().forward(X)
-        finally:
-            self.W.value, self.B.value = current
 
 
 def test_conv_that_computes_with_the_weights_of_init_is_named():
