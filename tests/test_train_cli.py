@@ -190,27 +190,20 @@ def test_cli_refuses_an_out_inside_a_file(standin, tmp_path, capsys):
     assert stderr == f"train.py: error: --out {out} cannot be created: {tmp_path / 'taken'} is not a folder (see --help)\n"
 
 
-def test_cli_diverging_training_exits_1_with_command_line_advice(standin, tmp_path, capsys):
+@pytest.mark.parametrize("lr, said_lr, reason", [
+    ("1e30", r"1e\+30", r"[^\n]+"),  # any reason: overflow or a non-finite loss
+    ("1e3", "1000", r"the loss \S+ is above 1000 times the reference loss \S+ \(the larger of the first batch's loss "
+                    r"and 1\)"),  # an exploding but finite loss, said without the trainer's keyword
+])
+def test_cli_diverging_training_exits_1_with_command_line_advice(standin, tmp_path, capsys, lr, said_lr, reason):
     out = tmp_path / "run"
-    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--optim", "sgd", "--lr", "1e30"],
-                               capsys)
+    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--optim", "sgd", "--lr", lr], capsys)
     assert code == 1
-    assert re.fullmatch(rf"train\.py: training diverged at epoch 1, batch \d+: [^\n]+; nothing was written to "
-                        rf"{re.escape(str(out))}\. Rerun with a smaller --lr \(this run used --lr 1e\+30\)\.\n",
+    assert re.fullmatch(rf"train\.py: training diverged at epoch 1, batch \d+: {reason}; nothing was written to "
+                        rf"{re.escape(str(out))}\. Rerun with a smaller --lr \(this run used --lr {said_lr}\)\.\n",
                         stderr), stderr
     assert "trainer." not in stderr and "fit()" not in stderr and "divergence_threshold" not in stderr
     assert os.listdir(tmp_path) == []
-
-
-def test_cli_exploding_loss_is_said_without_the_trainer_keyword(standin, tmp_path, capsys):
-    out = tmp_path / "run"
-    code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY, "--optim", "sgd", "--lr", "1e3"],
-                               capsys)
-    assert code == 1
-    assert re.fullmatch(rf"train\.py: training diverged at epoch 1, batch \d+: the loss \S+ is above 1000 times the "
-                        rf"reference loss \S+ \(the larger of the first batch's loss and 1\); nothing was written "
-                        rf"to {re.escape(str(out))}\. Rerun with a smaller --lr \(this run used --lr 1000\)\.\n",
-                        stderr), stderr
 
 
 def interrupt_at_step(monkeypatch, step):

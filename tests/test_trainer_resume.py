@@ -99,6 +99,13 @@ def make_trainer(recipe, model=None, **kwargs):
                    batch_size=8, learning_rate=1e-2, seed=5, verbose=False, **recipe, **kwargs)
 
 
+def after_one_epoch(recipe):
+    """make_trainer(recipe) after one epoch of fit, and its state_dict()."""
+    trainer = make_trainer(recipe)
+    trainer.fit(1)
+    return trainer, trainer.state_dict()
+
+
 def without_seconds(history):
     return [{key: value for key, value in record.items() if key != "seconds"} for record in history]
 
@@ -170,9 +177,7 @@ def test_an_interrupt_mid_epoch_saves_the_state_of_the_last_completed_epoch(tmp_
 
 
 def test_state_dict_round_trips_in_memory():
-    trainer = make_trainer("rmsprop")
-    trainer.fit(1)
-    state = trainer.state_dict()
+    trainer, state = after_one_epoch("rmsprop")
     other = make_trainer("rmsprop", model=ConvNet(SHAPE, 2, 3, 4, seed=9))
     other.load_state_dict(state)
     trainer.fit(1)
@@ -181,9 +186,7 @@ def test_state_dict_round_trips_in_memory():
 
 
 def test_load_state_dict_refuses_another_optimizer_or_model_and_changes_nothing():
-    trainer = make_trainer("rmsprop")
-    trainer.fit(1)
-    state = trainer.state_dict()
+    _, state = after_one_epoch("rmsprop")
     other = make_trainer("adamw warmup+cosine, shifts")
     before = {name: param.value.copy() for name, param in other.model.params().items()}
     with pytest.raises(ValueError, match=r"optimizer state of `conv1_W`: the state of 'RMSProp' cannot be loaded "
