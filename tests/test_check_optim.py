@@ -97,15 +97,22 @@ def test_an_optimizer_without_velocity_is_named_plain_sgd():
         run_check("MomentumSGD.update.velocity", optim=SimpleNamespace(MomentumSGD=_ForgetfulMomentumSGD))
 
 
-class _HalfDefaultMomentumSGD:
-    """A learner's MomentumSGD whose default momentum is 0.5 instead of the contract's 0.9."""
+class _LearnerMomentumSGD:
+    """A learner's right MomentumSGD, its velocity starting at `velocity`: the bugs below change one thing of it."""
 
-    def __init__(self, momentum=0.5):
-        self.momentum, self.velocity = momentum, 0.0
+    def __init__(self, momentum=0.9, velocity=0.0):
+        self.momentum, self.velocity = momentum, velocity
 
     def update(self, w, d_w, learning_rate):
         self.velocity = self.momentum * self.velocity - learning_rate * d_w
         return w + self.velocity
+
+
+class _HalfDefaultMomentumSGD(_LearnerMomentumSGD):
+    """A learner's MomentumSGD whose default momentum is 0.5 instead of the contract's 0.9."""
+
+    def __init__(self, momentum=0.5):
+        super().__init__(momentum)
 
 
 def test_a_wrong_default_momentum_is_named_without_the_ignored_argument_hint():
@@ -145,17 +152,16 @@ def test_an_optimizer_updating_w_in_place_is_judged_by_its_steps():
     assert error.value.hint == "momentum_ignored"
 
 
-class _VelocityStartsAtStepMomentumSGD:
+class _VelocityStartsAtStepMomentumSGD(_LearnerMomentumSGD):
     """A learner's MomentumSGD whose velocity starts at learning_rate * d_w instead of zero (on the instance)."""
 
     def __init__(self, momentum=0.9):
-        self.momentum, self.velocity = momentum, None
+        super().__init__(momentum, velocity=None)
 
     def update(self, w, d_w, learning_rate):
         if self.velocity is None:
             self.velocity = learning_rate * d_w
-        self.velocity = self.momentum * self.velocity - learning_rate * d_w
-        return w + self.velocity
+        return super().update(w, d_w, learning_rate)
 
 
 def test_a_wrong_start_of_the_velocity_is_not_blamed_on_a_class_attribute():
@@ -175,15 +181,11 @@ def test_instances_sharing_their_velocity_are_named_by_the_per_instance_check():
         run_check("MomentumSGD.update.per_instance", optim=SimpleNamespace(MomentumSGD=_SharedVelocityMomentumSGD))
 
 
-class _VelocityStartsAtConstantMomentumSGD:
+class _VelocityStartsAtConstantMomentumSGD(_LearnerMomentumSGD):
     """A learner's MomentumSGD whose velocity starts at 0.1 (`self.velocity = 0.1` in __init__)."""
 
     def __init__(self, momentum=0.9):
-        self.momentum, self.velocity = momentum, 0.1
-
-    def update(self, w, d_w, learning_rate):
-        self.velocity = self.momentum * self.velocity - learning_rate * d_w
-        return w + self.velocity
+        super().__init__(momentum, velocity=0.1)
 
 
 def test_a_velocity_starting_at_a_constant_is_not_called_shared():

@@ -8,9 +8,8 @@ import re
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from dataset import StandInDataWarning
+from notebooks import assert_no_error_or_warning, code_outputs, execute
 from standin import make_standin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,36 +20,11 @@ NOTEBOOK = os.path.join(ROOT, "CNN.ipynb")
 def executed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("notebook")
     make_standin(folder / "data")  # the defaults, as `make demo` builds it
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    old_path = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, old_path]))
-    try:
-        NotebookClient(notebook, timeout=900, kernel_name="python3",
-                       resources={"metadata": {"path": str(folder)}}).execute()
-    finally:
-        if old_path is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = old_path
-    return notebook
-
-
-def _outputs(notebook):
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            for output in cell.outputs:
-                yield cell, output
+    return execute(NOTEBOOK, folder, timeout=900)
 
 
 def test_no_cell_prints_an_error_or_an_unexpected_warning(executed):
-    for cell, output in _outputs(executed):
-        assert output.output_type != "error", cell.source
-        if output.get("name") == "stderr":
-            text = output.text
-            for line in text.splitlines():
-                # Not even load_svhn's StandInDataWarning: the notebook says that once, as a note on stdout.
-                assert "Warning" not in line, line
-                assert "Error" not in line and "Traceback" not in line, line
+    assert_no_error_or_warning(executed)
 
 
 def test_the_overfit_exercise_reaches_full_training_accuracy(executed):
@@ -114,7 +88,7 @@ def test_every_figure_has_alt_text_in_the_html_export(executed):
 
     with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as file:
         template = re.search(r"nbconvert --to html .*--template (\w+)", file.read()).group(1)
-    figures = [cell for cell, output in _outputs(executed) if "image/png" in output.get("data", {})]
+    figures = [cell for cell, output in code_outputs(executed) if "image/png" in output.get("data", {})]
     assert len(figures) == 4
     assert all(cell.metadata.get("alt", "").strip() for cell in figures)
     page, _ = HTMLExporter(template_name=template).from_notebook_node(executed)

@@ -11,10 +11,10 @@ import nbformat
 import numpy as np
 import pytest
 import scipy.io
-from nbclient import NotebookClient
 
 from checkpoint import load_classifier
 from dataset import StandInDataWarning, load_svhn
+from notebooks import assert_no_error_or_warning, code_outputs, execute
 from standin import make_standin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,20 +33,7 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def executed(folder):
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NOTEBOOK_SIZE", "ci")
-        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-        NotebookClient(notebook, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(folder)}}).execute()
-    return notebook
-
-
-def _outputs(notebook):
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            for output in cell.outputs:
-                yield cell, output
+    return execute(NOTEBOOK, folder, timeout=300, NOTEBOOK_SIZE="ci")
 
 
 def _tagged(notebook, tag):
@@ -67,20 +54,14 @@ def _final_accuracy(notebook):
 
 
 def test_no_cell_prints_an_error_or_an_unexpected_warning(executed):
-    for cell, output in _outputs(executed):
-        assert output.output_type != "error", cell.source
-        if output.get("name") == "stderr":
-            for line in output.text.splitlines():
-                # Not even load_svhn's StandInDataWarning: the notebook says that once, as a note on stdout.
-                assert "Warning" not in line, line
-                assert "Error" not in line and "Traceback" not in line, line
+    assert_no_error_or_warning(executed)
 
 
 def test_the_stand_in_is_detected_and_said_so(executed):
     sizes = _stdout(_tagged(executed, "sizes"))
     assert STANDIN_NOTICE in sizes and "not an SVHN result" in sizes
     assert "Size 'ci'" in sizes
-    printed = "".join(output.get("text", "") for _, output in _outputs(executed))
+    printed = "".join(output.get("text", "") for _, output in code_outputs(executed))
     assert printed.count(STANDIN_NOTICE) == 1 and StandInDataWarning.__name__ not in printed   # once, as a note
     assert "Size 'ci' only checks that every cell runs" in sizes
 
@@ -93,7 +74,7 @@ def test_the_final_test_accuracy_is_a_fraction_of_the_chosen_model_said_to_mean_
 
 
 def test_the_saved_outputs_say_what_the_data_is_once_and_warn_nowhere():
-    outputs = [output for _, output in _outputs(nbformat.read(NOTEBOOK, as_version=4))]
+    outputs = [output for _, output in code_outputs(nbformat.read(NOTEBOOK, as_version=4))]
     assert not [output for output in outputs if output.get("name") == "stderr"]
     printed = "".join(output.get("text", "") for output in outputs)
     assert printed.count(STANDIN_NOTICE) == 1
@@ -118,7 +99,7 @@ def test_every_figure_has_alt_text_in_the_html_export(executed):
 
     with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as file:
         template = re.search(r"nbconvert --to html .*--template (\w+) \$\(BUILD\)/CNN_models", file.read()).group(1)
-    figures = [cell for cell, output in _outputs(executed) if "image/png" in output.get("data", {})]
+    figures = [cell for cell, output in code_outputs(executed) if "image/png" in output.get("data", {})]
     assert len(figures) == N_FIGURES
     assert all(cell.metadata.get("alt", "").strip() for cell in figures)
     page, _ = HTMLExporter(template_name=template).from_notebook_node(executed)
@@ -191,7 +172,7 @@ def test_a_missing_data_folder_says_how_to_get_the_data(tmp_path):
 
 def test_the_saved_outputs_come_from_a_full_run_on_the_stand_in():
     saved = nbformat.read(NOTEBOOK, as_version=4)
-    assert not [output for _, output in _outputs(saved) if output.output_type == "error"]
+    assert not [output for _, output in code_outputs(saved) if output.output_type == "error"]
     sizes = _stdout(_tagged(saved, "sizes"))
     assert STANDIN_NOTICE in sizes and "Size 'standin'" in sizes
     name, accuracy, note = _final_accuracy(saved).groups()
