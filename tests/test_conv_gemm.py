@@ -57,6 +57,13 @@ def assert_close_to(actual, expected64):
         np.testing.assert_allclose(actual, expected64, **FLOAT64_TOLERANCE)
 
 
+def every_case(test):
+    """Parametrize `test(shape, filter_size, padding, dtype, ...)` over SHAPES x FILTER_SIZES x PADDINGS x DTYPES."""
+    for name, values in (("shape", SHAPES), ("filter_size", FILTER_SIZES), ("padding", PADDINGS), ("dtype", DTYPES)):
+        test = pytest.mark.parametrize(name, values)(test)
+    return test
+
+
 def gradients(X, W, B, padding, d_out, workspace=None, compute_input_grad=True):
     _, cache = conv_forward(X, W, B, padding, workspace)
     return conv_backward(d_out, cache, compute_input_grad)
@@ -64,10 +71,7 @@ def gradients(X, W, B, padding, d_out, workspace=None, compute_input_grad=True):
 
 # ---------------------------------------------------------------------------------------------------------- forward
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("padding", PADDINGS)
-@pytest.mark.parametrize("filter_size", FILTER_SIZES)
-@pytest.mark.parametrize("shape", SHAPES)
+@every_case
 def test_forward_matches_loop_oracle(shape, filter_size, padding, dtype):
     X, W, B = make_case(shape, filter_size, padding, dtype)
     Y, _ = conv_forward(X, W, B, padding)
@@ -76,10 +80,7 @@ def test_forward_matches_loop_oracle(shape, filter_size, padding, dtype):
     assert_close_to(Y, expected)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("padding", PADDINGS)
-@pytest.mark.parametrize("filter_size", FILTER_SIZES)
-@pytest.mark.parametrize("shape", SHAPES)
+@every_case
 def test_forward_matches_im2col_layer(shape, filter_size, padding, dtype):
     X, W, B = make_case(shape, filter_size, padding, dtype)
     Y, _ = conv_forward(X, W, B, padding)
@@ -113,10 +114,7 @@ def test_backward_matches_numeric_gradient(shape, filter_size, padding, wrt):
 
 
 @pytest.mark.parametrize("compute_input_grad", [True, False])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("padding", PADDINGS)
-@pytest.mark.parametrize("filter_size", FILTER_SIZES)
-@pytest.mark.parametrize("shape", SHAPES)
+@every_case
 def test_backward_matches_im2col_layer(shape, filter_size, padding, dtype, compute_input_grad):
     X, W, B = make_case(shape, filter_size, padding, dtype)
     layer = im2col_layer(W, B, padding, compute_input_grad)
