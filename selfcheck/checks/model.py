@@ -200,22 +200,16 @@ def _convnet_n_output_classes(modules):
        description="predict(X) returns (batch,) integer classes in [0, 10)")
 @keeps_global_rng()
 def _convnet_predict_classes(modules):
-    conv1, conv2, batch = 2, 2, 5
-    model = _convnet(modules, conv1, conv2)
-    _predictions(model, _images(np.random.default_rng(1204), batch),
-                 describe(batch=batch, conv1_channels=conv1, conv2_channels=conv2))
+    _predictions(*_model_and_images(modules, 2, 2, np.random.default_rng(1204), batch=5))
 
 
 @check("ConvNet.predict.lowest_loss", needs=("model.ConvNet",),
        description="the class predict() gives each image is the label with the lowest loss (argmax of the scores)")
 @keeps_global_rng()
 def _convnet_predict_lowest_loss(modules):
-    conv1, conv2, batch = 2, 3, 3
-    model = _convnet(modules, conv1, conv2)
-    X = _images(np.random.default_rng(1205), batch)
-    case = describe(batch=batch, conv1_channels=conv1, conv2_channels=conv2)
+    model, X, case = _model_and_images(modules, 2, 3, np.random.default_rng(1205), batch=3)
     predictions = _predictions(model, X, case)
-    for index in range(batch):
+    for index in range(len(X)):
         losses = np.array([_loss(model, X[index:index + 1], np.array([label]), case) for label in range(N_CLASSES)])
         predicted = int(predictions[index])
         if losses[predicted] > losses.min() + 1e-9 * max(1.0, abs(losses.min())):
@@ -239,14 +233,20 @@ def _one_pass(modules, rng, labels):
         X of shape (batch, 32, 32, 3), y = labels of shape (batch,), params the checked params(), loss a float,
         grads {name: float64 copy of params()[name].grad}.
     """
-    conv1, conv2 = PASS_CHANNELS
-    model = _convnet(modules, conv1, conv2)
-    X, y = _images(rng, len(labels)), np.array(labels)
-    case = describe(batch=len(labels), conv1_channels=conv1, conv2_channels=conv2)
+    model, X, case = _model_and_images(modules, *PASS_CHANNELS, rng, len(labels))
+    y = np.array(labels)
     params = _params(model)
     loss = _loss(model, X, y, case)
     grads = {name: _grad_copy(name, param, case) for name, param in params.items()}
     return OnePass(model, X, y, case, params, loss, grads)
+
+
+def _model_and_images(modules, conv1_channels, conv2_channels, rng, batch):
+    """The learner's ConvNet of these channels, `batch` images drawn from `rng` (batch, 32, 32, 3), and the text
+    that describes them in messages."""
+    model = _convnet(modules, conv1_channels, conv2_channels)
+    case = describe(batch=batch, conv1_channels=conv1_channels, conv2_channels=conv2_channels)
+    return model, _images(rng, batch), case
 
 
 def _images(rng, batch):
