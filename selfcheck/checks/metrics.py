@@ -29,32 +29,28 @@ def _binary_formulas(modules):
             raise CheckFailed(_binary_mismatch(got, expected, counts))
 
 
-@check("binary_classification_metrics.call.no_predicted_positive", needs=("metrics.binary_classification_metrics",),
-       description="no crash when nothing is predicted positive; precision (0/0) in [0, 1], the others exact")
-def _binary_no_predicted_positive(modules):
-    _refuse_binary_stub(modules)
-    return _binary_edge_case(modules, (0, 0, 2, 3))
+# The edge cases of binary_classification_metrics, one check each: (check id, counts (TP, FP, FN, TN), description).
+_BINARY_EDGE_CASES = (
+    ("binary_classification_metrics.call.no_predicted_positive", (0, 0, 2, 3),
+     "no crash when nothing is predicted positive; precision (0/0) in [0, 1], the others exact"),
+    ("binary_classification_metrics.call.no_actual_positive", (0, 2, 0, 3),
+     "no crash when no sample is positive; recall (0/0) in [0, 1], the others exact"),
+    ("binary_classification_metrics.call.all_correct", (3, 0, 0, 2),
+     "every prediction right: accuracy, precision, recall and F1 all 1"),
+    ("binary_classification_metrics.call.all_wrong", (0, 2, 3, 0),
+     "every prediction wrong: accuracy, precision, recall and F1 all 0, no NaN"),
+)
 
 
-@check("binary_classification_metrics.call.no_actual_positive", needs=("metrics.binary_classification_metrics",),
-       description="no crash when no sample is positive; recall (0/0) in [0, 1], the others exact")
-def _binary_no_actual_positive(modules):
-    _refuse_binary_stub(modules)
-    return _binary_edge_case(modules, (0, 2, 0, 3))
+def _register_binary_edge_case(check_id, counts, description):
+    @check(check_id, needs=("metrics.binary_classification_metrics",), description=description)
+    def edge_case(modules):
+        _refuse_binary_stub(modules)
+        return _binary_edge_case(modules, counts)
 
 
-@check("binary_classification_metrics.call.all_correct", needs=("metrics.binary_classification_metrics",),
-       description="every prediction right: accuracy, precision, recall and F1 all 1")
-def _binary_all_correct(modules):
-    _refuse_binary_stub(modules)
-    return _binary_edge_case(modules, (3, 0, 0, 2))
-
-
-@check("binary_classification_metrics.call.all_wrong", needs=("metrics.binary_classification_metrics",),
-       description="every prediction wrong: accuracy, precision, recall and F1 all 0, no NaN")
-def _binary_all_wrong(modules):
-    _refuse_binary_stub(modules)
-    return _binary_edge_case(modules, (0, 2, 3, 0))
+for _edge_case in _BINARY_EDGE_CASES:
+    _register_binary_edge_case(*_edge_case)
 
 
 @check("multiclass_accuracy.call.random", needs=("metrics.multiclass_accuracy",),
