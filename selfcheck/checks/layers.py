@@ -158,28 +158,27 @@ def _softmax_gradient(modules, batched):
         assert_close("softmax_with_cross_entropy's gradient", expected, grad, case, RTOL, ATOL)
 
 
-@layer_check("softmax_with_cross_entropy.loss.single", needs=("layers.softmax_with_cross_entropy",),
-              description="loss of one sample (predictions of shape (N,)), target an int or an array of shape (1,)")
-def _softmax_loss_single(modules):
-    _softmax_loss(modules, batched=False)
+# The loss and gradient checks, each on one sample and on a batch: (check id, judge, batched, description).
+_SOFTMAX_CHECKS = (
+    ("softmax_with_cross_entropy.loss.single", _softmax_loss, False,
+     "loss of one sample (predictions of shape (N,)), target an int or an array of shape (1,)"),
+    ("softmax_with_cross_entropy.loss.batch", _softmax_loss, True,
+     "mean loss of a batch (predictions (batch, N), target (batch,)), batch 1 and 3"),
+    ("softmax_with_cross_entropy.gradient.single", _softmax_gradient, False,
+     "gradient for one sample equals the numeric gradient of the loss"),
+    ("softmax_with_cross_entropy.gradient.batch", _softmax_gradient, True,
+     "gradient for a batch equals the numeric gradient of the mean loss, batch 1 and 3"),
+)
 
 
-@layer_check("softmax_with_cross_entropy.loss.batch", needs=("layers.softmax_with_cross_entropy",),
-              description="mean loss of a batch (predictions (batch, N), target (batch,)), batch 1 and 3")
-def _softmax_loss_batch(modules):
-    _softmax_loss(modules, batched=True)
+def _register_softmax_check(check_id, judge, batched, description):
+    @layer_check(check_id, needs=("layers.softmax_with_cross_entropy",), description=description)
+    def softmax_check(modules):
+        judge(modules, batched)
 
 
-@layer_check("softmax_with_cross_entropy.gradient.single", needs=("layers.softmax_with_cross_entropy",),
-              description="gradient for one sample equals the numeric gradient of the loss")
-def _softmax_gradient_single(modules):
-    _softmax_gradient(modules, batched=False)
-
-
-@layer_check("softmax_with_cross_entropy.gradient.batch", needs=("layers.softmax_with_cross_entropy",),
-              description="gradient for a batch equals the numeric gradient of the mean loss, batch 1 and 3")
-def _softmax_gradient_batch(modules):
-    _softmax_gradient(modules, batched=True)
+for _softmax_check in _SOFTMAX_CHECKS:
+    _register_softmax_check(*_softmax_check)
 
 
 @layer_check("softmax_with_cross_entropy.loss.large_logits", needs=("layers.softmax_with_cross_entropy",),
