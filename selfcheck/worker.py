@@ -106,6 +106,7 @@ def main(argv):
     channel = os.fdopen(int(argv[2]), "w")
     registry = load_checks()
     path = os.path.realpath(spec["path"])
+    limit_resources(spec.get("limits"))
     _isolate(path)
     session = _Session(path, channel)
     for check_id in spec["ids"]:
@@ -113,6 +114,45 @@ def main(argv):
     session.emit(event="done")
     # A learner's thread or atexit handler must not keep the worker alive or print after the end.
     os._exit(0)
+
+
+def limit_resources(limits):
+    """Set this process's resource limits (Linux, macOS) before any learner code runs; inherited by its children.
+
+    Parameters
+    ----------
+    limits : dict or None
+        {"cpu_seconds", "memory_bytes" (address space), "file_bytes" (largest file written), "processes" (more
+        than the user runs now: Linux counts every process and thread of the user)}, each optional; None: none.
+    """
+    if not limits:
+        return
+    import resource  # POSIX only: grading on Windows runs without limits
+    wanted = {resource.RLIMIT_CPU: limits.get("cpu_seconds"), resource.RLIMIT_AS: limits.get("memory_bytes"),
+              resource.RLIMIT_FSIZE: limits.get("file_bytes"), resource.RLIMIT_CORE: 0}
+    if limits.get("processes") is not None and hasattr(resource, "RLIMIT_NPROC"):
+        wanted[resource.RLIMIT_NPROC] = _user_processes() + limits["processes"]
+    for kind, value in wanted.items():
+        if value is not None:
+            _, hard = resource.getrlimit(kind)
+            value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+            resource.setrlimit(kind, (value, hard))
+
+
+def _user_processes():
+    """How many processes and threads this user runs now (what RLIMIT_NPROC counts on Linux)."""
+    try:
+        tasks = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return 0
+    count = 0
+    for entry in tasks:
+        try:
+            if os.stat(f"/proc/{entry}").st_uid == os.getuid():
+                count += len(os.listdir(f"/proc/{entry}/task"))
+        except OSError:
+            continue  # ended meanwhile
+    return count
 
 
 def _isolate(path):
