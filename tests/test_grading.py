@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import check_solution
 from check_harness import copy_our_modules
 from selfcheck import points
 from selfcheck.base import MODULES, STATUSES
@@ -259,3 +260,23 @@ def test_run_autograder_writes_gradescopes_results_json(graded, tmp_path):
         assert test["number"].count(".") == 1
     failed = next(test for test in results["tests"] if test["status"] == "failed")
     assert failed["output"].startswith("fail: ") and "\nHint: " in failed["output"]
+
+
+RANDOM_MODEL = """
+import numpy as np
+
+
+class ConvNet:
+    def __init__(self, input_shape, n_output_classes, conv1_channels, conv2_channels):
+        self.loss = np.random.uniform(5, 50)  # as from weights of unit variance drawn from the global generator
+
+    def compute_loss_and_gradients(self, X, y):
+        return self.loss
+"""
+
+
+def test_a_check_of_a_model_drawing_from_the_global_generator_says_the_same_on_every_run(tmp_path):
+    (tmp_path / "model.py").write_text(RANDOM_MODEL)
+    reports = [check_solution.run(tmp_path, select=["ConvNet.init.initial_loss"]) for _ in range(2)]
+    assert reports[0]["checks"][0]["status"] == "fail"
+    assert reports[0]["checks"][0]["message"] == reports[1]["checks"][0]["message"]
