@@ -44,8 +44,9 @@ def atomic_write(path):
         raise
 
 
-def check_out(out, overwrite, run_files):
-    """Refuse an --out that is a file, or a non-empty one unless `overwrite` and it holds only a run's files."""
+def check_out(out, overwrite, run_files, writer="train.py"):
+    """Refuse an --out that is a file, or a non-empty one unless `overwrite` and it holds only a run's files (the
+    files `writer`, the command named in the message, writes)."""
     if os.path.lexists(out) and not os.path.isdir(out):
         raise ValueError(f"--out {out} is a file; give a folder")
     existing = os.path.dirname(os.path.abspath(out))
@@ -60,7 +61,7 @@ def check_out(out, overwrite, run_files):
                          f"replace it at the end of this run")
     foreign = [name for name in names if name not in run_files]
     if foreign:
-        raise ValueError(f"--out {out} holds files train.py does not write ({_some(foreign)}): --overwrite "
+        raise ValueError(f"--out {out} holds files {writer} does not write ({_some(foreign)}): --overwrite "
                          f"replaces only the folder of an earlier run; move them away or give another --out")
 
 

@@ -1,6 +1,8 @@
 """Check your own solution: run the named checks of the assignment on anyone's layers.py, model.py, optim.py, ...
 
-    python check_solution.py PATH [--only MODULE ...] [--json FILE] [--timeout SECONDS] [--strict] [--list]
+    python check_solution.py PATH [--only MODULE ...] [--json FILE] [--timeout SECONDS] [--strict] [--points FILE]
+    python check_solution.py --grade SUBMISSIONS --out DIR [--jobs N] [--points FILE] ...   (docs/grading.md)
+    python check_solution.py --gradescope-bundle autograder.zip [--points FILE] ...
 
 The self-check lives in the package selfcheck/ (docs/self-check.md); this file keeps its command and its import
 path: `check_solution.run(path, only, select, timeout)` is selfcheck.runner.run, and so are the other names below.

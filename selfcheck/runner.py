@@ -34,6 +34,7 @@ import numpy as np
 
 from atomic import atomic_write
 from selfcheck.worker import REPO, load_checks, modules_of
+from selfcheck import points
 from selfcheck.base import HINTS, MODULES, STATUSES
 from selfcheck.report import TablePrinter, ending, format_report, id_width, summary_line  # noqa: F401  (public here)
 from validation import OneLineParser, check_number, check_output_file, parse_argument
@@ -62,7 +63,7 @@ _STRICTLY_FAILING = ("missing", "not implemented")
 _LAYER_DEPENDENT = ("ConvNet.compute_loss_and_gradients.",)
 
 
-def run(path, only=None, select=None, timeout=30.0, on_entry=None):
+def run(path, only=None, select=None, timeout=30.0, on_entry=None, limits=None):
     """Run the checks on the learner's modules in the folder `path` and return the report.
 
     Parameters
@@ -79,6 +80,8 @@ def run(path, only=None, select=None, timeout=30.0, on_entry=None):
         Seconds each check (and each module's import) may take.
     on_entry : callable or None
         Called with each check's entry of the report as soon as it and every check before it are done.
+    limits : dict or None
+        The workers' resource limits (worker.limit_resources), e.g. grading.LIMITS; None: none.
 
     Returns
     -------
@@ -105,7 +108,7 @@ def run(path, only=None, select=None, timeout=30.0, on_entry=None):
         # Ours are timed first, while nothing else runs: the learner's speed checks are then final at once.
         progress.ours = _time_ours([check for check in present if check.speed], timeout)
         progress.show()
-        _run_checks(path, present, timeout, progress.results)
+        _run_checks(path, present, timeout, progress.results, limits)
     except KeyboardInterrupt:
         raise RunInterrupted(progress.report()) from None
     return progress.report()
@@ -249,9 +252,9 @@ def _entry(check, result):
             "hint": HINTS.get(hint_key), "hint_key": hint_key, "seconds": round(result["seconds"], 3)}
 
 
-def _run_checks(path, checks, timeout, results=None):
-    """Results (id -> result dict) of `checks` run on `path` by as many workers as hangs and crashes require, added
-    to `results` when given."""
+def _run_checks(path, checks, timeout, results=None, limits=None):
+    """Results (id -> result dict) of `checks` run on `path` by as many workers as hangs and crashes require (each
+    under the resource `limits`), added to `results` when given."""
     results, broken = {} if results is None else results, {}
     pending = list(checks)
     while True:
@@ -263,7 +266,7 @@ def _run_checks(path, checks, timeout, results=None):
         if not pending:
             return results
         progress = len(results) + len(broken)
-        _Worker(path, [check.id for check in pending], timeout).follow(results, broken)
+        _Worker(path, [check.id for check in pending], timeout, limits).follow(results, broken)
         if len(results) + len(broken) == progress:
             raise RuntimeError(f"the check worker stopped without running a check on {path}")
 
@@ -271,7 +274,7 @@ def _run_checks(path, checks, timeout, results=None):
 class _Worker:
     """One worker process running checks on a folder, followed until it is done, hangs or dies."""
 
-    def __init__(self, path, ids, timeout):
+    def __init__(self, path, ids, timeout, limits=None):
         self.timeout = timeout
         self.printed = 0
         self.tail = b""
@@ -279,7 +282,8 @@ class _Worker:
         read_end, write_end = os.pipe()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "selfcheck.worker", json.dumps({"path": path, "ids": ids}), str(write_end)],
+                [sys.executable, "-m", "selfcheck.worker", json.dumps({"path": path, "ids": ids, "limits": limits}),
+                 str(write_end)],
                 pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 cwd=self.folder, env=_worker_environment(), start_new_session=True)
         except BaseException:
@@ -442,6 +446,7 @@ def _ratio(ratio):
 def main(argv=None):
     """Command line entry, see `--help`; returns the exit code (0, 1, 130) or raises SystemExit(2) for a bad
     argument."""
+    from selfcheck import grading  # --grade and --gradescope-bundle; it builds on this module
     parser = _parser()
     args = parser.parse_args(argv)
     if args.path is None and args.only and args.only[-1] not in MODULES:
@@ -452,12 +457,15 @@ def main(argv=None):
     if args.list:
         _print_list()
         return 0
+    if args.grade is not None or args.gradescope_bundle is not None:
+        return grading.command(args, parser)
     if args.path is None:
         parser.error("the argument PATH is required: the folder holding your layers.py, model.py, ...")
     try:
         path = check_folder(args.path, "PATH")
         if args.json is not None:
             _check_json_target(args.json)
+        table = None if args.points is None else points.points_table(args.points, load_checks())
     except (TypeError, ValueError, OSError) as error:
         parser.error(str(error))
     started = datetime.datetime.now(datetime.timezone.utc).astimezone()
@@ -479,10 +487,11 @@ def main(argv=None):
         if entry["id"] not in shown:  # done after the first check an interrupted run did not finish
             _print_lines(printer.add(entry))
     seconds = round(time.monotonic() - start, 3)
+    grade = None if table is None else points.score(report["checks"], table)
     if args.json is not None:
         with atomic_write(args.json) as file:
-            file.write(json.dumps(_with_run_facts(report, started, seconds), indent=1).encode())
-    _print_lines(printer.end() + ending(report, seconds, width))
+            file.write(json.dumps(_with_run_facts(report, started, seconds, grade), indent=1).encode())
+    _print_lines(printer.end() + ending(report, seconds, width) + ([points.score_line(grade)] if grade else []))
     return 130 if report.get("incomplete") else exit_code(report, args.strict)
 
 
@@ -491,10 +500,12 @@ def _print_lines(lines):
         print("\n".join(lines), flush=True)
 
 
-def _with_run_facts(report, started, seconds):
+def _with_run_facts(report, started, seconds, grade=None):
     """The report as the JSON file holds it: with whether it is complete, the checks not run, what checked and
-    when."""
-    return dict(report, incomplete=report.get("incomplete", False), not_run=report.get("not_run", []),
+    when, and the score under --points."""
+    extra = {} if grade is None else {"score": grade["score"], "max_score": grade["max_score"],
+                                      "modules": grade["modules"], "rule": points.RULE}
+    return dict(report, **extra, incomplete=report.get("incomplete", False), not_run=report.get("not_run", []),
                 checker_version=checker_version(), numpy_version=np.__version__,
                 python_version=platform.python_version(), started_at=started.isoformat(timespec="seconds"),
                 seconds=seconds)
@@ -560,6 +571,8 @@ def _parser():
     parser.add_argument("--strict", action="store_true", help="count missing and not implemented checks as "
                                                                  "failures (exit code 1)")
     parser.add_argument("--list", action="store_true", help="list every check (id, module, description) and exit")
+    from selfcheck import grading  # it builds on this module
+    grading.add_arguments(parser)
     return parser
 
 

@@ -26,6 +26,7 @@ import importlib
 import importlib.util
 import json
 import os
+import random
 import re
 import struct
 import sys
@@ -33,6 +34,7 @@ import termios
 import time
 import traceback
 import types
+import zlib
 
 import numpy as np
 
@@ -106,6 +108,7 @@ def main(argv):
     channel = os.fdopen(int(argv[2]), "w")
     registry = load_checks()
     path = os.path.realpath(spec["path"])
+    limit_resources(spec.get("limits"))
     _isolate(path)
     session = _Session(path, channel)
     for check_id in spec["ids"]:
@@ -113,6 +116,45 @@ def main(argv):
     session.emit(event="done")
     # A learner's thread or atexit handler must not keep the worker alive or print after the end.
     os._exit(0)
+
+
+def limit_resources(limits):
+    """Set this process's resource limits (Linux, macOS) before any learner code runs; inherited by its children.
+
+    Parameters
+    ----------
+    limits : dict or None
+        {"cpu_seconds", "memory_bytes" (address space), "file_bytes" (largest file written), "processes" (more
+        than the user runs now: Linux counts every process and thread of the user)}, each optional; None: none.
+    """
+    if not limits:
+        return
+    import resource  # POSIX only: grading on Windows runs without limits
+    wanted = {resource.RLIMIT_CPU: limits.get("cpu_seconds"), resource.RLIMIT_AS: limits.get("memory_bytes"),
+              resource.RLIMIT_FSIZE: limits.get("file_bytes"), resource.RLIMIT_CORE: 0}
+    if limits.get("processes") is not None and hasattr(resource, "RLIMIT_NPROC"):
+        wanted[resource.RLIMIT_NPROC] = _user_processes() + limits["processes"]
+    for kind, value in wanted.items():
+        if value is not None:
+            _, hard = resource.getrlimit(kind)
+            value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+            resource.setrlimit(kind, (value, hard))
+
+
+def _user_processes():
+    """How many processes and threads this user runs now (what RLIMIT_NPROC counts on Linux)."""
+    try:
+        tasks = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return 0
+    count = 0
+    for entry in tasks:
+        try:
+            if os.stat(f"/proc/{entry}").st_uid == os.getuid():
+                count += len(os.listdir(f"/proc/{entry}/task"))
+        except OSError:
+            continue  # ended meanwhile
+    return count
 
 
 def _isolate(path):
@@ -163,6 +205,7 @@ class _Session:
         if status is None:
             modules = types.SimpleNamespace(**{name: self.imports[name][0] for name in modules_of(check.needs)})
             self.emit(event="start", id=check.id)
+            _seed_global_generators(check.id)
             start = time.perf_counter()
             status, message, hint, timing = _outcome(check.function, modules, self.path)
             seconds = time.perf_counter() - start
@@ -214,6 +257,15 @@ class _Session:
             return "missing", f"{_importer(error, self.path, name)} imports {error.name}, and there is no " \
                               f"{absent}.py in {self.path}{installed}{_where(error, self.path)}", None
         return status, f"importing {name}.py failed: {message}", hint
+
+
+def _seed_global_generators(check_id):
+    """Seed numpy's and Python's global random generators from `check_id` (this worker's, not the learner's
+    library's choice): a learner's model drawing its weights from them gives the same outcome and message on every
+    run, whichever checks ran before, so the same submission always gets the same grade."""
+    seed = zlib.crc32(check_id.encode())
+    np.random.seed(seed)
+    random.seed(seed)
 
 
 def _importer(error, path, name):

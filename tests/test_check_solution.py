@@ -208,9 +208,9 @@ def robustness(tmp_path_factory):
     workers = []
 
     class Worker(runner._Worker):
-        def __init__(self, path, ids, timeout):
+        def __init__(self, path, ids, *rest):
             workers.append(ids)
-            super().__init__(path, ids, timeout)
+            super().__init__(path, ids, *rest)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(EXTRA_CHECKS_VARIABLE, write_probes(folder, ROBUSTNESS_NEEDS))
