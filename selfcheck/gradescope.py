@@ -18,7 +18,7 @@ import zipfile
 
 from atomic import atomic_write
 from selfcheck import grading, points as points_module
-from selfcheck.runner import _choose, checker_version
+from selfcheck.runner import choose, checker_version
 from selfcheck.worker import REPO, load_checks
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -65,7 +65,7 @@ def build_bundle(target, points_file=None, timeout=30.0, only=None, overwrite=Fa
         raise FileExistsError(f"--gradescope-bundle {target!r} exists: give another name, or add --overwrite")
     registry = load_checks()
     table = points_module.points_table(points_file, registry)
-    ids = [check.id for check in _choose(registry, only, [""])]
+    ids = [check.id for check in choose(registry, only, [""])]
     config = {"points": {check_id: table[check_id] for check_id in ids}, "only": only, "timeout": timeout,
               "checker_version": checker_version()}
     with atomic_write(target) as file, zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as bundle:

@@ -24,7 +24,7 @@ import time
 
 from selfcheck import gradebook, points as points_module, submissions as submissions_module
 from selfcheck.base import MODULES, STATUSES
-from selfcheck.runner import RunInterrupted, _choose, _worker_environment, run
+from selfcheck.runner import RunInterrupted, choose, worker_environment, run
 from selfcheck.worker import load_checks
 from validation import check_int, check_number, parse_argument
 
@@ -87,7 +87,7 @@ def prepare(submissions, out, jobs=None, points_file=None, timeout=30.0, only=No
     if jobs is not None:
         check_int(jobs, "jobs", 1)
     check_number(timeout, "timeout", minimum=0, strict_minimum=True)
-    chosen = [check.id for check in _choose(registry, only, [""])]
+    chosen = [check.id for check in choose(registry, only, [""])]
     return {"students": students, "out": out, "overwrite": overwrite, "jobs": jobs or cores(),
             "spec": {"only": only, "timeout": timeout, "points": {check_id: table[check_id] for check_id in chosen}},
             "facts": {"submissions": os.path.abspath(submissions), "jobs": jobs or cores(), "timeout": timeout,
@@ -160,7 +160,7 @@ def _grade_in_process(student, entry, spec, running, lock):
     start = time.monotonic()
     arguments = json.dumps(dict(spec, student=student, entry=entry))
     process = subprocess.Popen([sys.executable, "-m", "selfcheck.grading", arguments], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_worker_environment(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=worker_environment(),
                                cwd=tempfile.gettempdir())
     with lock:
         running.add(process)
@@ -255,6 +255,8 @@ def add_arguments(parser):
     group.add_argument("--points", metavar="FILE", help="points per check id or id prefix (.json or .toml; "
                                                        "'default': the default table); with PATH: print the score")
     group.add_argument("--overwrite", action="store_true", help="replace an earlier --out gradebook or bundle")
+    group.add_argument("--autolab", action="store_true", help="with PATH and --points: end with Autolab's score "
+                                                              "line, {\"scores\": {module: points}, ...}")
     group.add_argument("--gradescope-bundle", metavar="ZIP", help="write a Gradescope autograder zip with these "
                                                                  "--points, --timeout and --only, and exit")
 
@@ -265,6 +267,8 @@ def command(args, parser):
     from selfcheck import gradescope  # it imports this module
     if args.path is not None:
         parser.error(f"give either PATH or {'--grade' if args.grade else '--gradescope-bundle'}, not both")
+    if args.autolab:
+        parser.error("--autolab goes with PATH (one learner's score line), not with --grade or --gradescope-bundle")
     points_file = None if args.points in (None, "default") else args.points
     try:
         if args.gradescope_bundle is not None:

@@ -102,7 +102,7 @@ def run(path, only=None, select=None, timeout=30.0, on_entry=None, limits=None):
     timeout = check_number(timeout, "timeout", minimum=0, strict_minimum=True)
     if on_entry is not None and not callable(on_entry):
         raise TypeError(f"`on_entry` must be callable or None, got {type(on_entry).__name__}")
-    progress = _Progress(path, _choose(load_checks(), only, select), on_entry)
+    progress = _Progress(path, choose(load_checks(), only, select), on_entry)
     try:
         present = [check for check in progress.chosen if not _absent(check, path, progress.results)]
         # Ours are timed first, while nothing else runs: the learner's speed checks are then final at once.
@@ -215,7 +215,7 @@ def _check_names(names, name, allowed=None):
     return names
 
 
-def _choose(registry, only, select):
+def choose(registry, only, select):
     """The checks to run, grouped by module in MODULES order, in registration order within a module."""
     checks = [check for check in registry.values()
               if (only is None or check.module in only) and (select is None or _selected(check, select))]
@@ -285,7 +285,7 @@ class _Worker:
                 [sys.executable, "-m", "selfcheck.worker", json.dumps({"path": path, "ids": ids, "limits": limits}),
                  str(write_end)],
                 pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                cwd=self.folder, env=_worker_environment(), start_new_session=True)
+                cwd=self.folder, env=worker_environment(), start_new_session=True)
         except BaseException:
             os.close(read_end)
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -384,7 +384,7 @@ class _Worker:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _worker_environment():
+def worker_environment():
     """The worker's environment: this repository first on PYTHONPATH, so that `-m selfcheck.worker` finds the
     package from the empty working folder (the worker takes it off sys.path before importing a learner's module),
     one BLAS thread, no bytecode written."""
@@ -461,6 +461,10 @@ def main(argv=None):
         return grading.command(args, parser)
     if args.path is None:
         parser.error("the argument PATH is required: the folder holding your layers.py, model.py, ...")
+    if args.out is not None or args.jobs is not None or args.overwrite:
+        parser.error("--out, --jobs and --overwrite go with --grade (--overwrite also with --gradescope-bundle)")
+    if args.autolab and args.points is None:
+        parser.error("--autolab needs --points: Autolab's score line holds the points earned")
     try:
         path = check_folder(args.path, "PATH")
         if args.json is not None:
@@ -471,7 +475,7 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc).astimezone()
     start = time.monotonic()
     width = shutil.get_terminal_size((120, 24)).columns
-    printer = TablePrinter(id_width(check.id for check in _choose(load_checks(), args.only, None)), width,
+    printer = TablePrinter(id_width(check.id for check in choose(load_checks(), args.only, None)), width,
                            use_colour(sys.stdout))
     shown = set()
 
@@ -492,6 +496,9 @@ def main(argv=None):
         with atomic_write(args.json) as file:
             file.write(json.dumps(_with_run_facts(report, started, seconds, grade), indent=1).encode())
     _print_lines(printer.end() + ending(report, seconds, width) + ([points.score_line(grade)] if grade else []))
+    if args.autolab:  # Autolab reads the last line: {"scores": {problem: points}, "scoreboard": [...]}
+        print(json.dumps({"scores": {module: total["score"] for module, total in grade["modules"].items()},
+                          "scoreboard": [grade["score"]]}))
     return 130 if report.get("incomplete") else exit_code(report, args.strict)
 
 
@@ -548,7 +555,7 @@ def _check_json_target(path):
 
 def _print_list():
     registry = load_checks()
-    checks = _choose(registry, None, None)
+    checks = choose(registry, None, None)
     id_width = max((len(check.id) for check in checks), default=0)
     for check in checks:
         print(f"{check.id.ljust(id_width)}  {check.module.ljust(14)}  {check.description}")

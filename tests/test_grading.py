@@ -171,6 +171,9 @@ def _without_times(record):
     (["--grade", "tests", "--out", "x", "tests"], "either PATH or --grade"),
     (["--grade", "docs"], "holds no folder and no .zip"),
     (["--grade", "tests", "--out", "y", "--jobs", "0"], "--jobs"),
+    (["tests", "--out", "x"], "--out, --jobs and --overwrite go with --grade"),
+    (["tests", "--jobs", "2"], "--out, --jobs and --overwrite go with --grade"),
+    (["tests", "--autolab"], "--autolab needs --points"),
 ])
 def test_a_bad_argument_is_one_line_and_exit_2(arguments, message):
     result = grade(*arguments)
@@ -227,6 +230,18 @@ def test_a_learner_sees_the_score_the_teacher_gives(graded, tmp_path):
     result = grade(str(root / "class" / "mutant_momentum_ignored"), "--only", *ONLY, "--points", str(file))
     score = points.format_points(expected["mutant_momentum_ignored"][0])
     assert result.returncode == 1 and f"Score: {score} / {points.format_points(MAX_SCORE)}" in result.stdout
+
+
+def test_autolab_gets_its_score_line_last(graded, tmp_path):
+    root, expected, _, _ = graded
+    file = tmp_path / "points.json"
+    file.write_text(json.dumps({check_id: TABLE[check_id] for check_id in GRADED_IDS}))
+    result = grade(str(root / "class" / "mutant_momentum_ignored"), "--only", *ONLY, "--points", str(file),
+                   "--autolab")
+    last = json.loads(result.stdout.splitlines()[-1])
+    assert set(last) == {"scores", "scoreboard"} and set(last["scores"]) == set(ONLY)
+    assert sum(last["scores"].values()) == pytest.approx(expected["mutant_momentum_ignored"][0])
+    assert last["scoreboard"] == [pytest.approx(expected["mutant_momentum_ignored"][0])]
 
 
 def test_run_autograder_writes_gradescopes_results_json(graded, tmp_path):
