@@ -14,8 +14,18 @@ from collections import OrderedDict
 
 import numpy as np
 
-from layers import (AveragePoolingLayer, BatchNormalization, ConvolutionalLayer, Dropout, Flattener,
-                    FullyConnectedLayer, GlobalAveragePooling, MaxPoolingLayer, ReLULayer, TanhLayer)
+from layers import (
+    AveragePoolingLayer,
+    BatchNormalization,
+    ConvolutionalLayer,
+    Dropout,
+    Flattener,
+    FullyConnectedLayer,
+    GlobalAveragePooling,
+    MaxPoolingLayer,
+    ReLULayer,
+    TanhLayer,
+)
 from model import ConvNet, lenet, vgg
 from optim import SGD, MomentumSGD
 

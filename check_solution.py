@@ -10,8 +10,17 @@ path: `check_solution.run(path, only, select, timeout)` is selfcheck.runner.run,
 import sys
 
 from selfcheck.runner import (  # noqa: F401  (the public names of the self-check)
-    RunInterrupted, check_folder, checker_version, exit_code, format_report, load_checks, main, run, summary_line,
-    use_colour)
+    RunInterrupted,
+    check_folder,
+    checker_version,
+    exit_code,
+    format_report,
+    load_checks,
+    main,
+    run,
+    summary_line,
+    use_colour,
+)
 
 if __name__ == "__main__":
     sys.exit(main())

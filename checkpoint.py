@@ -34,8 +34,8 @@ import zipfile
 import numpy as np
 
 from atomic import atomic_write
-from training_state import join_tree, split_tree
 from model import ConvNet, Sequential
+from training_state import join_tree, split_tree
 from validation import check_finite, check_float_array, check_number, check_output_file
 
 FORMAT = "numpy-cnn-checkpoint"

@@ -9,10 +9,25 @@ import numbers
 import numpy as np
 
 import layers as layer_module
-from layers import (ConvolutionalLayer, Flattener, FullyConnectedLayer, MaxPoolingLayer, ReLULayer, l2_regularization,
-                    softmax_with_cross_entropy)
-from validation import (check_dtype, check_finite, check_float_array, check_images, check_int, check_labels,
-                        check_number, check_rng)
+from layers import (
+    ConvolutionalLayer,
+    Flattener,
+    FullyConnectedLayer,
+    MaxPoolingLayer,
+    ReLULayer,
+    l2_regularization,
+    softmax_with_cross_entropy,
+)
+from validation import (
+    check_dtype,
+    check_finite,
+    check_float_array,
+    check_images,
+    check_int,
+    check_labels,
+    check_number,
+    check_rng,
+)
 
 # Name prefixes of the package's layer types; a layer of another type is named after its class.
 PREFIXES = {

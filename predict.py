@@ -51,7 +51,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from checkpoint import load_classifier, read_preprocessing
-from validation import OneLineParser, check_int, int_at_least, one_line, parse_argument, say
+from validation import OneLineParser, check_int, int_at_least, one_line, say
 
 # Each read here by the tests: folders stand for these files, and a file given by name must end in one (any case).
 PROG = "predict.py"

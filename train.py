@@ -54,20 +54,40 @@ import scipy
 import scipy.io
 
 import plots
+from atomic import check_out, publish, staging_folder
 from augment import RandomHorizontalFlip, RandomVerticalFlip
 from augment import from_spec as augment_from_spec
 from checkpoint import load_classifier, load_training_state, read_preprocessing, save_model
-from dataset import (IMAGE_SHAPE, PIXEL_SCALE, STANDIN_KEY, TEST_FILE, TRAIN_FILE, StandInDataWarning, load_svhn,
-                     prepare_for_neural_network, random_split_train_val)
+from dataset import (
+    IMAGE_SHAPE,
+    PIXEL_SCALE,
+    STANDIN_KEY,
+    TEST_FILE,
+    TRAIN_FILE,
+    StandInDataWarning,
+    load_svhn,
+    prepare_for_neural_network,
+    random_split_train_val,
+)
 from metrics import confusion_counts, multiclass_accuracy
-from model import (ACTIVATION, ACTIVATIONS, ARCH, ARCH_SETTINGS, ARCHS, CONV1_CHANNELS, CONV2_CHANNELS, DROPOUT, WIDTHS,
-                   ConvNet, build_model, model_arguments)
+from model import (
+    ACTIVATION,
+    ACTIVATIONS,
+    ARCH,
+    ARCH_SETTINGS,
+    ARCHS,
+    CONV1_CHANNELS,
+    CONV2_CHANNELS,
+    DROPOUT,
+    WIDTHS,
+    ConvNet,
+    build_model,
+    model_arguments,
+)
 from optim import ADAMW_WEIGHT_DECAY, MOMENTUM, OPTIMIZERS, make_optimizer
-from atomic import check_out, publish, staging_folder
 from schedules import from_spec as schedule_from_spec
 from trainer import Dataset, Trainer, TrainingDivergedError
-from validation import (OneLineParser, check_rng, int_at_least, one_line,
-                        parse_argument, say)
+from validation import OneLineParser, check_rng, int_at_least, one_line, parse_argument, say
 
 N_CLASSES = 10
 OPTIMIZER = "adam"

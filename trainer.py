@@ -18,13 +18,16 @@ import time
 
 import numpy as np
 from tqdm.auto import tqdm
-# After tqdm.auto, which imports autonotebook without the warning it gives in Jupyter when imported first.
-from tqdm import autonotebook, std
 
 from checkpoint import best_checkpoint_path, is_checkpoint, load_training_state, save_model
 from metrics import multiclass_accuracy
-from training_state import (check_state_keys, checked_arrays, layer_generator_states, loaded_layer_generators,
-                            loaded_optimizers)
+from training_state import (
+    check_state_keys,
+    checked_arrays,
+    layer_generator_states,
+    loaded_layer_generators,
+    loaded_optimizers,
+)
 from validation import check_finite, check_int, check_number, check_output_file, check_rng, check_samples
 
 DIVERGENCE_THRESHOLD = 1e3
@@ -533,6 +536,8 @@ class Trainer:
 
 def _can_redraw(stream):
     """Whether a progress bar can redraw itself on `stream`: in Jupyter (as a widget) or on a terminal."""
+    # Imported here, after tqdm.auto has imported autonotebook quietly: imported first, it warns in Jupyter.
+    from tqdm import autonotebook, std
     if autonotebook.tqdm is not std.tqdm:  # tqdm.auto found Jupyter and ipywidgets
         return True
     try:

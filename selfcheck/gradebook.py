@@ -14,7 +14,8 @@ import platform
 
 import numpy as np
 
-from atomic import check_out as check_out_folder, publish, staging_folder
+from atomic import check_out as check_out_folder
+from atomic import publish, staging_folder
 from selfcheck import points as points_module
 from selfcheck.base import STATUSES
 from selfcheck.runner import checker_version

@@ -17,8 +17,9 @@ import time
 import zipfile
 
 from atomic import atomic_write
-from selfcheck import grading, points as points_module
-from selfcheck.runner import choose, checker_version
+from selfcheck import grading
+from selfcheck import points as points_module
+from selfcheck.runner import checker_version, choose
 from selfcheck.worker import REPO, load_checks
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))

@@ -22,9 +22,11 @@ import tempfile
 import threading
 import time
 
-from selfcheck import gradebook, points as points_module, submissions as submissions_module
+from selfcheck import gradebook
+from selfcheck import points as points_module
+from selfcheck import submissions as submissions_module
 from selfcheck.base import MODULES, STATUSES
-from selfcheck.runner import RunInterrupted, choose, worker_environment, run
+from selfcheck.runner import RunInterrupted, choose, run, worker_environment
 from selfcheck.worker import load_checks
 from validation import check_int, check_number, parse_argument
 

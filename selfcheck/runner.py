@@ -33,10 +33,10 @@ import time
 import numpy as np
 
 from atomic import atomic_write
-from selfcheck.worker import REPO, load_checks, modules_of
 from selfcheck import points
 from selfcheck.base import HINTS, MODULES, STATUSES
 from selfcheck.report import TablePrinter, ending, format_report, id_width, summary_line  # noqa: F401  (public here)
+from selfcheck.worker import REPO, load_checks, modules_of
 from validation import OneLineParser, check_number, check_output_file, parse_argument
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))

@@ -1,7 +1,8 @@
 """Plain, slow reference implementations that the tests compare the package against.
 
 Written for obviousness, not speed: explicit loops over the batch, the output pixels and the channels, float64
-throughout, nothing shared with the package. The convolution and max pooling loops come from selfcheck/oracles.py. Images are NHWC: (batch, height, width, channels).
+throughout, nothing shared with the package. The convolution and max pooling loops come from selfcheck/oracles.py.
+Images are NHWC: (batch, height, width, channels).
 """
 import numpy as np
 from scipy import signal

@@ -8,8 +8,15 @@ import copy
 import numpy as np
 import pytest
 
-from layers import (ConvolutionalLayer, Flattener, FullyConnectedLayer, MaxPoolingLayer, ReLULayer,
-                    l2_regularization, softmax_with_cross_entropy)
+from layers import (
+    ConvolutionalLayer,
+    Flattener,
+    FullyConnectedLayer,
+    MaxPoolingLayer,
+    ReLULayer,
+    l2_regularization,
+    softmax_with_cross_entropy,
+)
 from model import ConvNet
 
 IMAGES = np.random.default_rng(0).standard_normal((2, 4, 4, 2))  # (batch, height, width, channels)

@@ -1,7 +1,6 @@
 """The comparison helpers of tests/blas.py accept rounding between BLAS paths and still catch a wrong answer."""
 import numpy as np
 import pytest
-
 from blas import assert_same_predictions, rtol_for
 
 

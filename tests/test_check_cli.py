@@ -10,9 +10,10 @@ import subprocess
 import sys
 import textwrap
 
+from test_check_solution import by_id, write_modules, write_probes
+
 import check_solution
 from selfcheck.worker import EXTRA_CHECKS_VARIABLE
-from test_check_solution import by_id, write_modules, write_probes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

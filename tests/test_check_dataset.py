@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import scipy.io
-
-from selfcheck.checks import dataset as checks_dataset
-import dataset
 from check_harness import check_runner, global_rng_kept, module_tests
 from mutants import appended, chained, expression, is_call, replaced, rewritten
+
+import dataset
 from selfcheck.base import CheckFailed
+from selfcheck.checks import dataset as checks_dataset
 
 run_check = check_runner(dataset=dataset)
 

@@ -6,12 +6,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from selfcheck.checks import gradient_check as checks_gradient_check
-import gradient_check
 from check_harness import check_ids, check_runner, module_tests
 from mutants import appended, expression, replaced, rewritten
+
+import gradient_check
 from selfcheck.base import REGISTRY, CheckFailed, Info
+from selfcheck.checks import gradient_check as checks_gradient_check
 
 IDS = check_ids(checks_gradient_check)
 run_check = check_runner(gradient_check=gradient_check)

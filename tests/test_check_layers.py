@@ -8,14 +8,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from check_harness import assert_mutant_outcomes, assert_template_not_implemented, check_ids, global_rng_kept
+from mutants import added_becomes_assigned, appended, call_renamed, dropped, is_call, replaced, rewritten
 
+import layers
+from selfcheck.base import REGISTRY, CheckFailed, Info, Timing
 from selfcheck.checks import layer_tools as checks_layer_tools
 from selfcheck.checks import layers as checks_layers
 from selfcheck.checks import pooling as checks_pooling
-import layers
-from check_harness import assert_mutant_outcomes, assert_template_not_implemented, check_ids, global_rng_kept
-from mutants import added_becomes_assigned, appended, call_renamed, dropped, is_call, replaced, rewritten
-from selfcheck.base import REGISTRY, CheckFailed, Info, Timing
 
 IDS = check_ids(checks_layers) + check_ids(checks_pooling)
 SPEED_IDS = [check_id for check_id in IDS if REGISTRY[check_id].speed]

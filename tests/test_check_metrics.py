@@ -5,13 +5,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-import check_solution
-from selfcheck.checks import metrics as checks_metrics
-import metrics
 from check_harness import check_runner, module_tests
 from mutants import appended
+
+import check_solution
+import metrics
 from selfcheck.base import REGISTRY, CheckFailed, Info
+from selfcheck.checks import metrics as checks_metrics
 
 run_check = check_runner(metrics=metrics)
 

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-import check_solution
-from selfcheck import base
-from selfcheck.checks import model as checks_model
-import model
 from check_harness import REPO, check_runner, failures, global_rng_kept, module_tests
 from mutants import appended, call_renamed, dropped, is_call, replaced, rewritten
+
+import check_solution
+import model
+from selfcheck import base
+from selfcheck.checks import model as checks_model
 
 run_check = check_runner(model=model)
 TEMPLATE = {

@@ -4,12 +4,12 @@ stubs."""
 from types import SimpleNamespace
 
 import pytest
-
-from selfcheck import base
-from selfcheck.checks import optim as checks_optim
-import optim
 from check_harness import check_runner, failures, module_tests
 from mutants import appended
+
+import optim
+from selfcheck import base
+from selfcheck.checks import optim as checks_optim
 
 run_check = check_runner(optim=optim)
 TEMPLATE = {

@@ -5,12 +5,12 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-
-from selfcheck import base
-from selfcheck.checks import trainer as checks_trainer
-import trainer
 from check_harness import check_runner, failures, module_tests
 from mutants import appended, chained, dropped, expression, is_call, replaced, rewritten
+
+import trainer
+from selfcheck import base
+from selfcheck.checks import trainer as checks_trainer
 
 run_check = check_runner(trainer=trainer)
 TEMPLATE = {

@@ -4,9 +4,9 @@ import os
 
 import numpy as np
 import pytest
+from blas import assert_same_predictions, rtol_for
 
 import checkpoint
-from blas import assert_same_predictions, rtol_for
 from checkpoint import best_checkpoint_path, load_model, load_params, save_model
 from layers import Param
 from model import ConvNet

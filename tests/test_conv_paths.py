@@ -4,9 +4,9 @@ The layer picks a path by shape; both must give the same outputs and gradients, 
 plain loop oracle and numeric gradients on its own.
 """
 import numpy as np
+import oracles
 import pytest
 
-import oracles
 from gradient_check import check_layer_param_gradient
 from layers import ConvolutionalLayer
 

@@ -11,14 +11,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from check_harness import copy_our_modules
+from test_check_metrics import MUTANTS as METRICS_MUTANTS
+from test_check_metrics import TEMPLATE as METRICS_TEMPLATE
+from test_check_optim import MUTANTS as OPTIM_MUTANTS
+from test_check_optim import TEMPLATE as OPTIM_TEMPLATE
 
 import check_solution
-from check_harness import copy_our_modules
 from selfcheck import points
 from selfcheck.base import MODULES, STATUSES
 from selfcheck.worker import load_checks
-from test_check_metrics import MUTANTS as METRICS_MUTANTS, TEMPLATE as METRICS_TEMPLATE
-from test_check_optim import MUTANTS as OPTIM_MUTANTS, TEMPLATE as OPTIM_TEMPLATE
 
 REPO = Path(__file__).resolve().parent.parent
 ONLY = ["optim", "metrics"]
@@ -268,7 +270,7 @@ def test_run_autograder_writes_gradescopes_results_json(graded, tmp_path):
     assert results["score"] == score and isinstance(results["execution_time"], int)
     assert results["visibility"] == "visible" and "Score:" in results["output"]
     assert [test["name"] for test in results["tests"]] == [f"{REGISTRY[i].module}.py: {i}" for i in GRADED_IDS]
-    for number, (test, check_id) in enumerate(zip(results["tests"], GRADED_IDS)):
+    for test, check_id in zip(results["tests"], GRADED_IDS):
         assert set(test) == {"name", "number", "score", "max_score", "status", "output", "visibility"}
         assert test["max_score"] == TABLE[check_id] and test["visibility"] == "visible"
         assert (test["status"], test["score"]) == (("failed", 0) if check_id in lost else ("passed", TABLE[check_id]))

@@ -1,11 +1,11 @@
 """kernels.py called directly: results against the plain loops of tests/oracles.py, and every bad argument refused
 with a TypeError or ValueError that names it, before any work (issue 9, item 7)."""
 import numpy as np
+import oracles
 import pytest
 
 import kernels
 import layers
-import oracles
 from kernels import col2im, conv_output_shape, im2col, max_pool, max_pool_backward
 
 DTYPES = [np.float32, np.float64]

@@ -6,12 +6,20 @@ central-difference helper `oracles.numeric_gradient` (float64, compared with `as
 import itertools
 
 import numpy as np
+import oracles
 import pytest
 
-import oracles
 from gradient_check import check_gradient, check_layer_gradient, check_layer_param_gradient
-from layers import (ConvolutionalLayer, Flattener, FullyConnectedLayer, MaxPoolingLayer, Param, ReLULayer,
-                    l2_regularization, softmax_with_cross_entropy)
+from layers import (
+    ConvolutionalLayer,
+    Flattener,
+    FullyConnectedLayer,
+    MaxPoolingLayer,
+    Param,
+    ReLULayer,
+    l2_regularization,
+    softmax_with_cross_entropy,
+)
 
 # (batch, height, width, in_channels, out_channels): batch sizes 1, 2, 3; odd and even; square and non-square.
 # The last shapes have enough input channels for im2col's channels-last layout (kernels.CHANNELS_LAST_FROM).

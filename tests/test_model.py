@@ -1,9 +1,9 @@
 """model.py: ConvNet's gradients against central differences, its loss at initialisation, predict, params, dtype."""
 import numpy as np
-import pytest
-
-from blas import assert_same_predictions, rtol_for
 import oracles
+import pytest
+from blas import assert_same_predictions, rtol_for
+
 from gradient_check import check_model_gradient
 from layers import ConvolutionalLayer, Param
 from model import ConvNet
@@ -160,7 +160,9 @@ def test_float32_model_stays_float32():
     outputs = []
     for layer in model32.layers.values():
         for method in ("forward", "backward"):
-            def recording(array, original=getattr(layer, method)):
+            original = getattr(layer, method)
+
+            def recording(array, original=original):
                 result = original(array)
                 outputs.append(result)
                 return result

@@ -8,8 +8,8 @@ import re
 
 import nbformat
 import pytest
-
 from notebooks import assert_no_error_or_warning, code_outputs, execute
+
 from standin import make_standin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

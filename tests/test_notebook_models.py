@@ -11,10 +11,10 @@ import nbformat
 import numpy as np
 import pytest
 import scipy.io
+from notebooks import assert_no_error_or_warning, code_outputs, execute
 
 from checkpoint import load_classifier
 from dataset import StandInDataWarning, load_svhn
-from notebooks import assert_no_error_or_warning, code_outputs, execute
 from standin import make_standin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

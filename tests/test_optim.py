@@ -6,8 +6,8 @@ import weakref
 import numpy as np
 import pytest
 
-from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
 from layers import Param
+from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
 
 OPTIMIZERS = [SGD, MomentumSGD, lambda: MomentumSGD(nesterov=True), Adam, RMSProp, AdamW,
               lambda: SGD(weight_decay=0.1), lambda: MomentumSGD(weight_decay=0.1), lambda: Adam(weight_decay=0.1),

@@ -11,14 +11,14 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+from blas import assert_same_predictions
+from helpers import run_cli
 from PIL import Image
 
 import predict
 import train
-from blas import assert_same_predictions
 from checkpoint import load_classifier, save_model
 from dataset import StandInDataWarning, load_svhn
-from helpers import run_cli
 from model import ConvNet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -452,7 +452,7 @@ def test_cli_top_k_lists_the_best_digits_first(model_path, digits, tmp_path, cap
     assert code == 0
     _, top1, _ = run_main(["--model", str(model_path), *files], capsys)
     classifier = load_classifier(model_path)
-    for (path, ranked), (_, best), pixels in zip(parse(stdout), parse(top1), files.values()):
+    for (_, ranked), (_, best), pixels in zip(parse(stdout), parse(top1), files.values()):
         assert len(ranked) == 3 and len({digit for digit, _ in ranked}) == 3
         assert ranked[0] == best[0]
         assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)

@@ -74,8 +74,8 @@ def test_the_readme_activates_the_environment_before_its_first_python_command():
 @pytest.mark.parametrize("script", sorted({command.split()[1] for page in PAGES
                                             for _, command in readme_shell_commands(page)}))
 def test_every_script_the_readme_runs_starts_in_the_environment(script, tmp_path):
-    """Each `python SCRIPT ...` of the README and the docs, from the repository root with the environment's Python first on
-    PATH (what activating does), gets as far as its --help."""
+    """Each `python SCRIPT ...` of the README and the docs, from the repository root with the environment's Python
+    first on PATH (what activating does), gets as far as its --help."""
     environment = {**os.environ, "PATH": f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                    "MPLBACKEND": "Agg"}
     environment.pop("PYTHONPATH", None)

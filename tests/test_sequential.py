@@ -1,12 +1,20 @@
 """Sequential, lenet and vgg: naming, parameters, buffers, modes, gradients, checkpoints and bad input."""
 import numpy as np
 import pytest
-
 from blas import assert_same_predictions, rtol_for
+
 from checkpoint import load_model, save_model
 from gradient_check import check_model_gradient
-from layers import (BatchNormalization, ConvolutionalLayer, Dropout, Flattener, FullyConnectedLayer,
-                    MaxPoolingLayer, ReLULayer, TanhLayer)
+from layers import (
+    BatchNormalization,
+    ConvolutionalLayer,
+    Dropout,
+    Flattener,
+    FullyConnectedLayer,
+    MaxPoolingLayer,
+    ReLULayer,
+    TanhLayer,
+)
 from model import ConvNet, Sequential, lenet, vgg
 
 

@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 from blas import assert_same_predictions, rtol_for  # noqa: E402
+
 from layers import ConvolutionalLayer, MaxPoolingLayer  # noqa: E402
 from model import ConvNet  # noqa: E402
 

@@ -5,10 +5,19 @@ must agree to 1e-6 relative in float64, and so must the running statistics and t
 """
 import numpy as np
 import pytest
-
 from blas import assert_same_predictions
-from layers import (AveragePoolingLayer, BatchNormalization, ConvolutionalLayer, Dropout, Flattener,
-                    FullyConnectedLayer, MaxPoolingLayer, ReLULayer, TanhLayer)
+
+from layers import (
+    AveragePoolingLayer,
+    BatchNormalization,
+    ConvolutionalLayer,
+    Dropout,
+    Flattener,
+    FullyConnectedLayer,
+    MaxPoolingLayer,
+    ReLULayer,
+    TanhLayer,
+)
 from model import Sequential
 from optim import MomentumSGD
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from helpers import raw_test_images, run_cli, tiny_dataset
 
 import train
 from checkpoint import load_classifier, load_model
 from dataset import load_svhn
-from helpers import raw_test_images, run_cli, tiny_dataset
 from metrics import confusion_counts, multiclass_accuracy
 from model import ConvNet
-from optim import Adam, MomentumSGD, RMSProp, SGD
+from optim import SGD, Adam, MomentumSGD, RMSProp
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--max-train", "200", "--val", "50", "--max-test", "50", "--epochs", "1", "--conv1", "2", "--conv2", "2",
@@ -187,7 +187,8 @@ def test_cli_refuses_an_out_inside_a_file(standin, tmp_path, capsys):
     out = tmp_path / "taken" / "runs" / "first"
     code, _, stderr = run_main(["--data", standin, "--out", str(out), *TINY], capsys)
     assert code == 2
-    assert stderr == f"train.py: error: --out {out} cannot be created: {tmp_path / 'taken'} is not a folder (see --help)\n"
+    assert stderr == (f"train.py: error: --out {out} cannot be created: {tmp_path / 'taken'} is not a folder "
+                      f"(see --help)\n")
 
 
 @pytest.mark.parametrize("lr, said_lr, reason", [
@@ -271,8 +272,8 @@ def test_cli_help_shows_the_defaults(capsys):
     code, stdout, _ = run_main(["--help"], capsys)
     assert code == 0
     for text in ("--max-train", "(default: all on real SVHN, 10000 on the stand-in)", f"(default: {train.EPOCHS})",
-                 "sgd,momentum,nesterov,adam,adamw,rmsprop", "the training state that --resume continues from", "(default: 0, 0.01 with "
-                 "--optim adamw)", "vgg: channels of each block"):
+                 "sgd,momentum,nesterov,adam,adamw,rmsprop", "the training state that --resume continues from",
+                 "(default: 0, 0.01 with --optim adamw)", "vgg: channels of each block"):
         assert text in " ".join(stdout.split())
 
 
@@ -405,7 +406,7 @@ def test_cli_overwrite_keeps_the_previous_run_when_the_new_one_fails_after_an_ep
     argv = ["--data", standin, "--out", str(out), *TINY, "--epochs", "3", "--overwrite"]
     if isinstance(failure, float):
         code, _, stderr = run_main(argv, capsys)
-        assert code == 1 and f"training diverged at epoch 2, batch 1: " in stderr
+        assert code == 1 and "training diverged at epoch 2, batch 1: " in stderr
     else:
         with pytest.raises(RuntimeError, match="a bug"):
             train.main(argv)
@@ -554,7 +555,8 @@ def test_sigint_in_the_first_epoch_leaves_no_folder(standin, tmp_path):
     out = tmp_path / "runs" / "first"
     code, _, stderr = run_until_sigint(2, ["--data", standin, "--out", str(out), *TINY], tmp_path)
     assert code == 130, stderr
-    assert stderr.splitlines()[-1] == f"train.py: interrupted before the first epoch ended; nothing was written to {out}"
+    assert stderr.splitlines()[-1] == (f"train.py: interrupted before the first epoch ended; nothing was written "
+                                       f"to {out}")
     assert "Traceback" not in stderr
     assert os.listdir(tmp_path) == []
 
@@ -594,10 +596,11 @@ def test_cli_model_predicts_raw_images_exactly_as_reported(standin, finished_run
 @pytest.mark.parametrize("argv, message", [
     (["--max-train", "1000", "--val", "10"], "--max-train 1000 is more than the 300 images in {data}/train_32x32.mat: "
                                              "give at most 300, or --max-train all"),
-    (["--max-train", "200", "--val", "50", "--max-test", "500"], "--max-test 500 is more than the 100 images in {data}/test_32x32.mat: give at most 100, or "
-                            "--max-test all"),
-    (["--max-train", "all", "--val", "300", "--max-test", "50"], "--val must be smaller than the 300 images in {data}/train_32x32.mat so "
-                                             "that images are left for training, got --val 300 and --max-train all"),
+    (["--max-train", "200", "--val", "50", "--max-test", "500"],
+     "--max-test 500 is more than the 100 images in {data}/test_32x32.mat: give at most 100, or --max-test all"),
+    (["--max-train", "all", "--val", "300", "--max-test", "50"],
+     "--val must be smaller than the 300 images in {data}/train_32x32.mat so that images are left for training, "
+     "got --val 300 and --max-train all"),
 ])
 def test_cli_errors_speak_of_flags_not_of_python(standin, tmp_path, capsys, argv, message):
     code, _, stderr = run_main(["--data", standin, "--out", str(tmp_path / "run"), "--quiet", *argv], capsys)

@@ -9,16 +9,16 @@ from functools import partial
 import numpy as np
 import pytest
 import scipy.io
+from helpers import raw_test_images, run_cli, tiny_dataset
 
 import train
-from augment import DIGITS, Compose, RandomShift
 import trainer as trainer_module
+from augment import DIGITS, Compose, RandomShift
 from checkpoint import load_classifier, load_model, load_training_state, read_preprocessing, save_model
 from dataset import StandInDataWarning, load_svhn, random_split_train_val
-from helpers import raw_test_images, run_cli, tiny_dataset
+from layers import Flattener, FullyConnectedLayer
 from metrics import multiclass_accuracy
 from model import ConvNet, Sequential, lenet, vgg
-from layers import FullyConnectedLayer, Flattener
 from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
 from schedules import StepDecay
 from trainer import Dataset

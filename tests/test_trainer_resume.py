@@ -4,13 +4,13 @@ import copy
 
 import numpy as np
 import pytest
+from test_trainer import SHAPE, blobs
 
 from augment import RandomShift
 from checkpoint import load_model, load_training_state, save_model
 from model import ConvNet, vgg
 from optim import SGD, Adam, AdamW, MomentumSGD, RMSProp
 from schedules import from_spec
-from test_trainer import SHAPE, blobs
 from trainer import Dataset, Trainer
 
 OPTIMIZERS = [SGD(weight_decay=0.01), MomentumSGD(0.8), MomentumSGD(0.9, nesterov=True, weight_decay=0.01),

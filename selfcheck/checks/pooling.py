@@ -12,8 +12,21 @@ import numpy as np
 from selfcheck import oracles
 from selfcheck.base import CheckFailed, Info, assert_close, describe, numeric_gradient, on_input
 from selfcheck.checks.layer_tools import (
-    ATOL, RTOL, SPEED_BATCH, SPEED_SIZE, ForwardWrong, check_no_params, checked_array, forward_before_backward,
-    layer_check, run_backward, run_cases, tie_rule, tied_windows, time_passes)
+    ATOL,
+    RTOL,
+    SPEED_BATCH,
+    SPEED_SIZE,
+    ForwardWrong,
+    check_no_params,
+    checked_array,
+    forward_before_backward,
+    layer_check,
+    run_backward,
+    run_cases,
+    tie_rule,
+    tied_windows,
+    time_passes,
+)
 
 PoolCase = namedtuple("PoolCase", "pool_size stride batch height width channels")
 POOL_CASES = (
