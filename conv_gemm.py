@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg import blas
 
+import threads
 from validation import check_float_array, check_images, check_int
 
 _GEMM = {np.dtype(np.float32): blas.sgemm, np.dtype(np.float64): blas.dgemm}
@@ -69,25 +70,26 @@ def conv_forward(X, W, B, padding, workspace=None):
     padded_height, padded_width = height + 2 * padding, width + 2 * padding
     out_height, out_width = padded_height - k + 1, padded_width - k + 1
     workspace = {} if workspace is None else workspace
-
     padded = _buffer(workspace, "padded", (batch, padded_height, padded_width, in_channels), W.dtype)
-    _zero_outside(padded, (padding, padding + height), (padding, padding + width))
-    padded[:, padding:padding + height, padding:padding + width] = X
-    padded = padded.reshape(-1, in_channels)  # (batch * padded_h * padded_w, C)
+    out = _buffer(workspace, "out", (batch, padded_height, padded_width, out_channels), W.dtype)
+    Y = np.empty((batch, out_height, out_width, out_channels), W.dtype)
+    bias_row = np.tile(B, out_width)
 
-    n_rows = _n_rows(padded.shape[0], k, padded_width)
-    out = _buffer(workspace, "out", (padded.shape[0], out_channels), W.dtype)
-    gemm = _GEMM[W.dtype]
-    for index, (i, j) in enumerate(np.ndindex(k, k)):
-        start = i * padded_width + j
-        # (F, n_rows) = (F, C) @ (C, n_rows), i.e. out[:n_rows] (+)= padded[start:start + n_rows] @ W[i, j]
-        gemm(1.0, W[i, j].T, padded[start:start + n_rows].T, beta=float(index > 0), c=out[:n_rows].T,
-             overwrite_c=True)
+    def forward_images(images):
+        """Pad, multiply and add the bias for the images of the slice `images`, in place."""
+        padded_part = padded[images]
+        _zero_outside(padded_part, (padding, padding + height), (padding, padding + width))
+        padded_part[:, padding:padding + height, padding:padding + width] = X[images]
+        out_part = out[images].reshape(-1, out_channels)  # (images * padded_h * padded_w, F)
+        _shifted_products(padded_part.reshape(-1, in_channels), W, out_part, padded_width)
+        # The valid outputs, one run of out_w * F numbers per output row; the bias added along those runs in the copy.
+        rows = out[images].reshape(-1, padded_height, padded_width * out_channels)
+        np.add(rows[:, :out_height, :out_width * out_channels], bias_row,
+               out=Y[images].reshape(-1, out_height, out_width * out_channels))
 
-    # The valid outputs, one run of out_w * F numbers per output row; the bias added along those runs in the copy.
-    rows = out.reshape(batch, padded_height, padded_width * out_channels)[:, :out_height, :out_width * out_channels]
-    Y = np.add(rows, np.tile(B, out_width))
-    return Y.reshape(batch, out_height, out_width, out_channels), ConvCache(padded, X.shape, W, padding, workspace)
+    threads.map_rows(forward_images, batch, padded_height * padded_width * max(in_channels, out_channels))
+    cache = ConvCache(padded.reshape(-1, in_channels), X.shape, W, padding, workspace)
+    return Y, cache
 
 
 def conv_backward(d_out, cache, compute_input_grad=True):
@@ -120,13 +122,53 @@ def conv_backward(d_out, cache, compute_input_grad=True):
         raise ValueError(f"`d_out` must have the shape of the forward output "
                          f"{(batch, out_height, out_width, out_channels)}, got {d_out.shape}")
 
-    # d_out laid out like the forward's `out` rows, zero on the dropped rows so that they add nothing below.
     d_rows = _buffer(workspace, "d_rows", (batch, padded_height, padded_width, out_channels), W.dtype)
-    _zero_outside(d_rows, (0, out_height), (0, out_width))
-    d_rows[:, :out_height, :out_width] = d_out
-    d_rows = d_rows.reshape(-1, out_channels)  # (batch * padded_h * padded_w, F)
+    padded = padded.reshape(batch, -1, in_channels)  # (batch, padded_h * padded_w, C)
+    d_X = np.empty((batch, height, width, in_channels), W.dtype) if compute_input_grad else None
+    d_padded = None
+    if compute_input_grad:
+        d_padded = _buffer(workspace, "d_padded", (batch, padded_height, padded_width, in_channels), W.dtype)
 
-    n_rows = _n_rows(d_rows.shape[0], k, padded_width)
+    def backward_images(images):
+        """d_W and d_B of the images of the slice `images`; their d_X written in place."""
+        # d_out laid out like the forward's `out` rows, zero on the dropped rows so that they add nothing below.
+        d_rows_part = d_rows[images]
+        _zero_outside(d_rows_part, (0, out_height), (0, out_width))
+        d_rows_part[:, :out_height, :out_width] = d_out[images]
+        d_rows_part = d_rows_part.reshape(-1, out_channels)  # (images * padded_h * padded_w, F)
+        d_W, d_B = _weight_products(padded[images].reshape(-1, in_channels), d_rows_part, W, padded_width)
+        if compute_input_grad:
+            d_padded_part = d_padded[images]
+            _input_products(d_rows_part, W, d_padded_part.reshape(-1, in_channels), padded_width)
+            d_X[images] = d_padded_part[:, padding:padding + height, padding:padding + width]
+        return d_W, d_B
+
+    parts = threads.map_rows(backward_images, batch, padded_height * padded_width * max(in_channels, out_channels))
+    d_W = threads.sum_in_order([d_W for d_W, _ in parts])
+    d_B = threads.sum_in_order([d_B for _, d_B in parts])
+    return d_X, d_W, d_B
+
+
+def _shifted_products(padded, W, out, padded_width):
+    """out[r] = sum over (i, j) of padded[r + i * padded_width + j] @ W[i, j], for the rows r < n_rows.
+
+    padded : (rows, C) and out : (rows, F), whole images of padded rows; W : (k, k, C, F).
+    """
+    k = W.shape[0]
+    n_rows = _n_rows(padded.shape[0], k, padded_width)
+    gemm = _GEMM[W.dtype]
+    for index, (i, j) in enumerate(np.ndindex(k, k)):
+        start = i * padded_width + j
+        # (F, n_rows) = (F, C) @ (C, n_rows), i.e. out[:n_rows] (+)= padded[start:start + n_rows] @ W[i, j]
+        gemm(1.0, W[i, j].T, padded[start:start + n_rows].T, beta=float(index > 0), c=out[:n_rows].T,
+             overwrite_c=True)
+
+
+def _weight_products(padded, d_rows, W, padded_width):
+    """d_W (k, k, C, F) and d_B (F,) of the rows `padded` (rows, C) and their output gradients `d_rows` (rows, F),
+    zero on the dropped rows."""
+    k = W.shape[0]
+    n_rows = _n_rows(padded.shape[0], k, padded_width)
     gemm = _GEMM[W.dtype]
     d_W = np.empty_like(W)
     for i, j in np.ndindex(k, k):
@@ -136,18 +178,20 @@ def conv_backward(d_out, cache, compute_input_grad=True):
     # A column sum as (F, n_rows) @ ones: BLAS beats .sum(axis=0) 4x, and scipy's BLAS rather than numpy's (a
     # separate OpenBLAS whose idle workers spin for a while) keeps the two thread pools from taking turns.
     d_B = _GEMV[W.dtype](1.0, d_rows[:n_rows].T, np.ones(n_rows, dtype=W.dtype))
-    if not compute_input_grad:
-        return None, d_W, d_B
+    return d_W, d_B
 
-    d_padded = _buffer(workspace, "d_padded", (batch * padded_height * padded_width, in_channels), W.dtype)
+
+def _input_products(d_rows, W, d_padded, padded_width):
+    """d_padded (rows, C) = the gradient of the padded rows, from `d_rows` (rows, F), zero on the dropped rows."""
+    k = W.shape[0]
+    n_rows = _n_rows(d_rows.shape[0], k, padded_width)
+    gemm = _GEMM[W.dtype]
     d_padded[n_rows:] = 0  # the first product (beta = 0) writes the rows before these
     for index, (i, j) in enumerate(np.ndindex(k, k)):
         start = i * padded_width + j
         # (C, n_rows) = (C, F) @ (F, n_rows), i.e. d_padded[start:start + n_rows] (+)= d_rows[:n_rows] @ W[i, j].T
         gemm(1.0, W[i, j].T, d_rows[:n_rows].T, trans_a=True, beta=float(index > 0),
              c=d_padded[start:start + n_rows].T, overwrite_c=True)
-    d_padded = d_padded.reshape(batch, padded_height, padded_width, in_channels)
-    return d_padded[:, padding:padding + height, padding:padding + width].copy(), d_W, d_B
 
 
 def _check_forward(X, W, B, padding):

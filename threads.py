@@ -1,0 +1,214 @@
+"""How many threads the package computes on, and the pool that runs its kernels chunk by chunk.
+
+The policy is one number, `get_num_threads()`: read at import from the environment variable
+`NUMPY_CNN_NUM_THREADS` when it is set, else the cores this process may run on (`os.sched_getaffinity`), and changed
+with `set_num_threads(n)` (or for a while with `with limit(n):`). It governs three pools of threads:
+
+- this module's pool (a `ThreadPoolExecutor` made on first use), which runs the chunks of a kernel's batch or rows
+  at once: the calling thread takes the first chunk, `n - 1` workers the others;
+- numpy's and scipy's OpenBLAS pools (their wheels bundle one each), through `threadpoolctl` when it is installed:
+  `n` threads for a product made on the calling thread, and 1 while chunks run, so that the process never has
+  more than `n` busy threads. Without threadpoolctl the BLAS pools are left as they are.
+
+Kernels split their work with `chunks(n_items, item_size)`, which gives one chunk when the work is small or on a
+thread that is already running a chunk, and run it with `run(function, chunks)`. The chunks depend on the sizes and
+the thread count only, never on timing, and `run` returns the results in chunk order: sums across chunks added in
+that order are bitwise the same from run to run for a given thread count.
+"""
+import concurrent.futures
+import contextlib
+import os
+import threading
+
+import scipy.linalg.blas  # noqa: F401  (loads scipy's OpenBLAS, so that the policy governs that pool from the start)
+
+from validation import check_int
+
+try:
+    import threadpoolctl
+except ImportError:  # optional: without it the BLAS pools keep their own thread counts
+    threadpoolctl = None
+
+ENV_VARIABLE = "NUMPY_CNN_NUM_THREADS"
+# A chunk holds at least this many array elements: below it, handing a chunk to a worker costs more than it saves.
+MIN_CHUNK_ELEMENTS = 1 << 15
+
+_lock = threading.RLock()
+_local = threading.local()  # `.in_chunk` is True on a thread while it runs a chunk
+_state = {"threads": 1, "executor": None, "executor_threads": 0, "blas_depth": 0, "blas_saved": None}
+
+
+def available_cores():
+    """The number of cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def get_num_threads():
+    """The number of threads the package computes on."""
+    return _state["threads"]
+
+
+def set_num_threads(n):
+    """Compute on `n` threads from now on: the chunk pool and both OpenBLAS pools (int >= 1)."""
+    n = check_int(n, "n", 1)
+    with _lock:
+        _state["threads"] = n
+        _set_blas_threads(n)
+
+
+@contextlib.contextmanager
+def limit(n):
+    """`set_num_threads(n)` inside the `with` block; the thread counts of before (the policy's and the BLAS pools')
+    come back at its end."""
+    n = check_int(n, "n", 1)
+    with _lock:
+        previous, blas = get_num_threads(), _blas_threads()
+        set_num_threads(n)
+    try:
+        yield
+    finally:
+        with _lock:
+            _state["threads"] = previous
+            _restore_blas_threads(blas)
+
+
+def chunks(n_items, item_size=1):
+    """Split `range(n_items)` into consecutive slices to run at once, at most one per thread.
+
+    Parameters
+    ----------
+    n_items : int >= 0
+        Images of a batch, rows of a matrix, ...
+    item_size : int >= 1
+        Array elements one item stands for (its share of the work).
+
+    Returns
+    -------
+    list of slices, of lengths differing by at most 1, covering `range(n_items)` in order, each of at least
+    `MIN_CHUNK_ELEMENTS` elements; a single slice on a thread that is already running a chunk.
+    """
+    n_chunks = min(get_num_threads(), n_items, n_items * item_size // MIN_CHUNK_ELEMENTS)
+    if n_chunks <= 1 or getattr(_local, "in_chunk", False):
+        return [slice(0, n_items)]
+    bounds = [n_items * index // n_chunks for index in range(n_chunks + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
+
+
+def run(function, parts):
+    """`[function(part) for part in parts]`, the parts run at once when there are several.
+
+    The calling thread runs the first part and the pool's workers the others, each with single-threaded BLAS.
+    Every part has finished when `run` returns or raises (the first exception, in part order, is raised).
+    """
+    if len(parts) <= 1 or getattr(_local, "in_chunk", False):
+        return [function(part) for part in parts]
+    with _single_threaded_blas():
+        executor = _executor(len(parts) - 1)
+        futures = [executor.submit(_run_chunk, function, part) for part in parts[1:]]
+        try:
+            first = _run_chunk(function, parts[0])
+        finally:
+            concurrent.futures.wait(futures)
+        return [first] + [future.result() for future in futures]
+
+
+def map_rows(function, n_items, item_size=1):
+    """`run(function, chunks(n_items, item_size))`: the results of `function(rows)` for each chunk of rows."""
+    return run(function, chunks(n_items, item_size))
+
+
+def sum_in_order(parts):
+    """`parts[0] + parts[1] + ...`, added in that order (the same bits every run for the same parts)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def _run_chunk(function, part):
+    _local.in_chunk = True
+    try:
+        return function(part)
+    finally:
+        _local.in_chunk = False
+
+
+def _executor(workers):
+    """The pool, with at least `workers` threads (a smaller one is replaced)."""
+    with _lock:
+        if _state["executor_threads"] < workers:
+            if _state["executor"] is not None:
+                _state["executor"].shutdown(wait=False)
+            _state["executor"] = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="numpy-cnn")
+            _state["executor_threads"] = workers
+        return _state["executor"]
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """BLAS on one thread while any thread is inside; the thread counts of before come back when the last leaves."""
+    with _lock:
+        if _state["blas_depth"] == 0:
+            _state["blas_saved"] = _blas_threads()
+            _set_blas_threads(1)
+        _state["blas_depth"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _state["blas_depth"] -= 1
+            if _state["blas_depth"] == 0:
+                _restore_blas_threads(_state["blas_saved"])
+
+
+def _blas_controllers():
+    """threadpoolctl's controllers of the BLAS libraries loaded in this process (none without threadpoolctl)."""
+    if threadpoolctl is None:
+        return []
+    controller = _state.get("controller")
+    if controller is None:
+        controller = _state["controller"] = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    return controller.lib_controllers
+
+
+def _blas_threads():
+    return [library.get_num_threads() for library in _blas_controllers()]
+
+
+def _set_blas_threads(n):
+    for library in _blas_controllers():
+        library.set_num_threads(n)
+
+
+def _restore_blas_threads(counts):
+    for library, count in zip(_blas_controllers(), counts):
+        library.set_num_threads(count)
+
+
+def _threads_from_environment():
+    """The policy at import: `NUMPY_CNN_NUM_THREADS` when set, else `available_cores()`."""
+    text = os.environ.get(ENV_VARIABLE, "").strip()
+    if not text:
+        return available_cores()
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"the environment variable {ENV_VARIABLE} must be a positive integer (the threads the "
+                         f"package computes on), got {text!r}")
+    return value
+
+
+def _apply_at_import():
+    """Take the policy from the environment; lower (never raise) a BLAS pool that has more threads than it."""
+    _state["threads"] = _threads_from_environment()
+    for library in _blas_controllers():
+        if library.get_num_threads() > _state["threads"]:
+            library.set_num_threads(_state["threads"])
+
+
+_apply_at_import()
