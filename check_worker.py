@@ -34,9 +34,9 @@ import traceback
 import types
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import checks_base
+import threads
 from checks_base import CheckFailed, Info, Timing, Unimplemented
 
 #: The modules whose checks register themselves in checks_base.REGISTRY when imported.
@@ -162,9 +162,10 @@ class _Session:
             modules = types.SimpleNamespace(**{name: self.imports[name][0] for name in modules_of(check.needs)})
             self.emit(event="start", id=check.id)
             start = time.perf_counter()
-            # Timings on one BLAS thread, for the learner's code and ours alike: on a shared machine the
-            # threads of a BLAS pool wait for each other and make the ratio noise.
-            with threadpool_limits(1) if check.speed else contextlib.nullcontext():
+            # Timings on one thread (ours computes on the package's threads and BLAS on its pools: threads.limit
+            # sets both), for the learner's code and ours alike: on a shared machine threads wait for each other
+            # and make the ratio noise.
+            with threads.limit(1) if check.speed else contextlib.nullcontext():
                 status, message, hint, timing = _outcome(check.function, modules, self.path)
             seconds = time.perf_counter() - start
         self.emit(event="result", id=check.id, status=status, message=message, hint_key=hint, seconds=seconds,

@@ -2,7 +2,8 @@
 
 The policy is one number, `get_num_threads()`: read at import from the environment variable
 `NUMPY_CNN_NUM_THREADS` when it is set, else the cores this process may run on (`os.sched_getaffinity`), and changed
-with `set_num_threads(n)` (or for a while with `with limit(n):`). It governs three pools of threads:
+with `set_num_threads(n)`, or inside a `with limit(n):` block for the thread that runs it (each of the trials that
+`search.py` runs on joblib's threads keeps its own). It governs three pools of threads:
 
 - this module's pool (a `ThreadPoolExecutor` made on first use), which runs the chunks of a kernel's batch or rows
   at once: the calling thread takes the first chunk, `n - 1` workers the others;
@@ -35,7 +36,10 @@ MIN_CHUNK_ELEMENTS = 1 << 15
 
 _lock = threading.RLock()
 _local = threading.local()  # `.in_chunk` is True on a thread while it runs a chunk
-_state = {"threads": 1, "executor": None, "executor_threads": 0, "blas_depth": 0, "blas_saved": None}
+_state = {"threads": 1, "executor": None, "executor_threads": 0}
+# What sets the BLAS pools: chunks running (1 thread), then the latest active `limit`, else the counts they had
+# when the first of these began (kept in "base").
+_blas = {"chunk_runs": 0, "limits": [], "base": None}
 
 
 def available_cores():
@@ -47,32 +51,43 @@ def available_cores():
 
 
 def get_num_threads():
-    """The number of threads the package computes on."""
-    return _state["threads"]
+    """The number of threads the package computes on (on this thread, inside a `limit` block)."""
+    return getattr(_local, "limit", None) or _state["threads"]
 
 
 def set_num_threads(n):
-    """Compute on `n` threads from now on: the chunk pool and both OpenBLAS pools (int >= 1)."""
+    """Compute on `n` threads from now on: the chunk pool and both OpenBLAS pools (int >= 1). Inside a `limit`
+    block or a run of chunks, the BLAS pools get `n` threads when it ends."""
     n = check_int(n, "n", 1)
     with _lock:
         _state["threads"] = n
-        _set_blas_threads(n)
+        if _blas["chunk_runs"] or _blas["limits"]:
+            _blas["base"] = [n] * len(_blas_controllers())
+        else:
+            _set_blas_threads(n)
 
 
 @contextlib.contextmanager
 def limit(n):
-    """`set_num_threads(n)` inside the `with` block; the thread counts of before (the policy's and the BLAS pools')
-    come back at its end."""
+    """Compute on `n` threads inside the `with` block, on the thread that enters it (int >= 1).
+
+    The BLAS pools have `n` threads meanwhile (those of the latest block when several threads are inside one) and
+    get back their thread counts of before when the last block ends.
+    """
     n = check_int(n, "n", 1)
+    previous, entry = getattr(_local, "limit", None), [n]
+    _local.limit = n
     with _lock:
-        previous, blas = get_num_threads(), _blas_threads()
-        set_num_threads(n)
+        _blas_begin()
+        _blas["limits"].append(entry)
+        _blas_apply()
     try:
         yield
     finally:
+        _local.limit = previous
         with _lock:
-            _state["threads"] = previous
-            _restore_blas_threads(blas)
+            _blas["limits"].remove(entry)
+            _blas_apply()
 
 
 def chunks(n_items, item_size=1):
@@ -149,19 +164,34 @@ def _executor(workers):
 
 @contextlib.contextmanager
 def _single_threaded_blas():
-    """BLAS on one thread while any thread is inside; the thread counts of before come back when the last leaves."""
+    """BLAS on one thread while any thread runs chunks."""
     with _lock:
-        if _state["blas_depth"] == 0:
-            _state["blas_saved"] = _blas_threads()
-            _set_blas_threads(1)
-        _state["blas_depth"] += 1
+        _blas_begin()
+        _blas["chunk_runs"] += 1
+        _blas_apply()
     try:
         yield
     finally:
         with _lock:
-            _state["blas_depth"] -= 1
-            if _state["blas_depth"] == 0:
-                _restore_blas_threads(_state["blas_saved"])
+            _blas["chunk_runs"] -= 1
+            _blas_apply()
+
+
+def _blas_begin():
+    """Keep the BLAS pools' thread counts when nothing (no chunk run, no `limit`) has set them yet."""
+    if _blas["chunk_runs"] == 0 and not _blas["limits"]:
+        _blas["base"] = _blas_threads()
+
+
+def _blas_apply():
+    """Set the BLAS pools as `_blas` says: 1 thread while chunks run, else the latest `limit`'s, else as before."""
+    if _blas["chunk_runs"]:
+        _set_blas_threads(1)
+    elif _blas["limits"]:
+        _set_blas_threads(_blas["limits"][-1][0])
+    else:
+        for library, count in zip(_blas_controllers(), _blas["base"]):
+            library.set_num_threads(count)
 
 
 def _blas_controllers():
@@ -181,11 +211,6 @@ def _blas_threads():
 def _set_blas_threads(n):
     for library in _blas_controllers():
         library.set_num_threads(n)
-
-
-def _restore_blas_threads(counts):
-    for library, count in zip(_blas_controllers(), counts):
-        library.set_num_threads(count)
 
 
 def _threads_from_environment():

@@ -74,6 +74,21 @@ def test_limit_restores_the_policy_and_the_pools():
     assert threads.get_num_threads() == before and blas_thread_counts() == blas_before
 
 
+def test_limit_holds_for_its_own_thread_and_nests(small_chunks):
+    threads.set_num_threads(2)
+    seen = {}
+    with threads.limit(1):
+        other = threading.Thread(target=lambda: seen.update(other=threads.get_num_threads()))
+        other.start()
+        other.join()
+        with threads.limit(3):
+            seen["inner"] = threads.get_num_threads(), blas_thread_counts()
+        seen["outer"] = threads.get_num_threads(), blas_thread_counts()
+    assert seen["other"] == 2 and seen["inner"][0] == 3 and seen["outer"][0] == 1
+    assert set(seen["inner"][1]) == {3} and set(seen["outer"][1]) == {1}
+    assert set(blas_thread_counts()) == {2}
+
+
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError)])
 def test_a_bad_thread_count_is_refused(bad, error):
     before = threads.get_num_threads()
