@@ -194,6 +194,13 @@ def _blas_apply():
             library.set_num_threads(count)
 
 
+def _forget_the_pool():
+    """In a child made by fork: the pool's threads were not copied, so a new pool (and lock) is made on next use."""
+    global _lock
+    _lock = threading.RLock()
+    _state["executor"], _state["executor_threads"] = None, 0
+
+
 def _blas_controllers():
     """threadpoolctl's controllers of the BLAS libraries loaded in this process (none without threadpoolctl)."""
     if threadpoolctl is None:
@@ -237,3 +244,5 @@ def _apply_at_import():
 
 
 _apply_at_import()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_the_pool)

@@ -170,6 +170,20 @@ def test_run_waits_for_every_chunk_and_raises_the_first_error(small_chunks):
     assert threads.run(lambda part: part.start, threads.chunks(3, item_size=16)) == [0, 1, 2]
 
 
+def _chunk_starts_in_a_child(_):
+    threads.MIN_CHUNK_ELEMENTS = 16
+    return threads.run(lambda part: part.start, threads.chunks(2, item_size=16))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_forked_child_gets_a_pool_of_its_own(small_chunks):
+    import multiprocessing
+    threads.set_num_threads(2)
+    threads.run(lambda part: part, threads.chunks(2, item_size=16))   # the parent's pool has a worker now
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map_async(_chunk_starts_in_a_child, [0]).get(timeout=30) == [[0, 1]]
+
+
 # --------------------------------------------------------------------------------------------------- determinism
 
 def training_run(name, dtype, n_threads):
