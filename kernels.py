@@ -209,39 +209,6 @@ def avg_pool_backward(d_out, input_shape, pool_size, stride):
     return _avg_pool_backward(d_out, input_shape, pool_size, stride)
 
 
-def _relu(X):
-    """`max(X, 0)` and the mask `X > 0`, shaped like X (any shape)."""
-    positive = _by_rows(lambda out, X: np.greater(X, 0, out=out), np.empty(X.shape, dtype=bool), X)
-    return _by_rows(lambda out, X: np.maximum(X, 0, out=out), np.empty_like(X), X), positive
-
-
-def _relu_backward(d_out, positive):
-    """`d_out * positive`, the gradient of `_relu` given its mask."""
-    return _by_rows(lambda out, d_out, positive: np.multiply(d_out, positive, out=out), np.empty_like(d_out),
-                    d_out, positive)
-
-
-def _tanh(X):
-    """`tanh(X)`, shaped like X (any shape)."""
-    return _by_rows(lambda out, X: np.tanh(X, out=out), np.empty_like(X), X)
-
-
-def _tanh_backward(d_out, out):
-    """`d_out * (1 - out**2)`, the gradient of `_tanh` given its output `out` (tanh' = 1 - tanh^2)."""
-    return _by_rows(lambda d_X, d_out, out: np.multiply(d_out, 1 - out * out, out=d_X),
-                    np.empty(d_out.shape, dtype=np.result_type(d_out, out)), d_out, out)
-
-
-def _by_rows(function, out, *inputs):
-    """Call `function(out[rows], *(array[rows] for array in inputs))` for chunks of the first axis run at once;
-    return `out`. The arrays have one shape; a 0-d one is one chunk."""
-    if out.ndim == 0:
-        function(out, *inputs)
-        return out
-    threads.map_rows(lambda rows: function(out[rows], *(array[rows] for array in inputs)), len(out), out[0].size)
-    return out
-
-
 def _conv_output_shape(input_shape, filter_size, padding, stride):
     """`conv_output_shape` without the argument checks."""
     height, width = input_shape

@@ -15,7 +15,8 @@ import numpy as np
 from kernels import (CHANNELS_LAST_FROM, avg_pool, avg_pool_backward, col2im, conv_output_shape, im2col,  # noqa: F401
                      max_pool, max_pool_backward)
 from kernels import (_avg_pool, _avg_pool_backward, _check_shape, _conv_backward, _conv_forward, _conv_output_shape,
-                     _max_pool, _max_pool_backward, _pool_output_shape, _relu, _relu_backward, _tanh, _tanh_backward)
+                     _max_pool, _max_pool_backward, _pool_output_shape)
+from row_kernels import _affine_backward, _affine_forward, _relu, _relu_backward, _tanh, _tanh_backward
 from conv_gemm import conv_backward as shifted_conv_backward, conv_forward as shifted_conv_forward
 from param import Param
 from validation import check_dtype, check_float_array, check_images, check_int, check_labels, check_number, check_rng
@@ -193,15 +194,16 @@ class FullyConnectedLayer:
         if X.shape[1] != n_input:
             raise ValueError(f"`X` must have shape (batch, {n_input}), got {X.shape}")
         self._X = X.astype(self.W.value.dtype, copy=False)
-        return self._X @ self.W.value + self.B.value
+        return _affine_forward(self._X, self.W.value, self.B.value)
 
     def backward(self, d_out):
         d_out = _check_d_out(d_out, self._X, "FullyConnectedLayer", (self._X.shape[0], self.W.value.shape[1])
                              if self._X is not None else None)
         d_out = d_out.astype(self.W.value.dtype, copy=False)
-        self.W.grad += self._X.T @ d_out
-        self.B.grad += d_out.sum(axis=0, keepdims=True)
-        return d_out @ self.W.value.T
+        d_X, d_W, d_B = _affine_backward(self._X, self.W.value, d_out)
+        self.W.grad += d_W
+        self.B.grad += d_B
+        return d_X
 
     def params(self):
         return {"W": self.W, "B": self.B}

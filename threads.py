@@ -115,12 +115,17 @@ def chunks(n_items, item_size=1):
 def run(function, parts):
     """`[function(part) for part in parts]`, the parts run at once when there are several.
 
-    The calling thread runs the first part and the pool's workers the others, each with single-threaded BLAS.
+    The calling thread runs the first part and the pool's workers the others, each with single-threaded BLAS. A
+    single part runs with single-threaded BLAS too (at a policy above 1): the package's threads are its parallelism,
+    and OpenBLAS's own workers, which spin for about 100 ms after each call they share, would take the cores from
+    them (a vgg() backward pass after one 2-thread product of its last layer was not faster on 2 threads than on 1).
     Every part has finished when `run` returns or raises (the first exception, in part order, is raised).
     """
-    if len(parts) <= 1 or getattr(_local, "in_chunk", False):
+    if get_num_threads() == 1 or getattr(_local, "in_chunk", False):
         return [function(part) for part in parts]
     with _single_threaded_blas():
+        if len(parts) == 1:
+            return [function(parts[0])]
         executor = _executor(len(parts) - 1)
         futures = [executor.submit(_run_chunk, function, part) for part in parts[1:]]
         try:
