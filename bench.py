@@ -623,11 +623,13 @@ def _layer_activations(model, X, names):
 
 
 def _cpu_snapshot():
-    """(wall seconds, CPU seconds used by the whole machine since boot, CPU seconds used by this process)."""
+    """(wall seconds, CPU seconds used by the whole machine since boot, CPU seconds used by this process and its
+    finished children)."""
     with open("/proc/stat") as stat:
         ticks = [int(field) for field in stat.readline().split()[1:9]]  # user nice system idle iowait irq ...
     busy = sum(ticks) - ticks[3] - ticks[4]
-    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), time.process_time()
+    children = os.times().children_user + os.times().children_system  # the timing processes of --threads N M
+    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), time.process_time() + children
 
 
 def _others_share(start):

@@ -129,7 +129,7 @@ def conv_forward(X, W, B, padding, workspace=None):
         np.add(rows[:, :out_height, :out_width * out_channels], bias_row,
                out=Y[images].reshape(-1, out_height, out_width * out_channels))
 
-    threads.map_rows(forward_images, batch, padded_height * padded_width * max(in_channels, out_channels))
+    threads.map_rows(forward_images, batch, _image_work(padded_height * padded_width, W, 1))
     cache = ConvCache(padded.reshape(-1, in_channels), X.shape, W, padding, workspace)
     return Y, cache
 
@@ -185,7 +185,8 @@ def conv_backward(d_out, cache, compute_input_grad=True):
             d_X[images] = d_padded_part[:, padding:padding + height, padding:padding + width]
         return d_W, d_B
 
-    parts = threads.map_rows(backward_images, batch, padded_height * padded_width * max(in_channels, out_channels))
+    work = _image_work(padded_height * padded_width, W, 1 + compute_input_grad)
+    parts = threads.map_rows(backward_images, batch, work)
     d_W = threads.sum_in_order([d_W for d_W, _ in parts])
     d_B = threads.sum_in_order([d_B for _, d_B in parts])
     return d_X, d_W, d_B
@@ -253,6 +254,14 @@ def _check_forward(X, W, B, padding):
                          f"({height + 2 * padding}x{width + 2 * padding} height x width, padding {padding})")
     W = np.ascontiguousarray(W)
     return X, W, B.astype(W.dtype, copy=False), padding
+
+
+def _image_work(padded_pixels, W, n_products):
+    """What one image costs `n_products` sets of k * k products over its `padded_pixels` rows, in elements for
+    `threads.chunks`: the elements it copies and its multiply-adds."""
+    k, _, in_channels, out_channels = W.shape
+    products = n_products * padded_pixels * k * k * in_channels * out_channels * threads.ELEMENTS_PER_MULTIPLY_ADD
+    return int(padded_pixels * (in_channels + out_channels) + products)
 
 
 def _n_rows(total_rows, k, padded_width):

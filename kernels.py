@@ -261,7 +261,8 @@ def _conv_forward(X, W, B, padding, stride, workspace):
         rows = out.reshape(-1, patches.out_width * out_channels)
         rows += bias_row
 
-    threads.map_rows(forward_images, X.shape[0], patches.image_size)
+    products = patches.image_size * out_channels * threads.ELEMENTS_PER_MULTIPLY_ADD
+    threads.map_rows(forward_images, X.shape[0], int(patches.image_size + products))
     return Y, patches.cols(slice(None))
 
 
@@ -290,7 +291,8 @@ def _conv_backward(d_out, cols, W, input_shape, padding, stride, workspace, comp
             adjoint.add(d_patches.T, d_X, images)
         return d_W, d_B
 
-    parts = threads.map_rows(backward_images, input_shape[0], pixels * cols.shape[0])
+    products = (2 + compute_input_grad) * pixels * cols.shape[0] * out_channels * threads.ELEMENTS_PER_MULTIPLY_ADD
+    parts = threads.map_rows(backward_images, input_shape[0], int(pixels * cols.shape[0] + products))
     d_W = threads.sum_in_order([d_W for d_W, _ in parts]).reshape(W.shape)
     return d_X, d_W, threads.sum_in_order([d_B for _, d_B in parts])
 

@@ -50,7 +50,7 @@ def _affine_forward(X, W, B):
         np.matmul(X[rows], W, out=out[rows])
         out[rows] += B
 
-    threads.map_rows(forward_rows, X.shape[0], max(W.shape))
+    threads.map_rows(forward_rows, X.shape[0], int(sum(W.shape) + W.size * threads.ELEMENTS_PER_MULTIPLY_ADD))
     return out
 
 
@@ -63,5 +63,6 @@ def _affine_backward(X, W, d_out):
         np.matmul(d_out[rows], W.T, out=d_X[rows])
         return X[rows].T @ d_out[rows], d_out[rows].sum(axis=0, keepdims=True)
 
-    parts = threads.map_rows(backward_rows, X.shape[0], max(W.shape))
+    row_work = int(sum(W.shape) + 2 * W.size * threads.ELEMENTS_PER_MULTIPLY_ADD)
+    parts = threads.map_rows(backward_rows, X.shape[0], row_work)
     return d_X, threads.sum_in_order([d_W for d_W, _ in parts]), threads.sum_in_order([d_B for _, d_B in parts])
