@@ -22,6 +22,9 @@ Run `python bench.py` (`--help` for the options). On batches of 32x32x3 images i
   - for `lenet()`, the augmentation of one batch (`augment.DIGITS`: shift + rotation + colour jitter) against our
     training step, interleaved with it.
 
+With several thread counts (`--threads 1 2`), it times only the training step of each model at each count, ours and
+torch's each in processes of their own (bench_threads.py), with each side's speed-up.
+
 The networks and their torch twins are built by bench_models.py. Ours and torch run in turn, one of each per round (with a pause and an untimed call at each switch, see
 `time_interleaved`), after warm-up rounds; every figure is a median, except the epoch, where they take turns every
 few steps and each side's time is a total. Before any timing, each torch model is checked to give our loss and

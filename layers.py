@@ -18,6 +18,8 @@ from kernels import (_avg_pool, _avg_pool_backward, _check_shape, _conv_backward
                      _max_pool, _max_pool_backward, _pool_output_shape)
 from row_kernels import _affine_backward, _affine_forward, _relu, _relu_backward, _tanh, _tanh_backward
 from conv_gemm import conv_backward as shifted_conv_backward, conv_forward as shifted_conv_forward
+# The thread policy, importable from here as well: `from layers import set_num_threads`.
+from threads import get_num_threads, set_num_threads  # noqa: F401
 from param import Param
 from validation import check_dtype, check_float_array, check_images, check_int, check_labels, check_number, check_rng
 
