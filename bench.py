@@ -22,6 +22,9 @@ Run `python bench.py` (`--help` for the options). On batches of 32x32x3 images i
   - for `lenet()`, the augmentation of one batch (`augment.DIGITS`: shift + rotation + colour jitter) against our
     training step, interleaved with it.
 
+With several thread counts (`--threads 1 2`), it times only the training step of each model at each count, ours and
+torch's each in processes of their own (bench_threads.py), with each side's speed-up.
+
 The networks and their torch twins are built by bench_models.py. Ours and torch run in turn, one of each per round (with a pause and an untimed call at each switch, see
 `time_interleaved`), after warm-up rounds; every figure is a median, except the epoch, where they take turns every
 few steps and each side's time is a total. Before any timing, each torch model is checked to give our loss and
@@ -41,6 +44,8 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import augment
+import bench_threads
+import threads
 from bench_models import (IMAGE_SHAPE, LEARNING_RATE, MODELS, MOMENTUM, N_CLASSES, SEED, check_equivalence,
                           check_model_equivalence, conv_backward_loop, conv_forward_loop, layer_input_shapes,
                           make_batch, make_model, make_sequential, momentum_step, our_step, to_torch, torch_dtype,
@@ -81,15 +86,45 @@ MODEL_MEMORY_TARGET_MB, MODEL_MEMORY_TARGET_CASE = 200.0, ("vgg", "float32")
 def main(argv=None):
     """Parse the options, run every measurement and print the tables and the machine footer."""
     args = _parse_args(argv)
+    if args.threads is not None and len(args.threads) > 1:
+        _run_scaling(args)
+        return
+    count = None if args.threads is None else args.threads[0]
     torch_threads = None if torch is None else torch.get_num_threads()
     try:
-        if args.threads is not None and torch is not None:
-            torch.set_num_threads(args.threads)
-        with threadpool_limits(limits=args.threads):  # limits=None leaves the pools alone
+        if count is not None and torch is not None:
+            torch.set_num_threads(count)
+        # limits=None leaves the BLAS pools alone; threads.limit sets the package's threads and the BLAS pools.
+        with threadpool_limits(limits=count), threads.limit(count or threads.get_num_threads()):
             _run(args)
     finally:
         if torch is not None:
             torch.set_num_threads(torch_threads)
+
+
+def _run_scaling(args):
+    """`bench_threads`' table: the training step of each model at each of `args.threads`, each side in its own
+    processes."""
+    start = _cpu_snapshot()
+    cases = [(f"{c1}x{c2}", dtype) for c1, c2 in args.configs for dtype in args.dtypes]
+    cases += [(name, dtype) for name in args.models for dtype in args.dtypes]
+    for config in args.configs if torch is not None else ():
+        check_equivalence(config, batch=min(args.batch, 16))
+    for name in args.models if torch is not None else ():
+        check_model_equivalence(name, batch=min(args.batch, 16))
+    rows = bench_threads.scaling_rows(cases, args.threads, args.batch, args.repeats, args.warmup, torch is not None,
+                                      _progress)
+    headers, lines = bench_threads.table(rows, args.threads)
+    title = f"Training step at {', '.join(map(str, args.threads))} threads, batch {args.batch}"
+    note = (f"Each side in processes of its own, {bench_threads.ROUNDS} rounds taking turns, medians of "
+            f"{args.repeats} steps each; spread: (slowest - fastest) / median of the rounds. ours x{args.threads[0]}"
+            f"->N: each side's speed-up from {args.threads[0]} thread(s) to this row's count.")
+    md = args.markdown
+    parts = ([f"### {title}", format_table(headers, lines, 3, md), "", note, ""] if md else
+             [title, "=" * len(title), format_table(headers, lines, 3), textwrap.fill(note, 110), ""])
+    parts.append("### Machine" if md else "Machine\n=======")
+    parts += [f"- {line}" if md else line for line in machine_info(None, _others_share(start))]
+    print("\n".join(parts))
 
 
 def _run(args):
@@ -448,7 +483,8 @@ def report(tables, scaling, args, others_share=None):
         else:
             parts += [title, "=" * len(title), format_table(headers, rows, n_labels), textwrap.fill(note, 110), ""]
     parts.append("### Machine" if md else "Machine\n=======")
-    parts += [f"- {line}" if md else line for line in machine_info(args.threads, others_share)]
+    count = None if args.threads is None else args.threads[0]
+    parts += [f"- {line}" if md else line for line in machine_info(count, others_share)]
     return "\n".join(parts)
 
 
@@ -590,11 +626,13 @@ def _layer_activations(model, X, names):
 
 
 def _cpu_snapshot():
-    """(wall seconds, CPU seconds used by the whole machine since boot, CPU seconds used by this process)."""
+    """(wall seconds, CPU seconds used by the whole machine since boot, CPU seconds used by this process and its
+    finished children)."""
     with open("/proc/stat") as stat:
         ticks = [int(field) for field in stat.readline().split()[1:9]]  # user nice system idle iowait irq ...
     busy = sum(ticks) - ticks[3] - ticks[4]
-    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), time.process_time()
+    children = os.times().children_user + os.times().children_system  # the timing processes of --threads N M
+    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), time.process_time() + children
 
 
 def _others_share(start):
@@ -680,8 +718,10 @@ def _parse_args(argv):
     parser.add_argument("--full-epoch", action="store_true",
                         help="time every step of the epoch instead (minutes; float32 stand-in images in memory)")
     parser.add_argument("--dtypes", nargs="+", choices=("float32", "float64"), default=["float32", "float64"])
-    parser.add_argument("--threads", type=_positive_int,
-                        help="limit BLAS, OpenMP and torch to this many threads (default: leave them alone)")
+    parser.add_argument("--threads", type=_positive_int, nargs="+", metavar="N",
+                        help="one count: run every table with the package, BLAS, OpenMP and torch limited to N "
+                             "threads (default: leave them alone); several: time only the training steps, at each "
+                             "count, each side in processes of its own, with each side's speed-up")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 3 timed runs, 1 warm-up run, 1 loop run, at most 2 epoch steps; not "
                              "figures to quote")

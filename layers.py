@@ -14,9 +14,12 @@ import numpy as np
 # The array kernels live in kernels.py; the public ones are re-exported so that `from layers import im2col` works.
 from kernels import (CHANNELS_LAST_FROM, avg_pool, avg_pool_backward, col2im, conv_output_shape, im2col,  # noqa: F401
                      max_pool, max_pool_backward)
-from kernels import (_avg_pool, _avg_pool_backward, _buffer, _check_shape, _col2im, _conv_output_shape, _im2col,
+from kernels import (_avg_pool, _avg_pool_backward, _check_shape, _conv_backward, _conv_forward, _conv_output_shape,
                      _max_pool, _max_pool_backward, _pool_output_shape)
+from row_kernels import _affine_backward, _affine_forward, _relu, _relu_backward, _tanh, _tanh_backward
 from conv_gemm import conv_backward as shifted_conv_backward, conv_forward as shifted_conv_forward
+# The thread policy, importable from here as well: `from layers import set_num_threads`.
+from threads import get_num_threads, set_num_threads  # noqa: F401
 from param import Param
 from validation import check_dtype, check_float_array, check_images, check_int, check_labels, check_number, check_rng
 
@@ -108,12 +111,12 @@ class ReLULayer:
 
     def forward(self, X):
         X = check_float_array(X, "X")
-        self._positive = X > 0
-        return np.maximum(X, 0)
+        out, self._positive = _relu(X)
+        return out
 
     def backward(self, d_out):
         d_out = _check_d_out(d_out, self._positive, "ReLULayer")
-        return d_out * self._positive
+        return _relu_backward(d_out, self._positive)
 
     def params(self):
         return {}
@@ -138,13 +141,12 @@ class TanhLayer:
 
     def forward(self, X):
         X = check_float_array(X, "X")
-        self._out = np.tanh(X)
+        self._out = _tanh(X)
         return self._out
 
     def backward(self, d_out):
         d_out = _check_d_out(d_out, self._out, "TanhLayer")
-        out = self._out
-        return d_out * (1 - out * out)  # tanh' = 1 - tanh^2
+        return _tanh_backward(d_out, self._out)
 
     def params(self):
         return {}
@@ -195,15 +197,16 @@ class FullyConnectedLayer:
         if X.shape[1] != n_input:
             raise ValueError(f"`X` must have shape (batch, {n_input}), got {X.shape}")
         self._X = X.astype(self.W.value.dtype, copy=False)
-        return self._X @ self.W.value + self.B.value
+        return _affine_forward(self._X, self.W.value, self.B.value)
 
     def backward(self, d_out):
         d_out = _check_d_out(d_out, self._X, "FullyConnectedLayer", (self._X.shape[0], self.W.value.shape[1])
                              if self._X is not None else None)
         d_out = d_out.astype(self.W.value.dtype, copy=False)
-        self.W.grad += self._X.T @ d_out
-        self.B.grad += d_out.sum(axis=0, keepdims=True)
-        return d_out @ self.W.value.T
+        d_X, d_W, d_B = _affine_backward(self._X, self.W.value, d_out)
+        self.W.grad += d_W
+        self.B.grad += d_B
+        return d_X
 
     def params(self):
         return {"W": self.W, "B": self.B}
@@ -284,12 +287,8 @@ class ConvolutionalLayer:
                                                             self._shifted_workspace)
             return out
 
-        self._cols = _im2col(X, k, self.padding, self.stride, self._workspace)
-        out = self._cols.T @ self.W.value.reshape(k * k * C, F)  # (batch * out_h * out_w, F)
-        # The bias added along whole output rows (out_w * F numbers) rather than F at a time: ~3x faster.
-        rows = out.reshape(-1, out_width * F)
-        rows += np.tile(self.B.value, out_width)
-        return out.reshape(X.shape[0], out_height, out_width, F)
+        out, self._cols = _conv_forward(X, self.W.value, self.B.value, self.padding, self.stride, self._workspace)
+        return out
 
     def backward(self, d_out):
         expected = None
@@ -303,16 +302,12 @@ class ConvolutionalLayer:
             self.W.grad += d_W
             self.B.grad += d_B
             return d_X
-        k, C, F = self.filter_size, self.in_channels, self.out_channels
-        d_out = d_out.astype(self.W.value.dtype, copy=False).reshape(-1, F)  # (batch * out_h * out_w, F)
-
-        self.W.grad += (self._cols @ d_out).reshape(k, k, C, F)
-        self.B.grad += np.ones(d_out.shape[0], dtype=d_out.dtype) @ d_out  # a column sum; BLAS beats .sum(axis=0)
-        if not self.compute_input_grad:
-            return None
-        d_patches = _buffer(self._workspace, "d_patches", (d_out.shape[0], k * k * C), d_out.dtype)
-        np.matmul(d_out, self.W.value.reshape(k * k * C, F).T, out=d_patches)  # (batch * out_h * out_w, k * k * C)
-        return _col2im(d_patches.T, self._input_shape, k, self.padding, self.stride, self._workspace)
+        d_out = d_out.astype(self.W.value.dtype, copy=False)
+        d_X, d_W, d_B = _conv_backward(d_out, self._cols, self.W.value, self._input_shape, self.padding, self.stride,
+                                       self._workspace, self.compute_input_grad)
+        self.W.grad += d_W
+        self.B.grad += d_B
+        return d_X
 
     def params(self):
         return {"W": self.W, "B": self.B}

@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+import threads
 from kernels import _buffer
 from param import Param
 from validation import check_dtype, check_float_array, check_int, check_number, check_rng
@@ -226,12 +227,13 @@ def _centered_statistics(rows, shift, centered):
     """
     n, n_features = rows.shape
     ones = np.ones(min(n, _chunk_rows(centered)), dtype=centered.dtype)
-    offset, squares = np.zeros(n_features), np.zeros(n_features)
-    for chunk in _chunks(centered):
+
+    def sums(chunk):
         part = centered[chunk]
         np.subtract(rows[chunk], shift, out=part)
-        offset += ones[:part.shape[0]] @ part  # a BLAS column sum
-        squares += np.einsum("ij,ij->j", part, part)
+        return ones[:part.shape[0]] @ part, np.einsum("ij,ij->j", part, part)  # the first a BLAS column sum
+
+    offset, squares = _add_up(_map_chunks(sums, centered), n_features)
     offset /= n
     return offset, np.maximum(squares / n - offset * offset, 0)
 
@@ -240,12 +242,12 @@ def _gradient_sums(d_rows, centered):
     """`sum(d_rows)` and `sum(d_rows * centered)` over the rows, float64 arrays of shape (n_features,)."""
     n, n_features = centered.shape
     ones = np.ones(min(n, _chunk_rows(centered)), dtype=centered.dtype)
-    sum_d, sum_d_centered = np.zeros(n_features), np.zeros(n_features)
-    for chunk in _chunks(centered):
+
+    def sums(chunk):
         d_part = d_rows[chunk]
-        sum_d += ones[:d_part.shape[0]] @ d_part
-        sum_d_centered += np.einsum("ij,ij->j", d_part, centered[chunk])
-    return sum_d, sum_d_centered
+        return ones[:d_part.shape[0]] @ d_part, np.einsum("ij,ij->j", d_part, centered[chunk])
+
+    return _add_up(_map_chunks(sums, centered), n_features)
 
 
 def _affine(A, a, c, B=None, b=None):
@@ -254,14 +256,42 @@ def _affine(A, a, c, B=None, b=None):
     Each chunk of rows is finished while it is in cache.
     """
     out = np.empty_like(A)
-    term = None if B is None else np.empty((min(A.shape[0], _chunk_rows(A)), A.shape[1]), dtype=A.dtype)
-    for chunk in _chunks(A):
+
+    def affine(chunk, term=None):
         out_part = np.multiply(A[chunk], a, out=out[chunk])
         out_part += c
         if B is not None:
-            term_part = np.multiply(B[chunk], b, out=term[:out_part.shape[0]])
-            out_part += term_part
+            out_part += np.multiply(B[chunk], b, out=term[:out_part.shape[0]])
+
+    _map_chunks(affine, A, scratch=B is not None)
     return out
+
+
+def _map_chunks(function, A, scratch=False):
+    """`[function(chunk) for chunk in _chunks(A)]`, consecutive chunks shared out among the package's threads.
+
+    With `scratch`, `function(chunk, buffer)` is called instead, `buffer` an uninitialised array of one chunk of
+    rows of `A`, reused for every chunk that a thread runs.
+    """
+    row_chunks = _chunks(A)
+
+    def run_group(group):
+        if not scratch:
+            return [function(chunk) for chunk in row_chunks[group]]
+        buffer = np.empty((min(A.shape[0], _chunk_rows(A)), A.shape[1]), dtype=A.dtype)
+        return [function(chunk, buffer) for chunk in row_chunks[group]]
+
+    groups = threads.map_rows(run_group, len(row_chunks), _chunk_rows(A) * A.shape[1])
+    return [result for group in groups for result in group]
+
+
+def _add_up(chunk_sums, n_features):
+    """The float64 totals of a list of per-chunk tuples of sums, each (n_features,), added in chunk order."""
+    totals = tuple(np.zeros(n_features) for _ in chunk_sums[0])
+    for sums in chunk_sums:
+        for total, part in zip(totals, sums):
+            total += part
+    return totals
 
 
 def _chunk_rows(A):

@@ -3,8 +3,9 @@
 Each trial is an independent short training by `train.train_model` with its own seed. All trial parameters are
 drawn up front from `numpy.random.default_rng(seed)` and each trial's seed is spawned from the same
 `SeedSequence(seed)`, so a search is reproducible as a whole and gives the same table whatever `n_jobs` or backend
-runs it. Every trial limits BLAS to one thread (`threadpoolctl`): parallel workers then do not fight over the
-cores, and the numbers do not depend on how many threads a matrix product happened to use.
+runs it. Every trial computes on `threads_per_trial` threads (`threads.limit`, 1 by default: the trials are the
+parallelism, and the table does not depend on `n_jobs`); the trials running at once times that count may not exceed
+the cores of this machine.
 
 Example::
 
@@ -45,8 +46,8 @@ import time
 
 import numpy as np
 from joblib import Parallel, delayed
-from threadpoolctl import threadpool_limits
 
+import threads
 from model import ARCH_SETTINGS, ARCHS
 from optim import OPTIMIZERS
 from train import train_model
@@ -67,8 +68,8 @@ OPTIMIZER_SETTINGS = {"momentum": ("momentum", "nesterov")}
 SELECTORS = (("optim", OPTIMIZERS, DEFAULT_OPTIMIZER, OPTIMIZER_SETTINGS), ("arch", ARCHS, DEFAULT_ARCH, ARCH_SETTINGS))
 
 
-def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=None, objective="val_acc",
-                  verbose=0, **fixed):
+def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, threads_per_trial=1, backend=None,
+                  objective="val_acc", verbose=0, **fixed):
     """Train `n_trials` models with hyperparameters drawn at random from `param_space`; rank them.
 
     Parameters
@@ -95,6 +96,10 @@ def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=N
         Draws every trial's parameters and seed; the same seed gives the same table.
     n_jobs : int
         Trials run at once, as joblib counts them (-1: one per core, or every Dask worker).
+    threads_per_trial : int >= 1
+        Threads each trial computes on (`threads.limit`). Above 1, trials at once times threads per trial must not
+        exceed `threads.available_cores()` (any backend but 'dask'). A table is the same for any `n_jobs`
+        at a given `threads_per_trial`; other counts round differently.
     backend : None or str
         joblib backend ('loky', 'threading', 'dask', ...); None takes the one set by `joblib.parallel_config`,
         else loky's worker processes.
@@ -115,7 +120,7 @@ def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=N
         over the epochs), loss (mean training loss of the last epoch), trial (the order of drawing, from 0), each
         parameter drawn (None when the trial's optimizer or architecture does not read it: momentum for 'adam',
         conv1 for 'vgg', ...), seed (rerun a trial with `train_model(dataset, **params, **fixed,
-        seed=row['seed'])`),
+        seed=row['seed'])` inside `threads.limit(threads_per_trial)`),
         seconds, and status ('ok', or where the training diverged; diverged trials come last, with NaN scores).
         Ranked by the objective, highest first, ties broken by the lower loss.
 
@@ -128,12 +133,13 @@ def random_search(dataset, param_space, n_trials, seed=0, *, n_jobs=1, backend=N
     _check_objective(objective)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
         raise ValueError(f"`n_jobs` must be a non-zero integer (-1: all cores), got {n_jobs!r}")
+    _check_threads_per_trial(threads_per_trial, n_jobs, n_trials, backend)
     trials = sample_trials(param_space, n_trials, seed)
     _check_names(param_space, fixed)
     dataset = check_dataset(dataset)
     arrays = tuple(np.asarray(getattr(dataset, name)) for name in ("train_X", "train_y", "val_X", "val_y"))
     # The arrays go as separate arguments: joblib's dask backend then sends each to the cluster once.
-    tasks = (delayed(_run_trial)(index, *arrays, params, fixed, trial_seed)
+    tasks = (delayed(_run_trial)(index, *arrays, params, fixed, trial_seed, threads_per_trial)
              for index, (params, trial_seed) in enumerate(trials))
     rows = Parallel(n_jobs=n_jobs, backend=backend, verbose=verbose)(tasks)
     return rank(rows, objective)
@@ -227,11 +233,22 @@ def print_table(results, max_rows=None, file=None):
     print("\n".join(lines), file=file or sys.stdout)
 
 
-def _run_trial(index, train_X, train_y, val_X, val_y, params, fixed, seed):
-    """One training with one BLAS thread; its row of the results table."""
+def _check_threads_per_trial(threads_per_trial, n_jobs, n_trials, backend):
+    """`threads_per_trial` an int >= 1 whose product with the trials run at once fits this machine's cores when it
+    is above 1 (not checked on a Dask cluster, whose workers have cores of their own)."""
+    threads_per_trial = check_int(threads_per_trial, "threads_per_trial", 1)
+    cores = threads.available_cores()
+    at_once = min(n_trials, n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs))  # joblib's count for n_jobs < 0
+    if backend != "dask" and threads_per_trial > 1 and at_once * threads_per_trial > cores:
+        raise ValueError(f"`threads_per_trial` {threads_per_trial} times the {at_once} trials run at once (n_jobs "
+                         f"{n_jobs}) exceeds the {cores} cores of this machine: lower one of them")
+
+
+def _run_trial(index, train_X, train_y, val_X, val_y, params, fixed, seed, n_threads):
+    """One training on `n_threads` threads; its row of the results table."""
     start = time.perf_counter()
     params = _used(params, fixed)
-    with threadpool_limits(limits=1):
+    with threads.limit(n_threads):
         try:
             _, trainer = train_model(Dataset(train_X, train_y, val_X, val_y), **params, **fixed, seed=seed)
             history, status = trainer.history, "ok"

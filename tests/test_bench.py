@@ -294,3 +294,29 @@ def test_time_augmentation_keeps_the_dtype_and_leaves_the_global_rng(monkeypatch
     assert augmentation > 0 and step > 0
     assert set(seen) == {np.dtype(np.float32)}
     assert (np.random.get_state()[1] == state).all()
+
+
+def test_several_thread_counts_give_the_scaling_table(capsys, monkeypatch):
+    """The table from made-up timings (2x faster at 2 threads for ours, 4x for torch): labels, ratios, speed-ups."""
+    calls = []
+
+    def fake_run(side, label, dtype, count, batch, repeats, warmup):
+        calls.append((side, label, count))
+        return {"seconds": (0.1 if side == "ours" else 0.2) / (2 if side == "ours" else 4) ** (count - 1),
+                "peak_mb": 5.0 if side == "ours" else None}
+
+    monkeypatch.setattr(bench.bench_threads, "_run_side", fake_run)
+    bench.main(["--quick", "--configs", "2x2", "--dtypes", "float32", "--models", "lenet", "--threads", "1", "2"])
+    out = capsys.readouterr().out
+    assert "Training step at 1, 2 threads, batch 64" in out
+    assert calls[:4] == [("ours", "2x2", 1), ("torch", "2x2", 1), ("ours", "2x2", 2), ("torch", "2x2", 2)]
+    assert len(calls) == 2 * 2 * 2 * bench.bench_threads.ROUNDS
+    rows = [line.split() for line in out.splitlines() if line.startswith(("ConvNet(2, 2)", "lenet()"))]
+    assert [row[-11:] for row in rows if row[0] == "lenet()"] == [
+        ["1", "100.0", "ms", "200.0", "ms", "0.50x", "1.00x", "1.00x", "0%", "0%", "5.0"],
+        ["2", "50.0", "ms", "50.0", "ms", "1.00x", "2.00x", "4.00x", "0%", "0%", "5.0"]]
+
+
+def test_a_side_is_timed_in_a_process_of_its_own():
+    result = bench.bench_threads._run_side("ours", "2x2", "float32", 1, batch=2, repeats=1, warmup=1)
+    assert result["seconds"] > 0 and result["peak_mb"] > 0

@@ -88,7 +88,7 @@ def test_speed_check_fails_a_wrong_return_value():
 # (file, the edit that puts the bug in it (mutants.py), contract names whose checks run,
 #  {check id: (status, hint key, message pattern)}); every other check of those names must still pass.
 MUTANTS = [
-    pytest.param("kernels.py", rewritten("_max_pool_backward", added_becomes_assigned()),
+    pytest.param("kernels.py", rewritten("_max_pool_backward_into", added_becomes_assigned()),
                  ("MaxPoolingLayer",),
                  {"MaxPoolingLayer.backward.overlapping": ("fail", "overlapping_windows", "two or more windows")},
                  id="pool-backward-assigns-instead-of-adding"),
@@ -148,7 +148,7 @@ MUTANTS = [
                  ("FullyConnectedLayer",),
                  {"FullyConnectedLayer.backward.accumulates": ("fail", "grad_overwritten", "W.grad holds the second")},
                  id="fc-W-grad-overwritten"),
-    pytest.param("layers.py", rewritten("FullyConnectedLayer.backward", call_renamed("sum", "mean")),
+    pytest.param("row_kernels.py", rewritten("_affine_backward", call_renamed("sum", "mean")),
                  ("FullyConnectedLayer",),
                  {"FullyConnectedLayer.backward.B_grad": ("fail", None, r"respect to B.*batch 4")},
                  id="fc-B-grad-mean-over-batch"),

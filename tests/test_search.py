@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import search
+import threads
 from trainer import Dataset
 
 SPACE = {"lr": ("log", 1e-3, 1e-1), "batch_size": ("choice", [16, 32]), "conv1": ("int", 2, 3)}
@@ -115,6 +116,8 @@ ADAM_SETTINGS = ", ".join(name for name in search.SETTINGS
     ({"param_space": {}}, TypeError, "non-empty dict"),
     ({"objective": "loss"}, ValueError, "`objective` must be one of val_acc, train_acc"),
     ({"n_jobs": 0}, ValueError, "`n_jobs` must be a non-zero integer"),
+    ({"threads_per_trial": 0}, ValueError, "`threads_per_trial` must be a positive integer"),
+    ({"n_jobs": 2, "threads_per_trial": 64}, ValueError, "`threads_per_trial` 64 times the 2 trials run at once"),
     ({"n_trials": 0}, ValueError, "`n_trials` must be a positive integer"),
     ({"dataset": object()}, TypeError, "`dataset` must have the attributes"),
 ])
@@ -160,9 +163,11 @@ def test_a_search_over_architectures_optimizers_schedules_and_weight_decay(datas
         for name in ("conv1", "widths", "dropout", "activation", "momentum"):
             assert r[name] == (drawn[name] if name in used else None), (name, r)
         assert 1e-5 <= r["weight_decay"] <= 1e-2 and r["schedule"] in ("step:1:0.5", "cosine", "warmup:1")
-    # A row reruns as it says: its settings (None: not read) with the fixed ones and its seed.
+    # A row reruns as it says: its settings (None: not read) with the fixed ones and its seed, on one thread as the
+    # trials ran (threads_per_trial=1).
     for r in [r for r in results if r["arch"] == "vgg"][:1] + [r for r in results if r["arch"] == "lenet"][:1]:
-        _, trainer = train_model(dataset, **{name: r[name] for name in MODELS_SPACE}, **fixed, seed=r["seed"])
+        with threads.limit(1):
+            _, trainer = train_model(dataset, **{name: r[name] for name in MODELS_SPACE}, **fixed, seed=r["seed"])
         assert max(record["val_acc"] for record in trainer.history) == r["val_acc"]
         assert trainer.history[-1]["loss"] == r["loss"]
 
