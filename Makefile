@@ -53,4 +53,4 @@ models: data
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-bench.txt
-	$(PY) bench.py
+	$(PY) -m bench

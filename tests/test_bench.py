@@ -1,15 +1,25 @@
-"""Smoke tests of bench.py on a tiny configuration: it runs and prints every table. No timing is asserted."""
+"""Smoke tests of the benchmarks (python -m bench) on a tiny configuration: it runs and prints every table. No timing
+is asserted."""
 import inspect
 
 import numpy as np
 import pytest
-
 from threadpoolctl import threadpool_limits
 
-import bench
-import bench_models
-from layers import (AveragePoolingLayer, BatchNormalization, ConvolutionalLayer, Dropout, Flattener,
-                    FullyConnectedLayer, GlobalAveragePooling, MaxPoolingLayer, ReLULayer, TanhLayer)
+from bench import models as bench_models
+from bench import run as bench
+from layers import (
+    AveragePoolingLayer,
+    BatchNormalization,
+    ConvolutionalLayer,
+    Dropout,
+    Flattener,
+    FullyConnectedLayer,
+    GlobalAveragePooling,
+    MaxPoolingLayer,
+    ReLULayer,
+    TanhLayer,
+)
 from model import Sequential
 
 # One thread: two tiny runs side by side (pytest -n 2) or a busy machine make spinning worker threads 5x slower.
@@ -80,7 +90,8 @@ def test_loop_convolution_matches_the_layer(padding, compute_input_grad):
     d_X = layer.backward(d_out)
 
     loop_d_X, loop_d_W, loop_d_B = bench_models.conv_backward_loop(d_out, X, layer.W.value, padding, compute_input_grad)
-    np.testing.assert_allclose(bench_models.conv_forward_loop(X, layer.W.value, layer.B.value, padding), out, atol=1e-12)
+    loop_out = bench_models.conv_forward_loop(X, layer.W.value, layer.B.value, padding)
+    np.testing.assert_allclose(loop_out, out, atol=1e-12)
     np.testing.assert_allclose(loop_d_W, layer.W.grad, atol=1e-12)
     np.testing.assert_allclose(loop_d_B, layer.B.grad, atol=1e-12)
     if compute_input_grad:
@@ -305,12 +316,12 @@ def test_several_thread_counts_give_the_scaling_table(capsys, monkeypatch):
         return {"seconds": (0.1 if side == "ours" else 0.2) / (2 if side == "ours" else 4) ** (count - 1),
                 "peak_mb": 5.0 if side == "ours" else None}
 
-    monkeypatch.setattr(bench.bench_threads, "_run_side", fake_run)
+    monkeypatch.setattr(bench.scaling, "_run_side", fake_run)
     bench.main(["--quick", "--configs", "2x2", "--dtypes", "float32", "--models", "lenet", "--threads", "1", "2"])
     out = capsys.readouterr().out
     assert "Training step at 1, 2 threads, batch 64" in out
     assert calls[:4] == [("ours", "2x2", 1), ("torch", "2x2", 1), ("ours", "2x2", 2), ("torch", "2x2", 2)]
-    assert len(calls) == 2 * 2 * 2 * bench.bench_threads.ROUNDS
+    assert len(calls) == 2 * 2 * 2 * bench.scaling.ROUNDS
     rows = [line.split() for line in out.splitlines() if line.startswith(("ConvNet(2, 2)", "lenet()"))]
     assert [row[-11:] for row in rows if row[0] == "lenet()"] == [
         ["1", "100.0", "ms", "200.0", "ms", "0.50x", "1.00x", "1.00x", "0%", "0%", "5.0"],
@@ -318,5 +329,5 @@ def test_several_thread_counts_give_the_scaling_table(capsys, monkeypatch):
 
 
 def test_a_side_is_timed_in_a_process_of_its_own():
-    result = bench.bench_threads._run_side("ours", "2x2", "float32", 1, batch=2, repeats=1, warmup=1)
+    result = bench.scaling._run_side("ours", "2x2", "float32", 1, batch=2, repeats=1, warmup=1)
     assert result["seconds"] > 0 and result["peak_mb"] > 0

@@ -1,4 +1,4 @@
-"""`python bench.py --threads 1 2 ...`: the training step of every model at each thread count, ours and PyTorch's,
+"""`python -m bench --threads 1 2 ...`: the training step of every model at each thread count, ours and PyTorch's,
 each side in a process of its own.
 
 For every (model, dtype) the runs take turns: in each of `ROUNDS` rounds, for each thread count, a fresh process
@@ -70,8 +70,8 @@ def child(argv):
     argv: side, label, dtype, threads, batch, repeats, warmup.
     """
     side, label, dtype, count, batch, repeats, warmup = argv[0], argv[1], argv[2], *map(int, argv[3:])
-    import bench  # here, after the environment set the thread counts
-    import bench_models
+    from bench import models as bench_models  # here, after the environment set the threads
+    from bench import run as bench
     if bench.torch is not None:
         bench.torch.set_num_threads(count)
     step, peak_step = _step(bench, bench_models, side, label, dtype, batch)
@@ -105,8 +105,8 @@ def _step(bench, bench_models, side, label, dtype, batch):
 def _run_side(side, label, dtype, count, batch, repeats, warmup):
     """The JSON result of `child` run in a fresh Python with `count` threads everywhere."""
     env = dict(os.environ, **{name: str(count) for name in THREAD_VARIABLES})
-    here = os.path.dirname(os.path.abspath(__file__))
-    code = "import sys, bench_threads; bench_threads.child(sys.argv[1:])"
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
+    code = "import sys; from bench import scaling; scaling.child(sys.argv[1:])"
     arguments = [side, label, dtype, str(count), str(batch), str(repeats), str(warmup)]
     time.sleep(0.1)  # let the previous process's spinning threads go
     done = subprocess.run([sys.executable, "-c", code, *arguments], cwd=here, env=env, capture_output=True,

@@ -1,6 +1,6 @@
 """Speed and memory of the numpy models, side by side with PyTorch CPU.
 
-Run `python bench.py` (`--help` for the options). On batches of 32x32x3 images it times:
+Run `python -m bench` (`--help` for the options). On batches of 32x32x3 images it times:
 
 - the assignment's ConvNet, for each channel pair and dtype:
   - the training step: `compute_loss_and_gradients` plus an SGD update of every parameter, against
@@ -8,7 +8,7 @@ Run `python bench.py` (`--help` for the options). On batches of 32x32x3 images i
     weights copied, the images not requiring grad, as our first convolution computes no input gradient);
   - each layer's forward and backward on its own (ReLUs timed separately; the Flattener, a reshape, is left out);
   - the convolutions against `conv_forward_loop` / `conv_backward_loop`, the textbook version kept in
-    bench_models.py, which loops over images and output pixels;
+    bench/models.py, which loops over images and output pixels;
   - the peak memory of a training step (tracemalloc, which sees every numpy allocation);
   - the step time per image at batch / 4, batch and 4 * batch for (16, 32) float32;
 - `lenet()` and `vgg()` of model.py, for each dtype, against the same networks built layer for layer as a
@@ -23,9 +23,10 @@ Run `python bench.py` (`--help` for the options). On batches of 32x32x3 images i
     training step, interleaved with it.
 
 With several thread counts (`--threads 1 2`), it times only the training step of each model at each count, ours and
-torch's each in processes of their own (bench_threads.py), with each side's speed-up.
+torch's each in processes of their own (bench/scaling.py), with each side's speed-up.
 
-The networks and their torch twins are built by bench_models.py. Ours and torch run in turn, one of each per round (with a pause and an untimed call at each switch, see
+The networks and their torch twins are built by bench/models.py. Ours and torch run in turn, one of each per round
+(with a pause and an untimed call at each switch, see
 `time_interleaved`), after warm-up rounds; every figure is a median, except the epoch, where they take turns every
 few steps and each side's time is a total. Before any timing, each torch model is checked to give our loss and
 gradients on the same batch in float64 (and, for `lenet()` and `vgg()`, our losses and running statistics over a
@@ -44,12 +45,32 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import augment
-import bench_threads
 import threads
-from bench_models import (IMAGE_SHAPE, LEARNING_RATE, MODELS, MOMENTUM, N_CLASSES, SEED, check_equivalence,
-                          check_model_equivalence, conv_backward_loop, conv_forward_loop, layer_input_shapes,
-                          make_batch, make_model, make_sequential, momentum_step, our_step, to_torch, torch_dtype,
-                          torch_model, torch_momentum_step, torch_sequential, torch_step)
+from bench import scaling
+from bench.models import (
+    IMAGE_SHAPE,
+    LEARNING_RATE,
+    MODELS,
+    MOMENTUM,
+    N_CLASSES,
+    SEED,
+    check_equivalence,
+    check_model_equivalence,
+    conv_backward_loop,
+    conv_forward_loop,
+    layer_input_shapes,
+    make_batch,
+    make_model,
+    make_sequential,
+    momentum_step,
+    our_step,
+    to_torch,
+    torch_dtype,
+    torch_model,
+    torch_momentum_step,
+    torch_sequential,
+    torch_step,
+)
 from layers import BatchNormalization, Dropout, Flattener
 from validation import parse_argument
 
@@ -103,7 +124,7 @@ def main(argv=None):
 
 
 def _run_scaling(args):
-    """`bench_threads`' table: the training step of each model at each of `args.threads`, each side in its own
+    """`scaling`'s table: the training step of each model at each of `args.threads`, each side in its own
     processes."""
     start = _cpu_snapshot()
     cases = [(f"{c1}x{c2}", dtype) for c1, c2 in args.configs for dtype in args.dtypes]
@@ -112,11 +133,11 @@ def _run_scaling(args):
         check_equivalence(config, batch=min(args.batch, 16))
     for name in args.models if torch is not None else ():
         check_model_equivalence(name, batch=min(args.batch, 16))
-    rows = bench_threads.scaling_rows(cases, args.threads, args.batch, args.repeats, args.warmup, torch is not None,
+    rows = scaling.scaling_rows(cases, args.threads, args.batch, args.repeats, args.warmup, torch is not None,
                                       _progress)
-    headers, lines = bench_threads.table(rows, args.threads)
+    headers, lines = scaling.table(rows, args.threads)
     title = f"Training step at {', '.join(map(str, args.threads))} threads, batch {args.batch}"
-    note = (f"Each side in processes of its own, {bench_threads.ROUNDS} rounds taking turns, medians of "
+    note = (f"Each side in processes of its own, {scaling.ROUNDS} rounds taking turns, medians of "
             f"{args.repeats} steps each; spread: (slowest - fastest) / median of the rounds. ours x{args.threads[0]}"
             f"->N: each side's speed-up from {args.threads[0]} thread(s) to this row's count.")
     md = args.markdown
@@ -508,7 +529,7 @@ def _convnet_sections(tables, scaling, args):
                            "timed; torch forward records autograd, torch backward is autograd.grad of the layer."),
         (f"Convolution forward + backward against the per-pixel loop, batch {args.batch}, ms",
          ["channels", "dtype", "layer", "loop", "ours", "speed-up", "target", "status"], 3, tables["loop"],
-         f"loop: conv_forward_loop + conv_backward_loop in bench.py, one patch @ W per image and output pixel; "
+         f"loop: conv_forward_loop + conv_backward_loop in bench/models.py, one patch @ W per image and output pixel; "
          f"median of {args.loop_repeats} runs on {min(args.loop_batch, args.batch)} images, scaled linearly to "
          f"{args.batch}. ours: forward + backward medians from the layer table."),
         (f"Peak memory of a training step, batch {args.batch}",
@@ -610,7 +631,7 @@ def machine_info(threads=None, others_share=None):
     if others_share is not None:
         verdict = "busy: the figures are unreliable" if others_share > BUSY_SHARE else "quiet"
         lines.append(f"other processes used {others_share:.0%} of the cores during the run ({verdict})")
-    lines.append(f"command: python bench.py {' '.join(sys.argv[1:])}".rstrip())
+    lines.append(f"command: python -m bench {' '.join(sys.argv[1:])}".rstrip())
     return lines
 
 
@@ -691,7 +712,7 @@ def _status(value, target, at_most):
 
 
 def _parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(prog="python -m bench", 
         description="Time the numpy models against PyTorch CPU. The assignment's ConvNet: the training step, each "
                     "layer, both convolutions against a per-pixel loop, the peak memory and the cost per image at "
                     "three batch sizes. lenet() and vgg(): the training step with momentum, each layer of vgg() "

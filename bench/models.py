@@ -1,4 +1,4 @@
-"""The workloads bench.py times: our networks and their PyTorch twins, checked to compute the same, and the
+"""The workloads bench/run.py times: our networks and their PyTorch twins, checked to compute the same, and the
 textbook per-pixel convolution.
 
 - the assignment's ConvNet (`make_model`, `our_step`: loss, gradients and an SGD update) and `torch_model`, an
