@@ -712,7 +712,7 @@ def _status(value, target, at_most):
 
 
 def _parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m bench", 
+    parser = argparse.ArgumentParser(prog="python -m bench",
         description="Time the numpy models against PyTorch CPU. The assignment's ConvNet: the training step, each "
                     "layer, both convolutions against a per-pixel loop, the peak memory and the cost per image at "
                     "three batch sizes. lenet() and vgg(): the training step with momentum, each layer of vgg() "

@@ -4,8 +4,8 @@ The runner (selfcheck/runner.py) starts it as `python -m selfcheck.worker SPEC F
 this repository first on PYTHONPATH (the only way it finds the package), where SPEC is JSON {"path": folder, "ids":
 [check ids]} and FD a pipe's write end. The worker loads the check modules (ours, `selfcheck.checks.*`), then removes
 this repository, the working folder and the PYTHONPATH entries from sys.path and puts the learner's folder first, so
-that `import layers` can only find the learner's file. It runs the checks one after another, importing each learner module when a check first needs it,
-and writes one JSON line per event to FD:
+that `import layers` can only find the learner's file. It runs the checks one after another, importing each learner
+module when a check first needs it, and writes one JSON line per event to FD:
 
 - {"event": "import", "module": "layers"} before importing a learner module;
 - {"event": "start", "id": ...} before running a check;

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 import threads
-from model import ConvNet
-from model import lenet, vgg
+from model import ConvNet, lenet, vgg
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 

@@ -17,9 +17,28 @@ import numpy as np
 from selfcheck import oracles
 from selfcheck.base import CheckFailed, Info, assert_close, describe, numeric_gradient, on_input
 from selfcheck.checks.layer_tools import (
-    ATOL, RTOL, SPEED_BATCH, SPEED_SIZE, Problem, check_accumulation, check_forward_values, check_gradient,
-    check_no_params, check_param_shapes, checked_array, checked_number, checked_pair, describe_raised, layer_check,
-    not_implemented, of_weights, run_backward, run_cases, run_forward, time_passes)
+    ATOL,
+    RTOL,
+    SPEED_BATCH,
+    SPEED_SIZE,
+    Problem,
+    check_accumulation,
+    check_forward_values,
+    check_gradient,
+    check_no_params,
+    check_param_shapes,
+    checked_array,
+    checked_number,
+    checked_pair,
+    describe_raised,
+    layer_check,
+    not_implemented,
+    of_weights,
+    run_backward,
+    run_cases,
+    run_forward,
+    time_passes,
+)
 
 FcCase = namedtuple("FcCase", "batch n_input n_output")
 ConvCase = namedtuple("ConvCase", "batch height width in_channels out_channels filter_size padding")
@@ -150,7 +169,8 @@ def _softmax_loss(modules, batched):
 def _softmax_gradient(modules, batched):
     for predictions, target, target_array in _softmax_cases(batched):
         case, _, grad = _softmax(modules, predictions, target)
-        expected = numeric_gradient(lambda p: oracles.softmax_cross_entropy(p, target_array), predictions)
+        expected = numeric_gradient(lambda p, target=target_array: oracles.softmax_cross_entropy(p, target),
+                                    predictions)
         if batched and len(predictions) > 1 and np.allclose(grad, expected * len(predictions), RTOL, ATOL):
             raise CheckFailed("softmax_with_cross_entropy's gradient: the gradient of the batch's summed loss, "
                               f"expected that of its mean (divide by the batch size {len(predictions)}) "
