@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA := data
 BUILD := build
 
-.PHONY: test demo data bench models
+.PHONY: test lint demo data bench models
 
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(STAMP): requirements.txt requirements-test.txt
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 	@echo "make test: the README's python commands run in .venv: source .venv/bin/activate"
+
+# ruff, pinned in requirements-test.txt and set up in pyproject.toml; .ci/run runs it before the tests.
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 # SVHN when it can be downloaded, otherwise the offline stand-in (and the notebook says which one it read).
 data: $(STAMP)

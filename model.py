@@ -9,15 +9,7 @@ import numbers
 import numpy as np
 
 import layers as layer_module
-from layers import (
-    ConvolutionalLayer,
-    Flattener,
-    FullyConnectedLayer,
-    MaxPoolingLayer,
-    ReLULayer,
-    l2_regularization,
-    softmax_with_cross_entropy,
-)
+from layers import l2_regularization, softmax_with_cross_entropy
 from validation import (
     check_dtype,
     check_finite,
@@ -463,17 +455,17 @@ class ConvNet(Sequential):
         height, width, channels = input_shape
         pooled_height, pooled_width = height // POOL // POOL, width // POOL // POOL
         super().__init__([
-            ("conv1", ConvolutionalLayer(channels, conv1_channels, 3, 1, dtype=dtype, seed=rng)),
-            ("relu1", ReLULayer()),
-            ("pool1", MaxPoolingLayer(POOL, POOL)),
-            ("conv2", ConvolutionalLayer(conv1_channels, conv2_channels, 3, 1, dtype=dtype, seed=rng)),
-            ("relu2", ReLULayer()),
-            ("pool2", MaxPoolingLayer(POOL, POOL)),
-            ("flatten", Flattener()),
+            ("conv1", layer_module.ConvolutionalLayer(channels, conv1_channels, 3, 1, dtype=dtype, seed=rng)),
+            ("relu1", layer_module.ReLULayer()),
+            ("pool1", layer_module.MaxPoolingLayer(POOL, POOL)),
+            ("conv2", layer_module.ConvolutionalLayer(conv1_channels, conv2_channels, 3, 1, dtype=dtype, seed=rng)),
+            ("relu2", layer_module.ReLULayer()),
+            ("pool2", layer_module.MaxPoolingLayer(POOL, POOL)),
+            ("flatten", layer_module.Flattener()),
             # Variance 1 / (3 * fan_in), PyTorch's nn.Linear default: the pooled ReLU features are large and
             # positive, so LeCun's 1 / fan_in would start at a loss of 2.6-3.0 instead of about ln 10.
-            ("fc", FullyConnectedLayer(pooled_height * pooled_width * conv2_channels, n_output_classes,
-                                       dtype=dtype, seed=rng, gain=1 / 3)),
+            ("fc", layer_module.FullyConnectedLayer(pooled_height * pooled_width * conv2_channels, n_output_classes,
+                                                    dtype=dtype, seed=rng, gain=1 / 3)),
         ], reg=reg, input_shape=input_shape)
 
     def config(self):
