@@ -6,7 +6,8 @@ textbook per-pixel convolution.
 - `lenet()` / `vgg()` (`make_sequential`, `momentum_step`) and `torch_sequential`, the torch module of any of our
   `Sequential`s layer for layer with its weights and running statistics (`torch_state`), checked by
   `check_sequential_equivalence` over a few momentum steps;
-- `conv_forward_loop` / `conv_backward_loop`, the convolution as one patch @ W per image and output pixel.
+- `conv_backward_loop`, the gradients of the plain-loop convolution (`selfcheck.oracles.convolution`), one
+  output pixel at a time.
 
 torch is optional (requirements-bench.txt): without it only our side can be built.
 """
@@ -285,40 +286,14 @@ def _check_close(name, what, ours, theirs):
                            f"(ours {np.max(np.abs(ours)):.6g} at most)")
 
 
-def conv_forward_loop(X, W, B, padding):
-    """The textbook convolution, stride 1: loops over images and output pixels, one patch @ W_flat each.
-
-    Parameters
-    ----------
-    X : ndarray of shape (batch, height, width, in_channels)
-    W : ndarray of shape (k, k, in_channels, out_channels)
-    B : ndarray of shape (out_channels,)
-    padding : int
-        Zeros added on each side of the height and width.
-
-    Returns
-    -------
-    ndarray of shape (batch, out_height, out_width, out_channels), `out_height = height + 2 * padding - k + 1`
-    """
-    k, out_channels = W.shape[0], W.shape[3]
-    X = np.pad(X, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    batch, padded_height, padded_width = X.shape[:3]
-    W_flat = W.reshape(-1, out_channels)  # (k * k * in_channels, out_channels)
-    out = np.empty((batch, padded_height - k + 1, padded_width - k + 1, out_channels), dtype=X.dtype)
-    for n in range(batch):
-        for y in range(out.shape[1]):
-            for x in range(out.shape[2]):
-                out[n, y, x] = X[n, y:y + k, x:x + k].reshape(-1) @ W_flat + B
-    return out
-
-
 def conv_backward_loop(d_out, X, W, padding, input_grad=True):
-    """Gradients of `conv_forward_loop`, image by image and output pixel by output pixel.
+    """Gradients of the convolution `selfcheck.oracles.convolution` (stride 1), image by image and output pixel
+    by output pixel.
 
     Parameters
     ----------
     d_out : ndarray of shape (batch, out_height, out_width, out_channels)
-    X, W, padding : as given to `conv_forward_loop`
+    X, W, padding : as given to the convolution
     input_grad : bool
         When False, d_X is not computed (None), as for the first layer of a network.
 

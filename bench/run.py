@@ -7,7 +7,7 @@ Run `python -m bench` (`--help` for the options). On batches of 32x32x3 images i
     forward + cross-entropy + backward + `torch.optim.SGD.step` of an equivalent `nn.Sequential` (NCHW, our
     weights copied, the images not requiring grad, as our first convolution computes no input gradient);
   - each layer's forward and backward on its own (ReLUs timed separately; the Flattener, a reshape, is left out);
-  - the convolutions against `conv_forward_loop` / `conv_backward_loop`, the textbook version kept in
+  - the convolutions against the plain loop `selfcheck.oracles.convolution` and its gradients `conv_backward_loop` in
     bench/models.py, which loops over images and output pixels;
   - the peak memory of a training step (tracemalloc, which sees every numpy allocation);
   - the step time per image at batch / 4, batch and 4 * batch for (16, 32) float32;
@@ -57,7 +57,6 @@ from bench.models import (
     check_equivalence,
     check_model_equivalence,
     conv_backward_loop,
-    conv_forward_loop,
     layer_input_shapes,
     make_batch,
     make_model,
@@ -72,6 +71,7 @@ from bench.models import (
     torch_step,
 )
 from layers import BatchNormalization, Dropout, Flattener
+from selfcheck.oracles import convolution
 from validation import parse_argument
 
 try:
@@ -440,7 +440,7 @@ def time_epoch(name, dtype, batch, images, steps=None):
 
 
 def time_conv_loops(config, dtype, batch, loop_batch, repeats):
-    """Seconds of `conv_forward_loop` + `conv_backward_loop` on the shapes of conv1 and conv2 at `batch` images.
+    """Seconds of the plain-loop `convolution` + `conv_backward_loop` on the shapes of conv1 and conv2, `batch` images.
 
     The loop runs image by image, so it is timed on the first `loop_batch` images and scaled by
     `batch / loop_batch`. Like the layers, it computes no input gradient for conv1.
@@ -455,7 +455,7 @@ def time_conv_loops(config, dtype, batch, loop_batch, repeats):
 
         def loop(inputs=inputs, d_out=d_out, W=layer.W.value, B=layer.B.value, padding=layer.padding,
                  input_grad=layer.compute_input_grad):
-            conv_forward_loop(inputs, W, B, padding)
+            convolution(inputs, W, B, padding)
             conv_backward_loop(d_out, inputs, W, padding, input_grad)
         loops[name] = loop
     times = time_interleaved([loops], repeats, warmup=1)
@@ -529,7 +529,8 @@ def _convnet_sections(tables, scaling, args):
                            "timed; torch forward records autograd, torch backward is autograd.grad of the layer."),
         (f"Convolution forward + backward against the per-pixel loop, batch {args.batch}, ms",
          ["channels", "dtype", "layer", "loop", "ours", "speed-up", "target", "status"], 3, tables["loop"],
-         f"loop: conv_forward_loop + conv_backward_loop in bench/models.py, one patch @ W per image and output pixel; "
+         f"loop: selfcheck.oracles.convolution + bench/models.py's conv_backward_loop, one patch @ W per image and "
+         f"output pixel; "
          f"median of {args.loop_repeats} runs on {min(args.loop_batch, args.batch)} images, scaled linearly to "
          f"{args.batch}. ours: forward + backward medians from the layer table."),
         (f"Peak memory of a training step, batch {args.batch}",

