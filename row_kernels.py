@@ -9,25 +9,25 @@ import numpy as np
 import threads
 
 
-def _relu(X):
+def relu(X):
     """`max(X, 0)` and the mask `X > 0`, shaped like X (any shape)."""
     positive = _by_rows(lambda out, X: np.greater(X, 0, out=out), np.empty(X.shape, dtype=bool), X)
     return _by_rows(lambda out, X: np.maximum(X, 0, out=out), np.empty_like(X), X), positive
 
 
-def _relu_backward(d_out, positive):
-    """`d_out * positive`, the gradient of `_relu` given its mask."""
+def relu_backward(d_out, positive):
+    """`d_out * positive`, the gradient of `relu` given its mask."""
     return _by_rows(lambda out, d_out, positive: np.multiply(d_out, positive, out=out), np.empty_like(d_out),
                     d_out, positive)
 
 
-def _tanh(X):
+def tanh(X):
     """`tanh(X)`, shaped like X (any shape)."""
     return _by_rows(lambda out, X: np.tanh(X, out=out), np.empty_like(X), X)
 
 
-def _tanh_backward(d_out, out):
-    """`d_out * (1 - out**2)`, the gradient of `_tanh` given its output `out` (tanh' = 1 - tanh^2)."""
+def tanh_backward(d_out, out):
+    """`d_out * (1 - out**2)`, the gradient of `tanh` given its output `out` (tanh' = 1 - tanh^2)."""
     return _by_rows(lambda d_X, d_out, out: np.multiply(d_out, 1 - out * out, out=d_X),
                     np.empty(d_out.shape, dtype=np.result_type(d_out, out)), d_out, out)
 
@@ -42,7 +42,7 @@ def _by_rows(function, out, *inputs):
     return out
 
 
-def _affine_forward(X, W, B):
+def affine_forward(X, W, B):
     """`X @ W + B`: X of shape (batch, n_input), W (n_input, n_output), B (1, n_output), one dtype."""
     out = np.empty((X.shape[0], W.shape[1]), dtype=W.dtype)
 
@@ -54,8 +54,8 @@ def _affine_forward(X, W, B):
     return out
 
 
-def _affine_backward(X, W, d_out):
-    """Gradients of `_affine_forward` with respect to X, W and B (shapes of X, W, (1, n_output)), from d_out of
+def affine_backward(X, W, d_out):
+    """Gradients of `affine_forward` with respect to X, W and B (shapes of X, W, (1, n_output)), from d_out of
     shape (batch, n_output); the chunks' d_W and d_B are added in chunk order."""
     d_X = np.empty(X.shape, dtype=W.dtype)
 
