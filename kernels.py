@@ -1,12 +1,13 @@
-"""The array functions behind the layers: patches for the convolution, window maxima and means for the pooling, numpy
-only.
+"""The array functions behind the layers, numpy only: patches for the convolution, window maxima and means for the
+pooling, the activations and the fully connected products.
 
 Images are NHWC: (batch, height, width, channels), float32 or float64. `conv_output_shape`, `im2col`, `col2im` and
 the pooling functions check their arguments first (a TypeError or ValueError naming the argument; metadata only,
 never a pass over the data) and then call their twin `<name>_unchecked`, which the layers call directly once they
-have checked their own input. The other public functions (`pool_output_shape`, the im2col convolution) serve the
-layers and trust their arguments too. The kernels split large batches into chunks of images run at once on the
-threads of `threads.py`; results do not depend on timing, and sums across chunks are added in chunk order.
+have checked their own input. The other public functions (`pool_output_shape`, the im2col convolution, the activations
+and the fully connected products) serve the layers and trust their arguments too. The kernels split large arrays
+along their first axis (the batch) into chunks run at once on the threads of `threads.py`; results do not depend on
+timing, and sums across chunks are added in chunk order.
 """
 import functools
 import numbers
@@ -122,10 +123,7 @@ def max_pool(X, pool_size, stride):
     argmax : unsigned int ndarray shaped like `out`
         Row-major offset `row * pool_size + col` of the first maximum inside each window.
     """
-    X = check_images(X, "X")
-    pool_size, stride = _check_pool(pool_size, stride)
-    pool_output_shape(X.shape[1:3], pool_size, stride)
-    return max_pool_unchecked(X, pool_size, stride)
+    return max_pool_unchecked(*_check_pool_input(X, pool_size, stride))
 
 
 def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
@@ -151,13 +149,7 @@ def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
         raise TypeError(f"`argmax` must be the unsigned integer array that max_pool returns, got {got}")
     if argmax.shape != d_out.shape:
         raise ValueError(f"`argmax` must have the shape of `d_out` {d_out.shape}, got {argmax.shape}")
-    input_shape = check_shape(input_shape, "input_shape", ("batch", "height", "width", "channels"), minimum=0)
-    pool_size, stride = _check_pool(pool_size, stride)
-    batch, height, width, channels = input_shape
-    expected = (batch, *pool_output_shape((height, width), pool_size, stride), channels)
-    if d_out.shape != expected:
-        raise ValueError(f"`d_out` must have shape {expected}, the output of max_pool for `input_shape` "
-                         f"{input_shape}, pool_size {pool_size} and stride {stride}; got {d_out.shape}")
+    input_shape, pool_size, stride = _check_pool_backward(d_out, input_shape, pool_size, stride, "max_pool")
     return max_pool_backward_unchecked(d_out, argmax, input_shape, pool_size, stride)
 
 
@@ -177,10 +169,7 @@ def avg_pool(X, pool_size, stride):
     ndarray of shape (batch, out_height, out_width, channels), dtype of X
         `out_height = (height - pool_size) // stride + 1`, and likewise for the width.
     """
-    X = check_images(X, "X")
-    pool_size, stride = _check_pool(pool_size, stride)
-    pool_output_shape(X.shape[1:3], pool_size, stride)
-    return avg_pool_unchecked(X, pool_size, stride)
+    return avg_pool_unchecked(*_check_pool_input(X, pool_size, stride))
 
 
 def avg_pool_backward(d_out, input_shape, pool_size, stride):
@@ -200,13 +189,7 @@ def avg_pool_backward(d_out, input_shape, pool_size, stride):
         A pixel in several windows (stride < pool_size) gets the sum of their shares; one in none gets 0.
     """
     d_out = check_images(d_out, "d_out")
-    input_shape = check_shape(input_shape, "input_shape", ("batch", "height", "width", "channels"), minimum=0)
-    pool_size, stride = _check_pool(pool_size, stride)
-    batch, height, width, channels = input_shape
-    expected = (batch, *pool_output_shape((height, width), pool_size, stride), channels)
-    if d_out.shape != expected:
-        raise ValueError(f"`d_out` must have shape {expected}, the output of avg_pool for `input_shape` "
-                         f"{input_shape}, pool_size {pool_size} and stride {stride}; got {d_out.shape}")
+    input_shape, pool_size, stride = _check_pool_backward(d_out, input_shape, pool_size, stride, "avg_pool")
     return avg_pool_backward_unchecked(d_out, input_shape, pool_size, stride)
 
 
@@ -501,6 +484,65 @@ def _avg_pool_backward_into(d_out, d_input, pool_size, stride):
         _window_offset(d_input, col, 2, s, out_width)[...] += d_rows
 
 
+def relu(X):
+    """`max(X, 0)` and the mask `X > 0`, shaped like X (any shape)."""
+    positive = _by_rows(lambda out, X: np.greater(X, 0, out=out), np.empty(X.shape, dtype=bool), X)
+    return _by_rows(lambda out, X: np.maximum(X, 0, out=out), np.empty_like(X), X), positive
+
+
+def relu_backward(d_out, positive):
+    """`d_out * positive`, the gradient of `relu` given its mask."""
+    return _by_rows(lambda out, d_out, positive: np.multiply(d_out, positive, out=out), np.empty_like(d_out),
+                    d_out, positive)
+
+
+def tanh(X):
+    """`tanh(X)`, shaped like X (any shape)."""
+    return _by_rows(lambda out, X: np.tanh(X, out=out), np.empty_like(X), X)
+
+
+def tanh_backward(d_out, out):
+    """`d_out * (1 - out**2)`, the gradient of `tanh` given its output `out` (tanh' = 1 - tanh^2)."""
+    return _by_rows(lambda d_X, d_out, out: np.multiply(d_out, 1 - out * out, out=d_X),
+                    np.empty(d_out.shape, dtype=np.result_type(d_out, out)), d_out, out)
+
+
+def _by_rows(function, out, *inputs):
+    """Call `function(out[rows], *(array[rows] for array in inputs))` for chunks of the first axis run at once;
+    return `out`. The arrays have one shape; a 0-d one is one chunk."""
+    if out.ndim == 0:
+        function(out, *inputs)
+        return out
+    threads.map_rows(lambda rows: function(out[rows], *(array[rows] for array in inputs)), len(out), out[0].size)
+    return out
+
+
+def affine_forward(X, W, B):
+    """`X @ W + B`: X of shape (batch, n_input), W (n_input, n_output), B (1, n_output), one dtype."""
+    out = np.empty((X.shape[0], W.shape[1]), dtype=W.dtype)
+
+    def forward_rows(rows):
+        np.matmul(X[rows], W, out=out[rows])
+        out[rows] += B
+
+    threads.map_rows(forward_rows, X.shape[0], int(sum(W.shape) + W.size * threads.ELEMENTS_PER_MULTIPLY_ADD))
+    return out
+
+
+def affine_backward(X, W, d_out):
+    """Gradients of `affine_forward` with respect to X, W and B (shapes of X, W, (1, n_output)), from d_out of
+    shape (batch, n_output); the chunks' d_W and d_B are added in chunk order."""
+    d_X = np.empty(X.shape, dtype=W.dtype)
+
+    def backward_rows(rows):
+        np.matmul(d_out[rows], W.T, out=d_X[rows])
+        return X[rows].T @ d_out[rows], d_out[rows].sum(axis=0, keepdims=True)
+
+    row_work = int(sum(W.shape) + 2 * W.size * threads.ELEMENTS_PER_MULTIPLY_ADD)
+    parts = threads.map_rows(backward_rows, X.shape[0], row_work)
+    return d_X, threads.sum_in_order([d_W for d_W, _ in parts]), threads.sum_in_order([d_B for _, d_B in parts])
+
+
 def _patch_offset(padded, i, j, row_axis, stride, out_height, out_width):
     """View of `padded` at filter offset (i, j) for every output pixel: rows on `row_axis`, columns after it."""
     rows = _window_offset(padded, i, row_axis, stride, out_height)
@@ -569,6 +611,27 @@ def _check_window(filter_size, padding, stride):
 def _check_pool(pool_size, stride):
     """The window size and stride of a pooling as ints >= 1."""
     return check_int(pool_size, "pool_size", 1), check_int(stride, "stride", 1)
+
+
+def _check_pool_input(X, pool_size, stride):
+    """The images `X`, window size and stride of a pooling checked, the window no larger than the images."""
+    X = check_images(X, "X")
+    pool_size, stride = _check_pool(pool_size, stride)
+    pool_output_shape(X.shape[1:3], pool_size, stride)
+    return X, pool_size, stride
+
+
+def _check_pool_backward(d_out, input_shape, pool_size, stride, forward_name):
+    """The `input_shape`, window size and stride of a pooling's backward pass checked, `d_out` (already checked
+    images) shaped like the output of `forward_name` for them."""
+    input_shape = check_shape(input_shape, "input_shape", ("batch", "height", "width", "channels"), minimum=0)
+    pool_size, stride = _check_pool(pool_size, stride)
+    batch, height, width, channels = input_shape
+    expected = (batch, *pool_output_shape((height, width), pool_size, stride), channels)
+    if d_out.shape != expected:
+        raise ValueError(f"`d_out` must have shape {expected}, the output of {forward_name} for `input_shape` "
+                         f"{input_shape}, pool_size {pool_size} and stride {stride}; got {d_out.shape}")
+    return input_shape, pool_size, stride
 
 
 def _check_workspace(workspace):

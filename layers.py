@@ -18,6 +18,8 @@ from conv_gemm import conv_forward as shifted_conv_forward
 # are re-exported so that `from layers import im2col` works.
 from kernels import (  # noqa: F401
     CHANNELS_LAST_FROM,
+    affine_backward,
+    affine_forward,
     avg_pool,
     avg_pool_backward,
     avg_pool_backward_unchecked,
@@ -33,9 +35,12 @@ from kernels import (  # noqa: F401
     max_pool_backward_unchecked,
     max_pool_unchecked,
     pool_output_shape,
+    relu,
+    relu_backward,
+    tanh,
+    tanh_backward,
 )
 from param import Param, check_d_out, check_sample_shape
-from row_kernels import affine_backward, affine_forward, relu, relu_backward, tanh, tanh_backward
 
 # The thread policy, importable from here as well: `from layers import set_num_threads`.
 from threads import get_num_threads, set_num_threads  # noqa: F401
