@@ -3,7 +3,8 @@
 Images are NHWC: (batch, height, width, channels). Every layer has `forward(X)`, which keeps what the backward pass
 needs, `backward(d_out)`, which returns the gradient with respect to the input and *adds* into each `Param.grad`,
 `params()`, a dict of its `Param`s, and `output_shape(input_shape)`, the shape of one output sample for one input
-sample, both without the batch axis: `forward(X).shape == (len(X), *layer.output_shape(X.shape[1:]))`.
+sample, both without the batch axis: `forward(X).shape == (len(X), *layer.output_shape(X.shape[1:]))`, and
+`config()`. Every layer derives from `param.Layer`, which gives a parameter-free, shape-preserving layer's defaults.
 
 Inputs, gradients and parameter values are float32 or float64 arrays; any other dtype (float16, integers, ...) is a
 TypeError. Layers with parameters compute in the dtype of their parameters (float64 unless `dtype=` says
@@ -40,7 +41,7 @@ from kernels import (  # noqa: F401
     tanh,
     tanh_backward,
 )
-from param import Param, check_d_out, check_sample_shape
+from param import Layer, Param, check_d_out, check_sample_shape
 
 # The thread policy, importable from here as well: `from layers import set_num_threads`.
 from threads import get_num_threads, set_num_threads  # noqa: F401
@@ -122,7 +123,7 @@ def softmax_with_cross_entropy(predictions, target_index):
     return float(loss), d_logits.reshape(predictions.shape)
 
 
-class ReLULayer:
+class ReLULayer(Layer):
     """Elementwise max(X, 0).
 
     Input shape: any, float32 or float64. Output shape: the same.
@@ -140,19 +141,8 @@ class ReLULayer:
         d_out = check_d_out(d_out, self._positive, "ReLULayer")
         return relu_backward(d_out, self._positive)
 
-    def params(self):
-        return {}
 
-    def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
-        return {}
-
-    def output_shape(self, input_shape):
-        """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
-        return check_sample_shape(input_shape)
-
-
-class TanhLayer:
+class TanhLayer(Layer):
     """Elementwise tanh (LeNet's original activation); the forward pass keeps its output for the backward one.
 
     Input shape: any, float32 or float64. Output shape: the same.
@@ -170,19 +160,8 @@ class TanhLayer:
         d_out = check_d_out(d_out, self._out, "TanhLayer")
         return tanh_backward(d_out, self._out)
 
-    def params(self):
-        return {}
 
-    def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
-        return {}
-
-    def output_shape(self, input_shape):
-        """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
-        return check_sample_shape(input_shape)
-
-
-class FullyConnectedLayer:
+class FullyConnectedLayer(Layer):
     """Affine layer `X @ W + B`.
 
     Parameters
@@ -234,7 +213,6 @@ class FullyConnectedLayer:
         return {"W": self.W, "B": self.B}
 
     def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
         n_input, n_output = self.W.value.shape
         return {"n_input": n_input, "n_output": n_output, "dtype": self.W.value.dtype.name}
 
@@ -247,7 +225,7 @@ class FullyConnectedLayer:
         return (n_output,)
 
 
-class ConvolutionalLayer:
+class ConvolutionalLayer(Layer):
     """2-D convolution (cross-correlation, as in every framework) with zero padding.
 
     Parameters
@@ -345,7 +323,6 @@ class ConvolutionalLayer:
                 and padded_pixels <= SHIFTED_PRODUCTS_MAX_OVERHEAD * out_height * out_width)
 
     def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
         return {"in_channels": self.in_channels, "out_channels": self.out_channels, "filter_size": self.filter_size,
                 "padding": self.padding, "stride": self.stride, "dtype": self.W.value.dtype.name}
 
@@ -360,7 +337,7 @@ class ConvolutionalLayer:
         return out_height, out_width, self.out_channels
 
 
-class _WindowPooling:
+class _WindowPooling(Layer):
     """What max and average pooling share: `pool_size x pool_size` windows moved by `stride`, no parameters."""
 
     def __init__(self, pool_size, stride):
@@ -368,11 +345,7 @@ class _WindowPooling:
         self.stride = check_int(stride, "stride", 1)
         self._input_shape = None
 
-    def params(self):
-        return {}
-
     def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
         return {"pool_size": self.pool_size, "stride": self.stride}
 
     def output_shape(self, input_shape):
@@ -439,7 +412,7 @@ class AveragePoolingLayer(_WindowPooling):
         return avg_pool_backward_unchecked(d_out, self._input_shape, self.pool_size, self.stride)
 
 
-class GlobalAveragePooling:
+class GlobalAveragePooling(Layer):
     """Mean over the whole height and width, per channel.
 
     Input shape: (batch, height, width, channels), float32 or float64. Output shape: (batch, channels).
@@ -461,19 +434,12 @@ class GlobalAveragePooling:
         share = d_out / (height * width)  # every pixel of a channel had the same weight in its mean
         return np.broadcast_to(share[:, None, None, :], self._input_shape).copy()
 
-    def params(self):
-        return {}
-
-    def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
-        return {}
-
     def output_shape(self, input_shape):
         """(height, width, channels) -> (channels,): the shape of one sample, without the batch axis."""
         return check_sample_shape(input_shape, ("height", "width", "channels"))[2:]
 
 
-class Flattener:
+class Flattener(Layer):
     """Reshapes (batch, height, width, channels) to (batch, height * width * channels) and back.
 
     Input shape: (batch, height, width, channels), float32 or float64.
@@ -494,13 +460,6 @@ class Flattener:
             expected = (self._input_shape[0], int(np.prod(self._input_shape[1:])))
         d_out = check_d_out(d_out, self._input_shape, "Flattener", expected)
         return d_out.reshape(self._input_shape)
-
-    def params(self):
-        return {}
-
-    def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
-        return {}
 
     def output_shape(self, input_shape):
         """(height, width, channels) -> (height * width * channels,): the shape of one sample, without the batch

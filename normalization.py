@@ -2,14 +2,14 @@
 
 Each has an attribute `training` (True when built); a model's `train()` / `eval()` set it. `backward` always follows
 the mode of the last `forward`, whatever `training` says by then. Same protocol as the layers of `layers.py`:
-`forward(X)`, `backward(d_out)` (returns the input gradient and *adds* into each `Param.grad`), `params()` and
-`output_shape(input_shape)`.
+`forward(X)`, `backward(d_out)` (returns the input gradient and *adds* into each `Param.grad`), `params()`,
+`config()` and `output_shape(input_shape)`, with `param.Layer` as the base.
 """
 import numpy as np
 
 import threads
 from kernels import workspace_buffer
-from param import Param, check_d_out, check_sample_shape
+from param import Layer, Param, check_d_out, check_sample_shape
 from validation import check_dtype, check_float_array, check_int, check_number, check_rng
 
 # The large arrays are walked this many bytes of rows at a time: the few operations on a chunk then run in cache
@@ -19,7 +19,7 @@ _CHUNK_BYTES = 256 * 1024
 _SHIFT_SAMPLES = 1024
 
 
-class BatchNormalization:
+class BatchNormalization(Layer):
     """Batch normalization over every axis but the last (the features, or the channels of NHWC images).
 
     `out = gamma * (X - mean) / sqrt(var + eps) + beta`, per feature. In training, `mean` and `var` are the batch's
@@ -112,7 +112,6 @@ class BatchNormalization:
         return {"gamma": self.gamma, "beta": self.beta}
 
     def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
         return {"n_features": self.n_features, "momentum": self.momentum, "eps": self.eps,
                 "dtype": self.gamma.value.dtype.name}
 
@@ -149,7 +148,7 @@ class BatchNormalization:
         self.running_var[...] = (1 - self.momentum) * self.running_var + self.momentum * unbiased_var
 
 
-class Dropout:
+class Dropout(Layer):
     """Inverted dropout: in training, each element is kept with probability `1 - p` and scaled by `1 / (1 - p)`,
     else set to 0; in evaluation, the identity.
 
@@ -189,16 +188,9 @@ class Dropout:
         d_out = check_d_out(d_out, self._input_shape, "Dropout", self._input_shape)
         return d_out if self._mask is None else d_out * self._mask
 
-    def params(self):
-        return {}
-
     def config(self):
         """The constructor arguments that rebuild this layer, without the seed: a rebuilt layer draws new masks."""
         return {"p": self.p}
-
-    def output_shape(self, input_shape):
-        """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
-        return check_sample_shape(input_shape)
 
 
 def _sample_mean(rows):

@@ -1,4 +1,5 @@
-"""`Param`, a trainable array and its gradient, and the checks of the layer protocol (shared by every layer module)."""
+"""`Param`, a trainable array and its gradient, and `Layer`, the base of every layer, with the checks of the layer
+protocol (shared by every layer module)."""
 import numpy as np
 
 from kernels import check_shape
@@ -27,6 +28,23 @@ class Param:
 
     def __repr__(self):
         return f"Param(shape={self.value.shape}, dtype={self.value.dtype})"
+
+
+class Layer:
+    """The base of every layer: the defaults of the protocol (see layers.py) for a layer without parameters whose
+    output has its input's shape. Subclasses define `forward(X)` and `backward(d_out)`."""
+
+    def params(self):
+        """The layer's `Param`s by name."""
+        return {}
+
+    def config(self):
+        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
+        return {}
+
+    def output_shape(self, input_shape):
+        """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
+        return check_sample_shape(input_shape)
 
 
 def check_sample_shape(input_shape, axes=None, last=None, last_name="input channels"):
