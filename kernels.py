@@ -154,20 +154,12 @@ def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
 
 
 def avg_pool(X, pool_size, stride):
-    """Window means of `X`, per channel.
-
-    Windows may overlap (stride < pool_size); windows that do not fit at the bottom or right edge are dropped.
-
-    Parameters
-    ----------
-    X : ndarray of shape (batch, height, width, channels), float32 or float64
-    pool_size : int >= 1, at most height and width
-    stride : int >= 1
+    """Window means of `X`, per channel, over the windows of `max_pool` (same arguments, same checks).
 
     Returns
     -------
     ndarray of shape (batch, out_height, out_width, channels), dtype of X
-        `out_height = (height - pool_size) // stride + 1`, and likewise for the width.
+        Shaped like `max_pool`'s `out`.
     """
     return avg_pool_unchecked(*_check_pool_input(X, pool_size, stride))
 
@@ -175,18 +167,9 @@ def avg_pool(X, pool_size, stride):
 def avg_pool_backward(d_out, input_shape, pool_size, stride):
     """Gradient of `avg_pool` with respect to its input: each window's gradient shared equally by its pixels.
 
-    Parameters
-    ----------
-    d_out : ndarray of shape (batch, out_height, out_width, channels), float32 or float64
-    input_shape : (batch, height, width, channels)
-        The shape of the `X` given to `avg_pool`.
-    pool_size, stride : int
-        As given to `avg_pool`.
-
-    Returns
-    -------
-    ndarray of shape `input_shape`, dtype of `d_out`
-        A pixel in several windows (stride < pool_size) gets the sum of their shares; one in none gets 0.
+    `d_out`, `input_shape`, `pool_size` and `stride` as for `max_pool_backward`, with `avg_pool` in place of
+    `max_pool`. Returns an ndarray of shape `input_shape`, dtype of `d_out`: a pixel in several windows
+    (stride < pool_size) gets the sum of their shares; one in none gets 0.
     """
     d_out = check_images(d_out, "d_out")
     input_shape, pool_size, stride = _check_pool_backward(d_out, input_shape, pool_size, stride, "avg_pool")

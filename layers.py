@@ -133,13 +133,11 @@ class ReLULayer(Layer):
         self._positive = None
 
     def forward(self, X):
-        X = check_float_array(X, "X")
-        out, self._positive = relu(X)
+        out, self._positive = relu(check_float_array(X, "X"))
         return out
 
     def backward(self, d_out):
-        d_out = check_d_out(d_out, self._positive, "ReLULayer")
-        return relu_backward(d_out, self._positive)
+        return relu_backward(check_d_out(d_out, self._positive, "ReLULayer"), self._positive)
 
 
 class TanhLayer(Layer):
@@ -152,13 +150,11 @@ class TanhLayer(Layer):
         self._out = None
 
     def forward(self, X):
-        X = check_float_array(X, "X")
-        self._out = tanh(X)
+        self._out = tanh(check_float_array(X, "X"))
         return self._out
 
     def backward(self, d_out):
-        d_out = check_d_out(d_out, self._out, "TanhLayer")
-        return tanh_backward(d_out, self._out)
+        return tanh_backward(check_d_out(d_out, self._out, "TanhLayer"), self._out)
 
 
 class FullyConnectedLayer(Layer):
