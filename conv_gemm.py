@@ -28,8 +28,8 @@ import numpy as np
 from scipy.linalg import blas
 
 import threads
+from kernels import workspace_buffer
 from validation import check_float_array, check_images, check_int
-
 
 
 def _gil_free_gemm(scipy_gemm, scalar):
@@ -112,8 +112,8 @@ def conv_forward(X, W, B, padding, workspace=None):
     padded_height, padded_width = height + 2 * padding, width + 2 * padding
     out_height, out_width = padded_height - k + 1, padded_width - k + 1
     workspace = {} if workspace is None else workspace
-    padded = _buffer(workspace, "padded", (batch, padded_height, padded_width, in_channels), W.dtype)
-    out = _buffer(workspace, "out", (batch, padded_height, padded_width, out_channels), W.dtype)
+    padded = workspace_buffer(workspace, "padded", (batch, padded_height, padded_width, in_channels), W.dtype)
+    out = workspace_buffer(workspace, "out", (batch, padded_height, padded_width, out_channels), W.dtype)
     Y = np.empty((batch, out_height, out_width, out_channels), W.dtype)
     bias_row = np.tile(B, out_width)
 
@@ -164,12 +164,12 @@ def conv_backward(d_out, cache, compute_input_grad=True):
         raise ValueError(f"`d_out` must have the shape of the forward output "
                          f"{(batch, out_height, out_width, out_channels)}, got {d_out.shape}")
 
-    d_rows = _buffer(workspace, "d_rows", (batch, padded_height, padded_width, out_channels), W.dtype)
+    d_rows = workspace_buffer(workspace, "d_rows", (batch, padded_height, padded_width, out_channels), W.dtype)
     padded = padded.reshape(batch, -1, in_channels)  # (batch, padded_h * padded_w, C)
     d_X = np.empty((batch, height, width, in_channels), W.dtype) if compute_input_grad else None
     d_padded = None
     if compute_input_grad:
-        d_padded = _buffer(workspace, "d_padded", (batch, padded_height, padded_width, in_channels), W.dtype)
+        d_padded = workspace_buffer(workspace, "d_padded", (batch, padded_height, padded_width, in_channels), W.dtype)
 
     def backward_images(images):
         """d_W and d_B of the images of the slice `images`; their d_X written in place."""
@@ -275,11 +275,3 @@ def _zero_outside(array, rows, cols):
     array[:, rows[1]:] = 0
     array[:, rows[0]:rows[1], :cols[0]] = 0
     array[:, rows[0]:rows[1], cols[1]:] = 0
-
-
-def _buffer(workspace, name, shape, dtype):
-    """`workspace[name]` when it has this shape and dtype, else a new uninitialised array stored there."""
-    array = workspace.get(name)
-    if array is None or array.shape != shape or array.dtype != dtype:
-        array = workspace[name] = np.empty(shape, dtype)
-    return array

@@ -1,11 +1,13 @@
-"""The array functions behind the layers: patches for the convolution, window maxima and means for the pooling, numpy
-only.
+"""The array functions behind the layers, numpy only: patches for the convolution, window maxima and means for the
+pooling, the activations and the fully connected products.
 
-Images are NHWC: (batch, height, width, channels), float32 or float64. Each public function checks its arguments
-first (a TypeError or ValueError naming the argument; metadata only, never a pass over the data) and then calls
-its unchecked private twin, which the layers call directly once they have checked their own input. The private
-functions split large batches into chunks of images run at once on the threads of `threads.py`; results do not
-depend on timing, and sums across chunks are added in chunk order.
+Images are NHWC: (batch, height, width, channels), float32 or float64. `conv_output_shape`, `im2col`, `col2im` and
+the pooling functions check their arguments first (a TypeError or ValueError naming the argument; metadata only,
+never a pass over the data) and then call their twin `<name>_unchecked`, which the layers call directly once they
+have checked their own input. The other public functions (`pool_output_shape`, the im2col convolution, the activations
+and the fully connected products) serve the layers and trust their arguments too. The kernels split large arrays
+along their first axis (the batch) into chunks run at once on the threads of `threads.py`; results do not depend on
+timing, and sums across chunks are added in chunk order.
 """
 import functools
 import numbers
@@ -40,9 +42,9 @@ def conv_output_shape(input_shape, filter_size, padding, stride):
     ValueError
         When the filter is larger than the padded input.
     """
-    input_shape = _check_shape(input_shape, "input_shape", ("height", "width"))
+    input_shape = check_shape(input_shape, "input_shape", ("height", "width"))
     filter_size, padding, stride = _check_window(filter_size, padding, stride)
-    return _conv_output_shape(input_shape, filter_size, padding, stride)
+    return conv_output_shape_unchecked(input_shape, filter_size, padding, stride)
 
 
 def im2col(X, filter_size, padding, stride, workspace=None):
@@ -69,7 +71,7 @@ def im2col(X, filter_size, padding, stride, workspace=None):
     X = check_images(X, "X")
     filter_size, padding, stride = _check_window(filter_size, padding, stride)
     _check_workspace(workspace)
-    return _im2col(X, filter_size, padding, stride, workspace)
+    return im2col_unchecked(X, filter_size, padding, stride, workspace)
 
 
 def col2im(cols, input_shape, filter_size, padding, stride, workspace=None):
@@ -91,16 +93,16 @@ def col2im(cols, input_shape, filter_size, padding, stride, workspace=None):
     ndarray of shape `input_shape`, dtype of `cols`
     """
     cols = check_float_array(cols, "cols", ndim=2)
-    input_shape = _check_shape(input_shape, "input_shape", ("batch", "height", "width", "channels"), minimum=0)
+    input_shape = check_shape(input_shape, "input_shape", ("batch", "height", "width", "channels"), minimum=0)
     filter_size, padding, stride = _check_window(filter_size, padding, stride)
     _check_workspace(workspace)
     batch, height, width, channels = input_shape
-    out_height, out_width = _conv_output_shape((height, width), filter_size, padding, stride)
+    out_height, out_width = conv_output_shape_unchecked((height, width), filter_size, padding, stride)
     expected = (filter_size * filter_size * channels, batch * out_height * out_width)
     if cols.shape != expected:
         raise ValueError(f"`cols` must have shape {expected} (filter_size * filter_size * channels, "
                          f"batch * out_height * out_width), got {cols.shape}")
-    return _col2im(cols, input_shape, filter_size, padding, stride, workspace)
+    return col2im_unchecked(cols, input_shape, filter_size, padding, stride, workspace)
 
 
 def max_pool(X, pool_size, stride):
@@ -121,10 +123,7 @@ def max_pool(X, pool_size, stride):
     argmax : unsigned int ndarray shaped like `out`
         Row-major offset `row * pool_size + col` of the first maximum inside each window.
     """
-    X = check_images(X, "X")
-    pool_size, stride = _check_pool(pool_size, stride)
-    _pool_output_shape(X.shape[1:3], pool_size, stride)
-    return _max_pool(X, pool_size, stride)
+    return max_pool_unchecked(*_check_pool_input(X, pool_size, stride))
 
 
 def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
@@ -150,66 +149,34 @@ def max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
         raise TypeError(f"`argmax` must be the unsigned integer array that max_pool returns, got {got}")
     if argmax.shape != d_out.shape:
         raise ValueError(f"`argmax` must have the shape of `d_out` {d_out.shape}, got {argmax.shape}")
-    input_shape = _check_shape(input_shape, "input_shape", ("batch", "height", "width", "channels"), minimum=0)
-    pool_size, stride = _check_pool(pool_size, stride)
-    batch, height, width, channels = input_shape
-    expected = (batch, *_pool_output_shape((height, width), pool_size, stride), channels)
-    if d_out.shape != expected:
-        raise ValueError(f"`d_out` must have shape {expected}, the output of max_pool for `input_shape` "
-                         f"{input_shape}, pool_size {pool_size} and stride {stride}; got {d_out.shape}")
-    return _max_pool_backward(d_out, argmax, input_shape, pool_size, stride)
+    input_shape, pool_size, stride = _check_pool_backward(d_out, input_shape, pool_size, stride, "max_pool")
+    return max_pool_backward_unchecked(d_out, argmax, input_shape, pool_size, stride)
 
 
 def avg_pool(X, pool_size, stride):
-    """Window means of `X`, per channel.
-
-    Windows may overlap (stride < pool_size); windows that do not fit at the bottom or right edge are dropped.
-
-    Parameters
-    ----------
-    X : ndarray of shape (batch, height, width, channels), float32 or float64
-    pool_size : int >= 1, at most height and width
-    stride : int >= 1
+    """Window means of `X`, per channel, over the windows of `max_pool` (same arguments, same checks).
 
     Returns
     -------
     ndarray of shape (batch, out_height, out_width, channels), dtype of X
-        `out_height = (height - pool_size) // stride + 1`, and likewise for the width.
+        Shaped like `max_pool`'s `out`.
     """
-    X = check_images(X, "X")
-    pool_size, stride = _check_pool(pool_size, stride)
-    _pool_output_shape(X.shape[1:3], pool_size, stride)
-    return _avg_pool(X, pool_size, stride)
+    return avg_pool_unchecked(*_check_pool_input(X, pool_size, stride))
 
 
 def avg_pool_backward(d_out, input_shape, pool_size, stride):
     """Gradient of `avg_pool` with respect to its input: each window's gradient shared equally by its pixels.
 
-    Parameters
-    ----------
-    d_out : ndarray of shape (batch, out_height, out_width, channels), float32 or float64
-    input_shape : (batch, height, width, channels)
-        The shape of the `X` given to `avg_pool`.
-    pool_size, stride : int
-        As given to `avg_pool`.
-
-    Returns
-    -------
-    ndarray of shape `input_shape`, dtype of `d_out`
-        A pixel in several windows (stride < pool_size) gets the sum of their shares; one in none gets 0.
+    `d_out`, `input_shape`, `pool_size` and `stride` as for `max_pool_backward`, with `avg_pool` in place of
+    `max_pool`. Returns an ndarray of shape `input_shape`, dtype of `d_out`: a pixel in several windows
+    (stride < pool_size) gets the sum of their shares; one in none gets 0.
     """
     d_out = check_images(d_out, "d_out")
-    input_shape = _check_shape(input_shape, "input_shape", ("batch", "height", "width", "channels"), minimum=0)
-    pool_size, stride = _check_pool(pool_size, stride)
-    batch, height, width, channels = input_shape
-    expected = (batch, *_pool_output_shape((height, width), pool_size, stride), channels)
-    if d_out.shape != expected:
-        raise ValueError(f"`d_out` must have shape {expected}, the output of avg_pool for `input_shape` "
-                         f"{input_shape}, pool_size {pool_size} and stride {stride}; got {d_out.shape}")
-    return _avg_pool_backward(d_out, input_shape, pool_size, stride)
+    input_shape, pool_size, stride = _check_pool_backward(d_out, input_shape, pool_size, stride, "avg_pool")
+    return avg_pool_backward_unchecked(d_out, input_shape, pool_size, stride)
 
 
-def _conv_output_shape(input_shape, filter_size, padding, stride):
+def conv_output_shape_unchecked(input_shape, filter_size, padding, stride):
     """`conv_output_shape` without the argument checks."""
     height, width = input_shape
     if filter_size > height + 2 * padding or filter_size > width + 2 * padding:
@@ -218,23 +185,23 @@ def _conv_output_shape(input_shape, filter_size, padding, stride):
     return (height + 2 * padding - filter_size) // stride + 1, (width + 2 * padding - filter_size) // stride + 1
 
 
-def _pool_output_shape(input_shape, pool_size, stride):
-    """(out_height, out_width) of a max or average pooling over an input of (height, width); ValueError when the
-    window is larger than the input."""
+def pool_output_shape(input_shape, pool_size, stride):
+    """(out_height, out_width) of a max or average pooling over an input of (height, width), the ints trusted;
+    ValueError when the window is larger than the input."""
     height, width = input_shape
     if pool_size > height or pool_size > width:
         raise ValueError(f"`pool_size` {pool_size} is larger than the input ({height}x{width} height x width)")
     return (height - pool_size) // stride + 1, (width - pool_size) // stride + 1
 
 
-def _im2col(X, filter_size, padding, stride, workspace=None):
+def im2col_unchecked(X, filter_size, padding, stride, workspace=None):
     """`im2col` without the argument checks."""
     patches = _Patches(X.shape, X.dtype, filter_size, padding, stride, workspace)
     threads.map_rows(lambda images: patches.fill(X, images), X.shape[0], patches.image_size)
     return patches.cols(slice(None))
 
 
-def _col2im(cols, input_shape, filter_size, padding, stride, workspace=None):
+def col2im_unchecked(cols, input_shape, filter_size, padding, stride, workspace=None):
     """`col2im` without the argument checks."""
     d_X = np.empty(input_shape, dtype=cols.dtype)
     adjoint = _PatchAdjoint(input_shape, cols.dtype, filter_size, padding, stride, workspace)
@@ -242,9 +209,9 @@ def _col2im(cols, input_shape, filter_size, padding, stride, workspace=None):
     return d_X
 
 
-def _conv_forward(X, W, B, padding, stride, workspace):
+def im2col_conv_forward(X, W, B, padding, stride, workspace):
     """Convolution through im2col: `Y` of shape (batch, out_height, out_width, out_channels) and the patches
-    `cols` of shape (k * k * in_channels, batch * out_height * out_width) that `_conv_backward` takes.
+    `cols` of shape (k * k * in_channels, batch * out_height * out_width) that `im2col_conv_backward` takes.
 
     X : (batch, height, width, in_channels), W : (k, k, in_channels, out_channels), B : (out_channels,), all of one
     dtype. Each chunk of images is copied into patches and multiplied while those are in cache.
@@ -266,10 +233,11 @@ def _conv_forward(X, W, B, padding, stride, workspace):
     return Y, patches.cols(slice(None))
 
 
-def _conv_backward(d_out, cols, W, input_shape, padding, stride, workspace, compute_input_grad=True):
-    """Gradients of `_conv_forward`: d_X (None when not `compute_input_grad`), d_W shaped like W, d_B (out_channels,).
+def im2col_conv_backward(d_out, cols, W, input_shape, padding, stride, workspace, compute_input_grad=True):
+    """Gradients of `im2col_conv_forward`: d_X (None when not `compute_input_grad`), d_W shaped like W, d_B
+    (out_channels,).
 
-    d_out : (batch, out_height, out_width, out_channels) and `cols` as `_conv_forward` returned it, both in W's
+    d_out : (batch, out_height, out_width, out_channels) and `cols` as `im2col_conv_forward` returned it, both in W's
     dtype. The chunks' d_W and d_B are added in chunk order.
     """
     k, _, in_channels, out_channels = W.shape
@@ -279,7 +247,7 @@ def _conv_backward(d_out, cols, W, input_shape, padding, stride, workspace, comp
     d_X = d_patches = adjoint = None
     if compute_input_grad:
         d_X = np.empty(input_shape, dtype=W.dtype)
-        d_patches = _buffer(workspace, "d_patches", (d_out.shape[0], k * k * in_channels), W.dtype)
+        d_patches = workspace_buffer(workspace, "d_patches", (d_out.shape[0], k * k * in_channels), W.dtype)
         adjoint = _PatchAdjoint(input_shape, W.dtype, k, padding, stride, workspace)
 
     def backward_images(images):
@@ -305,7 +273,7 @@ class _PatchLayout:
     def __init__(self, input_shape, filter_size, padding, stride):
         batch, height, width, channels = input_shape
         self.k, self.padding, self.stride, self.channels = filter_size, padding, stride, channels
-        self.out_height, self.out_width = _conv_output_shape((height, width), filter_size, padding, stride)
+        self.out_height, self.out_width = conv_output_shape_unchecked((height, width), filter_size, padding, stride)
         self.channels_last = channels >= CHANNELS_LAST_FROM
         self.image_size = self.out_height * self.out_width * filter_size * filter_size * channels  # patch elements
         nhwc = (batch, height + 2 * padding, width + 2 * padding, channels)
@@ -323,13 +291,13 @@ class _Patches(_PatchLayout):
         super().__init__(input_shape, filter_size, padding, stride)
         k, batch, out_height, out_width = filter_size, input_shape[0], self.out_height, self.out_width
         if self.channels_last:
-            self.padded = _buffer(workspace, "padded_nhwc", self.padded_shape, dtype, zeros=True)
+            self.padded = workspace_buffer(workspace, "padded_nhwc", self.padded_shape, dtype, zeros=True)
             shape = (batch, out_height, out_width, k, k, self.channels)
-            self.patches = _buffer(workspace, "patches_nhwc", shape, dtype)
+            self.patches = workspace_buffer(workspace, "patches_nhwc", shape, dtype)
         else:
-            self.padded = _buffer(workspace, "padded_cnhw", self.padded_shape, dtype, zeros=True)
+            self.padded = workspace_buffer(workspace, "padded_cnhw", self.padded_shape, dtype, zeros=True)
             shape = (k, k, self.channels, batch, out_height, out_width)
-            self.patches = _buffer(workspace, "patches_cnhw", shape, dtype)
+            self.patches = workspace_buffer(workspace, "patches_cnhw", shape, dtype)
 
     def fill(self, X, images):
         """Write the patches of `X[images]` (X the whole batch); return their columns, as `cols` does."""
@@ -365,7 +333,7 @@ class _PatchAdjoint(_PatchLayout):
     def __init__(self, input_shape, dtype, filter_size, padding, stride, workspace):
         super().__init__(input_shape, filter_size, padding, stride)
         name = "d_padded_nhwc" if self.channels_last else "d_padded_cnhw"
-        self.padded = _buffer(workspace, name, self.padded_shape, dtype)
+        self.padded = workspace_buffer(workspace, name, self.padded_shape, dtype)
 
     def add(self, cols, d_X, images):
         """Write into `d_X[images]` the sum of the columns of `cols` (k * k * C, batch * out_h * out_w) that belong
@@ -392,7 +360,7 @@ class _PatchAdjoint(_PatchLayout):
         d_X[images] = padded[:, :, p:p + height, p:p + width].transpose(1, 2, 3, 0)  # CNHW -> NHWC
 
 
-def _max_pool(X, pool_size, stride):
+def max_pool_unchecked(X, pool_size, stride):
     """`max_pool` without the argument checks."""
     p, s = pool_size, stride
     out_shape = (X.shape[0], (X.shape[1] - p) // s + 1, (X.shape[2] - p) // s + 1, X.shape[3])
@@ -428,7 +396,7 @@ def _max_pool_into(X, pool_size, stride, out, argmax):
         np.maximum(out, candidate, out=out)
 
 
-def _max_pool_backward(d_out, argmax, input_shape, pool_size, stride):
+def max_pool_backward_unchecked(d_out, argmax, input_shape, pool_size, stride):
     """`max_pool_backward` without the argument checks."""
     d_input = np.zeros(input_shape, dtype=d_out.dtype)
     threads.map_rows(lambda images: _max_pool_backward_into(d_out[images], argmax[images], d_input[images],
@@ -451,7 +419,7 @@ def _max_pool_backward_into(d_out, argmax, d_input, pool_size, stride):
         rows_cols += (argmax == offset) * d_out  # += : overlapping windows may share a maximum
 
 
-def _avg_pool(X, pool_size, stride):
+def avg_pool_unchecked(X, pool_size, stride):
     """`avg_pool` without the argument checks."""
     p, s = pool_size, stride
     out = np.empty((X.shape[0], (X.shape[1] - p) // s + 1, (X.shape[2] - p) // s + 1, X.shape[3]), dtype=X.dtype)
@@ -475,7 +443,7 @@ def _avg_pool_into(X, pool_size, stride, out):
     out /= p * p
 
 
-def _avg_pool_backward(d_out, input_shape, pool_size, stride):
+def avg_pool_backward_unchecked(d_out, input_shape, pool_size, stride):
     """`avg_pool_backward` without the argument checks."""
     d_input = np.zeros(input_shape, dtype=d_out.dtype)
     threads.map_rows(lambda images: _avg_pool_backward_into(d_out[images], d_input[images], pool_size, stride),
@@ -497,6 +465,65 @@ def _avg_pool_backward_into(d_out, d_input, pool_size, stride):
         _window_offset(d_rows, row, 1, s, out_height)[...] += share
     for col in range(p):
         _window_offset(d_input, col, 2, s, out_width)[...] += d_rows
+
+
+def relu(X):
+    """`max(X, 0)` and the mask `X > 0`, shaped like X (any shape)."""
+    positive = _by_rows(lambda out, X: np.greater(X, 0, out=out), np.empty(X.shape, dtype=bool), X)
+    return _by_rows(lambda out, X: np.maximum(X, 0, out=out), np.empty_like(X), X), positive
+
+
+def relu_backward(d_out, positive):
+    """`d_out * positive`, the gradient of `relu` given its mask."""
+    return _by_rows(lambda out, d_out, positive: np.multiply(d_out, positive, out=out), np.empty_like(d_out),
+                    d_out, positive)
+
+
+def tanh(X):
+    """`tanh(X)`, shaped like X (any shape)."""
+    return _by_rows(lambda out, X: np.tanh(X, out=out), np.empty_like(X), X)
+
+
+def tanh_backward(d_out, out):
+    """`d_out * (1 - out**2)`, the gradient of `tanh` given its output `out` (tanh' = 1 - tanh^2)."""
+    return _by_rows(lambda d_X, d_out, out: np.multiply(d_out, 1 - out * out, out=d_X),
+                    np.empty(d_out.shape, dtype=np.result_type(d_out, out)), d_out, out)
+
+
+def _by_rows(function, out, *inputs):
+    """Call `function(out[rows], *(array[rows] for array in inputs))` for chunks of the first axis run at once;
+    return `out`. The arrays have one shape; a 0-d one is one chunk."""
+    if out.ndim == 0:
+        function(out, *inputs)
+        return out
+    threads.map_rows(lambda rows: function(out[rows], *(array[rows] for array in inputs)), len(out), out[0].size)
+    return out
+
+
+def affine_forward(X, W, B):
+    """`X @ W + B`: X of shape (batch, n_input), W (n_input, n_output), B (1, n_output), one dtype."""
+    out = np.empty((X.shape[0], W.shape[1]), dtype=W.dtype)
+
+    def forward_rows(rows):
+        np.matmul(X[rows], W, out=out[rows])
+        out[rows] += B
+
+    threads.map_rows(forward_rows, X.shape[0], int(sum(W.shape) + W.size * threads.ELEMENTS_PER_MULTIPLY_ADD))
+    return out
+
+
+def affine_backward(X, W, d_out):
+    """Gradients of `affine_forward` with respect to X, W and B (shapes of X, W, (1, n_output)), from d_out of
+    shape (batch, n_output); the chunks' d_W and d_B are added in chunk order."""
+    d_X = np.empty(X.shape, dtype=W.dtype)
+
+    def backward_rows(rows):
+        np.matmul(d_out[rows], W.T, out=d_X[rows])
+        return X[rows].T @ d_out[rows], d_out[rows].sum(axis=0, keepdims=True)
+
+    row_work = int(sum(W.shape) + 2 * W.size * threads.ELEMENTS_PER_MULTIPLY_ADD)
+    parts = threads.map_rows(backward_rows, X.shape[0], row_work)
+    return d_X, threads.sum_in_order([d_W for d_W, _ in parts]), threads.sum_in_order([d_B for _, d_B in parts])
 
 
 def _patch_offset(padded, i, j, row_axis, stride, out_height, out_width):
@@ -533,8 +560,9 @@ def _window_offset(X, offset, axis, stride, count):
     return X[tuple(index)]
 
 
-def _buffer(workspace, name, shape, dtype, zeros=False):
-    """`workspace[name]` when it has this shape and dtype, else a new array (of zeros if asked) stored there."""
+def workspace_buffer(workspace, name, shape, dtype, zeros=False):
+    """`workspace[name]` when it has this shape and dtype, else a new array (of zeros if asked, else uninitialised),
+    stored there unless `workspace` is None."""
     array = None if workspace is None else workspace.get(name)
     if array is None or array.shape != shape or array.dtype != dtype:
         array = np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
@@ -543,7 +571,7 @@ def _buffer(workspace, name, shape, dtype, zeros=False):
     return array
 
 
-def _check_shape(shape, name, axes, minimum=1):
+def check_shape(shape, name, axes, minimum=1):
     """Return `shape` (a tuple or list) as a tuple of ints >= `minimum`, one per name in `axes` (any number when
     `axes` is None)."""
     if not isinstance(shape, (tuple, list)):
@@ -566,6 +594,27 @@ def _check_window(filter_size, padding, stride):
 def _check_pool(pool_size, stride):
     """The window size and stride of a pooling as ints >= 1."""
     return check_int(pool_size, "pool_size", 1), check_int(stride, "stride", 1)
+
+
+def _check_pool_input(X, pool_size, stride):
+    """The images `X`, window size and stride of a pooling checked, the window no larger than the images."""
+    X = check_images(X, "X")
+    pool_size, stride = _check_pool(pool_size, stride)
+    pool_output_shape(X.shape[1:3], pool_size, stride)
+    return X, pool_size, stride
+
+
+def _check_pool_backward(d_out, input_shape, pool_size, stride, forward_name):
+    """The `input_shape`, window size and stride of a pooling's backward pass checked, `d_out` (already checked
+    images) shaped like the output of `forward_name` for them."""
+    input_shape = check_shape(input_shape, "input_shape", ("batch", "height", "width", "channels"), minimum=0)
+    pool_size, stride = _check_pool(pool_size, stride)
+    batch, height, width, channels = input_shape
+    expected = (batch, *pool_output_shape((height, width), pool_size, stride), channels)
+    if d_out.shape != expected:
+        raise ValueError(f"`d_out` must have shape {expected}, the output of {forward_name} for `input_shape` "
+                         f"{input_shape}, pool_size {pool_size} and stride {stride}; got {d_out.shape}")
+    return input_shape, pool_size, stride
 
 
 def _check_workspace(workspace):

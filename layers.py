@@ -3,7 +3,8 @@
 Images are NHWC: (batch, height, width, channels). Every layer has `forward(X)`, which keeps what the backward pass
 needs, `backward(d_out)`, which returns the gradient with respect to the input and *adds* into each `Param.grad`,
 `params()`, a dict of its `Param`s, and `output_shape(input_shape)`, the shape of one output sample for one input
-sample, both without the batch axis: `forward(X).shape == (len(X), *layer.output_shape(X.shape[1:]))`.
+sample, both without the batch axis: `forward(X).shape == (len(X), *layer.output_shape(X.shape[1:]))`, and
+`config()`. Every layer derives from `param.Layer`, which gives a parameter-free, shape-preserving layer's defaults.
 
 Inputs, gradients and parameter values are float32 or float64 arrays; any other dtype (float16, integers, ...) is a
 TypeError. Layers with parameters compute in the dtype of their parameters (float64 unless `dtype=` says
@@ -11,18 +12,40 @@ otherwise); an input of the other precision is converted to it. Parameter-free l
 """
 import numpy as np
 
-# The array kernels live in kernels.py; the public ones are re-exported so that `from layers import im2col` works.
-from kernels import (CHANNELS_LAST_FROM, avg_pool, avg_pool_backward, col2im, conv_output_shape, im2col,  # noqa: F401
-                     max_pool, max_pool_backward)
-from kernels import (_avg_pool, _avg_pool_backward, _check_shape, _conv_backward, _conv_forward, _conv_output_shape,
-                     _max_pool, _max_pool_backward, _pool_output_shape)
-from row_kernels import _affine_backward, _affine_forward, _relu, _relu_backward, _tanh, _tanh_backward
-from conv_gemm import conv_backward as shifted_conv_backward, conv_forward as shifted_conv_forward
+from conv_gemm import conv_backward as shifted_conv_backward
+from conv_gemm import conv_forward as shifted_conv_forward
+
+# The array kernels live in kernels.py; the checked ones (im2col, col2im, conv_output_shape, the pooling functions)
+# are re-exported so that `from layers import im2col` works.
+from kernels import (  # noqa: F401
+    CHANNELS_LAST_FROM,
+    affine_backward,
+    affine_forward,
+    avg_pool,
+    avg_pool_backward,
+    avg_pool_backward_unchecked,
+    avg_pool_unchecked,
+    col2im,
+    conv_output_shape,
+    conv_output_shape_unchecked,
+    im2col,
+    im2col_conv_backward,
+    im2col_conv_forward,
+    max_pool,
+    max_pool_backward,
+    max_pool_backward_unchecked,
+    max_pool_unchecked,
+    pool_output_shape,
+    relu,
+    relu_backward,
+    tanh,
+    tanh_backward,
+)
+from param import Layer, Param, check_d_out, check_sample_shape
+
 # The thread policy, importable from here as well: `from layers import set_num_threads`.
 from threads import get_num_threads, set_num_threads  # noqa: F401
-from param import Param
 from validation import check_dtype, check_float_array, check_images, check_int, check_labels, check_number, check_rng
-
 
 # ConvolutionalLayer switches from im2col to conv_gemm's shifted-slice products at stride 1 from this many input
 # channels, while the padded input has at most this many pixels per output pixel (single-thread medians, batch 64:
@@ -100,7 +123,7 @@ def softmax_with_cross_entropy(predictions, target_index):
     return float(loss), d_logits.reshape(predictions.shape)
 
 
-class ReLULayer:
+class ReLULayer(Layer):
     """Elementwise max(X, 0).
 
     Input shape: any, float32 or float64. Output shape: the same.
@@ -110,27 +133,14 @@ class ReLULayer:
         self._positive = None
 
     def forward(self, X):
-        X = check_float_array(X, "X")
-        out, self._positive = _relu(X)
+        out, self._positive = relu(check_float_array(X, "X"))
         return out
 
     def backward(self, d_out):
-        d_out = _check_d_out(d_out, self._positive, "ReLULayer")
-        return _relu_backward(d_out, self._positive)
-
-    def params(self):
-        return {}
-
-    def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
-        return {}
-
-    def output_shape(self, input_shape):
-        """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
-        return _check_sample_shape(input_shape, None)
+        return relu_backward(check_d_out(d_out, self._positive, "ReLULayer"), self._positive)
 
 
-class TanhLayer:
+class TanhLayer(Layer):
     """Elementwise tanh (LeNet's original activation); the forward pass keeps its output for the backward one.
 
     Input shape: any, float32 or float64. Output shape: the same.
@@ -140,27 +150,14 @@ class TanhLayer:
         self._out = None
 
     def forward(self, X):
-        X = check_float_array(X, "X")
-        self._out = _tanh(X)
+        self._out = tanh(check_float_array(X, "X"))
         return self._out
 
     def backward(self, d_out):
-        d_out = _check_d_out(d_out, self._out, "TanhLayer")
-        return _tanh_backward(d_out, self._out)
-
-    def params(self):
-        return {}
-
-    def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
-        return {}
-
-    def output_shape(self, input_shape):
-        """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
-        return _check_sample_shape(input_shape, None)
+        return tanh_backward(check_d_out(d_out, self._out, "TanhLayer"), self._out)
 
 
-class FullyConnectedLayer:
+class FullyConnectedLayer(Layer):
     """Affine layer `X @ W + B`.
 
     Parameters
@@ -197,13 +194,13 @@ class FullyConnectedLayer:
         if X.shape[1] != n_input:
             raise ValueError(f"`X` must have shape (batch, {n_input}), got {X.shape}")
         self._X = X.astype(self.W.value.dtype, copy=False)
-        return _affine_forward(self._X, self.W.value, self.B.value)
+        return affine_forward(self._X, self.W.value, self.B.value)
 
     def backward(self, d_out):
-        d_out = _check_d_out(d_out, self._X, "FullyConnectedLayer", (self._X.shape[0], self.W.value.shape[1])
+        d_out = check_d_out(d_out, self._X, "FullyConnectedLayer", (self._X.shape[0], self.W.value.shape[1])
                              if self._X is not None else None)
         d_out = d_out.astype(self.W.value.dtype, copy=False)
-        d_X, d_W, d_B = _affine_backward(self._X, self.W.value, d_out)
+        d_X, d_W, d_B = affine_backward(self._X, self.W.value, d_out)
         self.W.grad += d_W
         self.B.grad += d_B
         return d_X
@@ -212,20 +209,19 @@ class FullyConnectedLayer:
         return {"W": self.W, "B": self.B}
 
     def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
         n_input, n_output = self.W.value.shape
         return {"n_input": n_input, "n_output": n_output, "dtype": self.W.value.dtype.name}
 
     def output_shape(self, input_shape):
         """(n_input,) -> (n_output,): the shape of one sample, without the batch axis."""
-        shape = _check_sample_shape(input_shape, ("n_input",))
+        shape = check_sample_shape(input_shape, ("n_input",))
         n_input, n_output = _check_param(self.W, "W", 2).shape
         if shape != (n_input,):
             raise ValueError(f"`input_shape` must be ({n_input},), the layer's n_input, got {shape}")
         return (n_output,)
 
 
-class ConvolutionalLayer:
+class ConvolutionalLayer(Layer):
     """2-D convolution (cross-correlation, as in every framework) with zero padding.
 
     Parameters
@@ -278,7 +274,7 @@ class ConvolutionalLayer:
         k, C, F = self.filter_size, self.in_channels, self.out_channels
         _check_param(self.W, "W", 4, (k, k, C, F))
         _check_param(self.B, "B", 1, (F,))
-        out_height, out_width = _conv_output_shape(X.shape[1:3], k, self.padding, self.stride)
+        out_height, out_width = conv_output_shape_unchecked(X.shape[1:3], k, self.padding, self.stride)
         X = X.astype(self.W.value.dtype, copy=False)
         self._input_shape = X.shape
         self._cols = self._shifted_cache = None
@@ -287,24 +283,24 @@ class ConvolutionalLayer:
                                                             self._shifted_workspace)
             return out
 
-        out, self._cols = _conv_forward(X, self.W.value, self.B.value, self.padding, self.stride, self._workspace)
+        out, self._cols = im2col_conv_forward(X, self.W.value, self.B.value, self.padding, self.stride, self._workspace)
         return out
 
     def backward(self, d_out):
         expected = None
         if self._input_shape is not None:
-            out_shape = _conv_output_shape(self._input_shape[1:3], self.filter_size, self.padding, self.stride)
+            out_shape = conv_output_shape_unchecked(self._input_shape[1:3], self.filter_size, self.padding, self.stride)
             expected = (self._input_shape[0], *out_shape, self.out_channels)
         forward_state = self._cols if self._shifted_cache is None else self._shifted_cache
-        d_out = _check_d_out(d_out, forward_state, "ConvolutionalLayer", expected)
+        d_out = check_d_out(d_out, forward_state, "ConvolutionalLayer", expected)
         if self._shifted_cache is not None:
             d_X, d_W, d_B = shifted_conv_backward(d_out, self._shifted_cache, self.compute_input_grad)
             self.W.grad += d_W
             self.B.grad += d_B
             return d_X
         d_out = d_out.astype(self.W.value.dtype, copy=False)
-        d_X, d_W, d_B = _conv_backward(d_out, self._cols, self.W.value, self._input_shape, self.padding, self.stride,
-                                       self._workspace, self.compute_input_grad)
+        d_X, d_W, d_B = im2col_conv_backward(d_out, self._cols, self.W.value, self._input_shape, self.padding,
+                                             self.stride, self._workspace, self.compute_input_grad)
         self.W.grad += d_W
         self.B.grad += d_B
         return d_X
@@ -323,22 +319,21 @@ class ConvolutionalLayer:
                 and padded_pixels <= SHIFTED_PRODUCTS_MAX_OVERHEAD * out_height * out_width)
 
     def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
         return {"in_channels": self.in_channels, "out_channels": self.out_channels, "filter_size": self.filter_size,
                 "padding": self.padding, "stride": self.stride, "dtype": self.W.value.dtype.name}
 
     def output_shape(self, input_shape):
         """(height, width, in_channels) -> (out_height, out_width, out_channels): the shape of one sample, without
         the batch axis; ValueError when the filter is larger than the padded input."""
-        shape = _check_sample_shape(input_shape, ("height", "width", "in_channels"), self.in_channels)
+        shape = check_sample_shape(input_shape, ("height", "width", "in_channels"), self.in_channels)
         try:
-            out_height, out_width = _conv_output_shape(shape[:2], self.filter_size, self.padding, self.stride)
+            out_height, out_width = conv_output_shape_unchecked(shape[:2], self.filter_size, self.padding, self.stride)
         except ValueError as error:
             raise ValueError(f"`input_shape` {shape} is too small: {error}") from None
         return out_height, out_width, self.out_channels
 
 
-class _WindowPooling:
+class _WindowPooling(Layer):
     """What max and average pooling share: `pool_size x pool_size` windows moved by `stride`, no parameters."""
 
     def __init__(self, pool_size, stride):
@@ -346,19 +341,15 @@ class _WindowPooling:
         self.stride = check_int(stride, "stride", 1)
         self._input_shape = None
 
-    def params(self):
-        return {}
-
     def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
         return {"pool_size": self.pool_size, "stride": self.stride}
 
     def output_shape(self, input_shape):
         """(height, width, channels) -> (out_height, out_width, channels): the shape of one sample, without the
         batch axis; ValueError when the window is larger than the input."""
-        shape = _check_sample_shape(input_shape, ("height", "width", "channels"))
+        shape = check_sample_shape(input_shape, ("height", "width", "channels"))
         try:
-            out_height, out_width = _pool_output_shape(shape[:2], self.pool_size, self.stride)
+            out_height, out_width = pool_output_shape(shape[:2], self.pool_size, self.stride)
         except ValueError as error:
             raise ValueError(f"`input_shape` {shape} is too small: {error}") from None
         return out_height, out_width, shape[2]
@@ -381,14 +372,14 @@ class MaxPoolingLayer(_WindowPooling):
 
     def forward(self, X):
         X = check_images(X, "X")
-        _pool_output_shape(X.shape[1:3], self.pool_size, self.stride)
-        out, self._argmax = _max_pool(X, self.pool_size, self.stride)
+        pool_output_shape(X.shape[1:3], self.pool_size, self.stride)
+        out, self._argmax = max_pool_unchecked(X, self.pool_size, self.stride)
         self._input_shape = X.shape
         return out
 
     def backward(self, d_out):
-        d_out = _check_d_out(d_out, self._argmax, "MaxPoolingLayer")
-        return _max_pool_backward(d_out, self._argmax, self._input_shape, self.pool_size, self.stride)
+        d_out = check_d_out(d_out, self._argmax, "MaxPoolingLayer")
+        return max_pool_backward_unchecked(d_out, self._argmax, self._input_shape, self.pool_size, self.stride)
 
 
 class AveragePoolingLayer(_WindowPooling):
@@ -404,20 +395,20 @@ class AveragePoolingLayer(_WindowPooling):
 
     def forward(self, X):
         X = check_images(X, "X")
-        _pool_output_shape(X.shape[1:3], self.pool_size, self.stride)
+        pool_output_shape(X.shape[1:3], self.pool_size, self.stride)
         self._input_shape = X.shape
-        return _avg_pool(X, self.pool_size, self.stride)
+        return avg_pool_unchecked(X, self.pool_size, self.stride)
 
     def backward(self, d_out):
         expected = None
         if self._input_shape is not None:
             batch, height, width, channels = self._input_shape
-            expected = (batch, *_pool_output_shape((height, width), self.pool_size, self.stride), channels)
-        d_out = _check_d_out(d_out, self._input_shape, "AveragePoolingLayer", expected)
-        return _avg_pool_backward(d_out, self._input_shape, self.pool_size, self.stride)
+            expected = (batch, *pool_output_shape((height, width), self.pool_size, self.stride), channels)
+        d_out = check_d_out(d_out, self._input_shape, "AveragePoolingLayer", expected)
+        return avg_pool_backward_unchecked(d_out, self._input_shape, self.pool_size, self.stride)
 
 
-class GlobalAveragePooling:
+class GlobalAveragePooling(Layer):
     """Mean over the whole height and width, per channel.
 
     Input shape: (batch, height, width, channels), float32 or float64. Output shape: (batch, channels).
@@ -434,24 +425,17 @@ class GlobalAveragePooling:
 
     def backward(self, d_out):
         expected = None if self._input_shape is None else (self._input_shape[0], self._input_shape[3])
-        d_out = _check_d_out(d_out, self._input_shape, "GlobalAveragePooling", expected)
+        d_out = check_d_out(d_out, self._input_shape, "GlobalAveragePooling", expected)
         batch, height, width, channels = self._input_shape
         share = d_out / (height * width)  # every pixel of a channel had the same weight in its mean
         return np.broadcast_to(share[:, None, None, :], self._input_shape).copy()
 
-    def params(self):
-        return {}
-
-    def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
-        return {}
-
     def output_shape(self, input_shape):
         """(height, width, channels) -> (channels,): the shape of one sample, without the batch axis."""
-        return _check_sample_shape(input_shape, ("height", "width", "channels"))[2:]
+        return check_sample_shape(input_shape, ("height", "width", "channels"))[2:]
 
 
-class Flattener:
+class Flattener(Layer):
     """Reshapes (batch, height, width, channels) to (batch, height * width * channels) and back.
 
     Input shape: (batch, height, width, channels), float32 or float64.
@@ -470,34 +454,14 @@ class Flattener:
         expected = None
         if self._input_shape is not None:
             expected = (self._input_shape[0], int(np.prod(self._input_shape[1:])))
-        d_out = _check_d_out(d_out, self._input_shape, "Flattener", expected)
+        d_out = check_d_out(d_out, self._input_shape, "Flattener", expected)
         return d_out.reshape(self._input_shape)
-
-    def params(self):
-        return {}
-
-    def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
-        return {}
 
     def output_shape(self, input_shape):
         """(height, width, channels) -> (height * width * channels,): the shape of one sample, without the batch
         axis."""
-        height, width, channels = _check_sample_shape(input_shape, ("height", "width", "channels"))
+        height, width, channels = check_sample_shape(input_shape, ("height", "width", "channels"))
         return (height * width * channels,)
-
-
-def _check_sample_shape(input_shape, axes, channels=None):
-    """`input_shape` as a tuple of ints >= 1, one per name in `axes` (any number when None): the shape of one
-    sample, without the batch axis; its last entry must be `channels` when given."""
-    if isinstance(input_shape, (tuple, list)) and axes is not None and len(input_shape) != len(axes):
-        raise ValueError(f"`input_shape` must be the shape of one sample, ({', '.join(axes)}{',' * (len(axes) == 1)}) "
-                         f"without the batch axis, got {tuple(input_shape)}")
-    shape = _check_shape(input_shape, "input_shape", axes)
-    if channels is not None and shape[-1] != channels:
-        raise ValueError(f"`input_shape` must end with the layer's {channels} input channels, got {shape[-1]} "
-                         f"(input_shape {shape})")
-    return shape
 
 
 def _check_param(param, name, ndim, shape=None):
@@ -506,18 +470,6 @@ def _check_param(param, name, ndim, shape=None):
     if shape is not None and value.shape != shape:
         raise ValueError(f"`{name}.value` must have shape {shape}, got {value.shape}")
     return value
-
-
-def _check_d_out(d_out, cache, layer_name, expected_shape=None):
-    """`d_out` as a float array of the layer's output shape; refuses a backward pass before any forward pass."""
-    if cache is None:
-        raise ValueError(f"{layer_name}.backward() was called before forward(): run forward first")
-    d_out = check_float_array(d_out, "d_out")
-    expected_shape = cache.shape if expected_shape is None else tuple(expected_shape)
-    if d_out.shape != expected_shape:
-        raise ValueError(f"`d_out` must have the shape of the last forward output {expected_shape}, "
-                         f"got {d_out.shape}")
-    return d_out
 
 
 # The layers whose behaviour depends on `training` live in normalization.py, importable from here as well. Imported

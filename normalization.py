@@ -2,16 +2,14 @@
 
 Each has an attribute `training` (True when built); a model's `train()` / `eval()` set it. `backward` always follows
 the mode of the last `forward`, whatever `training` says by then. Same protocol as the layers of `layers.py`:
-`forward(X)`, `backward(d_out)` (returns the input gradient and *adds* into each `Param.grad`), `params()` and
-`output_shape(input_shape)`.
+`forward(X)`, `backward(d_out)` (returns the input gradient and *adds* into each `Param.grad`), `params()`,
+`config()` and `output_shape(input_shape)`, with `param.Layer` as the base.
 """
-import numbers
-
 import numpy as np
 
 import threads
-from kernels import _buffer
-from param import Param
+from kernels import workspace_buffer
+from param import Layer, Param, check_d_out, check_sample_shape
 from validation import check_dtype, check_float_array, check_int, check_number, check_rng
 
 # The large arrays are walked this many bytes of rows at a time: the few operations on a chunk then run in cache
@@ -21,7 +19,7 @@ _CHUNK_BYTES = 256 * 1024
 _SHIFT_SAMPLES = 1024
 
 
-class BatchNormalization:
+class BatchNormalization(Layer):
     """Batch normalization over every axis but the last (the features, or the channels of NHWC images).
 
     `out = gamma * (X - mean) / sqrt(var + eps) + beta`, per feature. In training, `mean` and `var` are the batch's
@@ -70,7 +68,7 @@ class BatchNormalization:
         rows = X.reshape(-1, self.n_features)  # (n, n_features), n = batch [* height * width]
         # X - shift, kept for backward in a buffer reused from call to call (converted to the layer's dtype as it is
         # written); shift is close to the mean, the small rest `offset` is carried separately.
-        centered = _buffer(self._workspace, "centered", rows.shape, dtype)
+        centered = workspace_buffer(self._workspace, "centered", rows.shape, dtype)
         if self.training:
             shift = _sample_mean(rows).astype(dtype)
             offset, var = _centered_statistics(rows, shift, centered)
@@ -92,13 +90,8 @@ class BatchNormalization:
         `d_X = gamma / (sigma * n) * (n * d_out - sum(d_out) - xhat * sum(d_out * xhat))`, sums over the n rows,
         `xhat = (X - mean) / sigma`. In evaluation the layer is affine: `d_X = d_out * gamma / sigma`.
         """
-        if self._cache is None:
-            raise ValueError("BatchNormalization.backward() was called before forward(): run forward first")
+        d_out = check_d_out(d_out, self._cache, "BatchNormalization", self._cache and self._cache[1])
         training, input_shape, centered, offset, inv_std = self._cache
-        d_out = check_float_array(d_out, "d_out")
-        if d_out.shape != input_shape:
-            raise ValueError(f"`d_out` must have the shape of the last forward output {input_shape}, "
-                             f"got {d_out.shape}")
         dtype = centered.dtype
         d_rows = d_out.astype(dtype, copy=False).reshape(centered.shape)  # (n, n_features)
         sum_d_out, sum_d_out_centered = _gradient_sums(d_rows, centered)
@@ -119,7 +112,6 @@ class BatchNormalization:
         return {"gamma": self.gamma, "beta": self.beta}
 
     def config(self):
-        """The constructor arguments that rebuild this layer (JSON-serializable; `Sequential.config` uses them)."""
         return {"n_features": self.n_features, "momentum": self.momentum, "eps": self.eps,
                 "dtype": self.gamma.value.dtype.name}
 
@@ -130,7 +122,8 @@ class BatchNormalization:
     def output_shape(self, input_shape):
         """(n_features,) -> (n_features,), (height, width, n_features) -> the same: one sample, without the batch
         axis."""
-        return _check_shape(input_shape, "input_shape", (1, 3), self.n_features)
+        return check_sample_shape(input_shape, (("n_features",), ("height", "width", "n_features")), self.n_features,
+                                  "features")
 
     def _check_input(self, X):
         """`X` checked against the layer: 2-D or 4-D, `n_features` last, enough values per feature in training."""
@@ -155,7 +148,7 @@ class BatchNormalization:
         self.running_var[...] = (1 - self.momentum) * self.running_var + self.momentum * unbiased_var
 
 
-class Dropout:
+class Dropout(Layer):
     """Inverted dropout: in training, each element is kept with probability `1 - p` and scaled by `1 / (1 - p)`,
     else set to 0; in evaluation, the identity.
 
@@ -168,7 +161,8 @@ class Dropout:
 
     Input shape: any. Output shape: the same, dtype of the input (the mask is made in that dtype).
     `rng` is the generator of the masks; `Trainer` keeps its state in the training state, so a resumed run draws
-    the masks an uninterrupted one would. The identity cases (evaluation, or `p = 0`) return `X` itself and `d_out` itself, not copies, and draw nothing.
+    the masks an uninterrupted one would. The identity cases (evaluation, or `p = 0`) return `X` itself and `d_out`
+    itself, not copies, and draw nothing.
     """
 
     def __init__(self, p, *, seed=None):
@@ -191,24 +185,12 @@ class Dropout:
         return X * mask
 
     def backward(self, d_out):
-        if self._input_shape is None:
-            raise ValueError("Dropout.backward() was called before forward(): run forward first")
-        d_out = check_float_array(d_out, "d_out")
-        if d_out.shape != self._input_shape:
-            raise ValueError(f"`d_out` must have the shape of the last forward output {self._input_shape}, "
-                             f"got {d_out.shape}")
+        d_out = check_d_out(d_out, self._input_shape, "Dropout", self._input_shape)
         return d_out if self._mask is None else d_out * self._mask
-
-    def params(self):
-        return {}
 
     def config(self):
         """The constructor arguments that rebuild this layer, without the seed: a rebuilt layer draws new masks."""
         return {"p": self.p}
-
-    def output_shape(self, input_shape):
-        """The shape of one sample, any number of axes without the batch axis: returned as it came, a tuple."""
-        return _check_shape(input_shape, "input_shape")
 
 
 def _sample_mean(rows):
@@ -303,21 +285,3 @@ def _chunks(A):
     """Slices of consecutive rows of the 2-D `A`, one chunk each, covering all its rows."""
     step = _chunk_rows(A)
     return [slice(start, start + step) for start in range(0, A.shape[0], step)]
-
-
-def _check_shape(shape, name, ndims=None, last=None):
-    """Return `shape` (a tuple or list) as a tuple of ints >= 1, of one of the lengths `ndims` (any when None) and
-    ending with `last` when given."""
-    if not isinstance(shape, (tuple, list)):
-        raise TypeError(f"`{name}` must be a tuple of ints, got {type(shape).__name__}")
-    shape = tuple(shape)
-    if ndims is not None and len(shape) not in ndims:
-        raise ValueError(f"`{name}` must be the shape of one sample, (n_features,) or (height, width, n_features) "
-                         f"without the batch axis, got {shape}")
-    if any(isinstance(size, bool) or not isinstance(size, numbers.Integral) for size in shape):
-        raise TypeError(f"`{name}` must hold integers, got {shape}")
-    if any(size < 1 for size in shape):
-        raise ValueError(f"`{name}` must hold sizes >= 1, got {shape}")
-    if last is not None and shape[-1] != last:
-        raise ValueError(f"`{name}` must end with the layer's {last} features, got {shape[-1]} ({name} {shape})")
-    return tuple(int(size) for size in shape)

@@ -54,7 +54,7 @@ def test_the_blocker_blocks(tmp_path):
 def test_the_self_check_needs_only_numpy_and_scipy(tmp_path):
     learner = tmp_path / "learner"
     learner.mkdir()
-    for name in ("layers.py", "kernels.py", "conv_gemm.py", "row_kernels.py", "threads.py", "param.py",
+    for name in ("layers.py", "kernels.py", "conv_gemm.py", "threads.py", "param.py",
                  "normalization.py", "validation.py", "optim.py"):
         (learner / name).write_text((open(os.path.join(REPO, name), encoding="utf-8")).read())
     environment = environment_without_extras(tmp_path / "site")

@@ -148,7 +148,7 @@ MUTANTS = [
                  ("FullyConnectedLayer",),
                  {"FullyConnectedLayer.backward.accumulates": ("fail", "grad_overwritten", "W.grad holds the second")},
                  id="fc-W-grad-overwritten"),
-    pytest.param("row_kernels.py", rewritten("_affine_backward", call_renamed("sum", "mean")),
+    pytest.param("kernels.py", rewritten("affine_backward", call_renamed("sum", "mean")),
                  ("FullyConnectedLayer",),
                  {"FullyConnectedLayer.backward.B_grad": ("fail", None, r"respect to B.*batch 4")},
                  id="fc-B-grad-mean-over-batch"),
