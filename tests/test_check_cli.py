@@ -171,13 +171,16 @@ def test_each_check_is_printed_as_it_finishes_and_ctrl_c_leaves_a_partial_report
     output = "".join(printed) + rest
     assert re.search(r"\nProbe\.layers\.ok +pass +\d+\.\d\d s\nProbe\.layers\.bad +fail +\d+\.\d\d s  probe failed\n",
                      output)
-    assert re.search(r"\n\ninterrupted \(Ctrl-C\): 2 checks not run: Probe\.metrics\.hang, Probe\.metrics\.after\n",
-                     output), output
-    assert re.search(r"\n\n1 passed, 1 failed, 0 errors, 0 not implemented, 0 timed out, 0 info, \d+ missing, 2 not "
-                     r"run in \d+\.\d s \(interrupted\)\n$", output), output
+    # The checks between layers.bad and the hanging one may or may not have finished when SIGINT lands (a loaded
+    # machine is slow to start them): the report names every check not run, the hanging one and its successor last.
     written = json.loads(report_file.read_text())
     assert written["incomplete"] is True
-    assert written["not_run"] == ["Probe.metrics.hang", "Probe.metrics.after"]
+    not_run = written["not_run"]
+    assert not_run[-2:] == ["Probe.metrics.hang", "Probe.metrics.after"]
+    assert re.search(rf"\n\ninterrupted \(Ctrl-C\): {len(not_run)} checks not run: .*Probe\.metrics\.hang, "
+                     rf"Probe\.metrics\.after\n", output), output
+    assert re.search(rf"\n\n1 passed, 1 failed, 0 errors, 0 not implemented, 0 timed out, 0 info, \d+ missing, "
+                     rf"{len(not_run)} not run in \d+\.\d s \(interrupted\)\n$", output), output
     assert [entry["id"] for entry in written["checks"] if entry["id"].startswith("Probe.")] == ["Probe.layers.ok",
                                                                                               "Probe.layers.bad"]
     assert worker_processes(learner) == []
