@@ -15,18 +15,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from layers import (
-    AveragePoolingLayer,
-    BatchNormalization,
-    ConvolutionalLayer,
-    Dropout,
-    Flattener,
-    FullyConnectedLayer,
-    GlobalAveragePooling,
-    MaxPoolingLayer,
-    ReLULayer,
-    TanhLayer,
-)
+import layers
 from model import ConvNet, lenet, vgg
 from optim import SGD, MomentumSGD
 
@@ -72,8 +61,8 @@ def our_step(model, X, y):
 def torch_model(model):
     """An `nn.Sequential` computing what `model` computes, on NCHW tensors, with `model`'s weights copied."""
     nn = torch.nn
-    layers = model.layers
-    conv1, conv2, pool1, pool2 = layers["conv1"], layers["conv2"], layers["pool1"], layers["pool2"]
+    named = model.layers
+    conv1, conv2, pool1, pool2 = named["conv1"], named["conv2"], named["pool1"], named["pool2"]
     net = nn.Sequential(OrderedDict(
         conv1=nn.Conv2d(model.input_shape[2], model.conv1_channels, conv1.filter_size, padding=conv1.padding),
         relu1=nn.ReLU(),
@@ -82,7 +71,7 @@ def torch_model(model):
         relu2=nn.ReLU(),
         pool2=nn.MaxPool2d(pool2.pool_size, pool2.stride),
         flatten=nn.Flatten(),
-        fc=nn.Linear(*layers["fc"].W.value.shape),
+        fc=nn.Linear(*named["fc"].W.value.shape),
     )).to(torch_dtype(model.dtype))
     values = {name: param.value for name, param in model.params().items()}
     net.load_state_dict(to_torch_layout(values, model.conv2_channels))
@@ -166,7 +155,7 @@ def torch_sequential(model, input_shape=IMAGE_SHAPE):
     modules, flat = OrderedDict(), False
     for name, layer in model.layers.items():
         modules[name] = _torch_module(layer, flat)
-        flat = flat or isinstance(layer, (Flattener, GlobalAveragePooling))
+        flat = flat or isinstance(layer, (layers.Flattener, layers.GlobalAveragePooling))
     net = torch.nn.Sequential(modules).to(torch_dtype(model.dtype))
     arrays = {**{name: param.value for name, param in model.params().items()}, **model.buffers()}
     state = {key: torch.from_numpy(array) for key, array in torch_state(model, arrays, input_shape).items()}
@@ -190,12 +179,12 @@ def torch_state(model, arrays, input_shape=IMAGE_SHAPE):
     state, order = {}, None  # order: after a Flattener, our index of each torch feature
     for name, shape in layer_input_shapes(model, input_shape).items():
         layer = model.layers[name]
-        if isinstance(layer, Flattener):
+        if isinstance(layer, layers.Flattener):
             order = np.arange(np.prod(shape)).reshape(shape).transpose(2, 0, 1).ravel()  # (h, w, c) -> (c, h, w)
         for ours, (theirs, convert) in _torch_conversions(layer, order).items():
             if f"{name}_{ours}" in arrays:
                 state[f"{name}.{theirs}"] = np.ascontiguousarray(convert(arrays[f"{name}_{ours}"]))
-        if isinstance(layer, (FullyConnectedLayer, GlobalAveragePooling)):
+        if isinstance(layer, (layers.FullyConnectedLayer, layers.GlobalAveragePooling)):
             order = None
     return state
 
@@ -203,11 +192,11 @@ def torch_state(model, arrays, input_shape=IMAGE_SHAPE):
 def _torch_conversions(layer, order):
     """{our array name: (torch's name, our array -> torch's array)} for `layer`; `order` as in `torch_state`."""
     reorder = (lambda array: array) if order is None else (lambda array: array[order])
-    if isinstance(layer, ConvolutionalLayer):
+    if isinstance(layer, layers.ConvolutionalLayer):
         return {"W": ("weight", lambda W: W.transpose(3, 2, 0, 1)), "B": ("bias", lambda B: B)}
-    if isinstance(layer, FullyConnectedLayer):
+    if isinstance(layer, layers.FullyConnectedLayer):
         return {"W": ("weight", lambda W: reorder(W).T), "B": ("bias", lambda B: B[0])}
-    if isinstance(layer, BatchNormalization):
+    if isinstance(layer, layers.BatchNormalization):
         return {ours: (theirs, reorder) for ours, theirs in (("gamma", "weight"), ("beta", "bias"),
                                                              ("running_mean", "running_mean"),
                                                              ("running_var", "running_var"))}
@@ -217,21 +206,21 @@ def _torch_conversions(layer, order):
 def _torch_module(layer, flat):
     """The torch module of one of our layers; `flat` when the layer comes after a flatten (BatchNorm1d then)."""
     nn = torch.nn
-    if isinstance(layer, ConvolutionalLayer):
+    if isinstance(layer, layers.ConvolutionalLayer):
         return nn.Conv2d(layer.in_channels, layer.out_channels, layer.filter_size, stride=layer.stride,
                          padding=layer.padding)
-    if isinstance(layer, FullyConnectedLayer):
+    if isinstance(layer, layers.FullyConnectedLayer):
         return nn.Linear(*layer.W.value.shape)
-    if isinstance(layer, BatchNormalization):
+    if isinstance(layer, layers.BatchNormalization):
         return (nn.BatchNorm1d if flat else nn.BatchNorm2d)(layer.n_features, eps=layer.eps, momentum=layer.momentum)
-    if isinstance(layer, (MaxPoolingLayer, AveragePoolingLayer)):
-        pool = nn.MaxPool2d if isinstance(layer, MaxPoolingLayer) else nn.AvgPool2d
+    if isinstance(layer, (layers.MaxPoolingLayer, layers.AveragePoolingLayer)):
+        pool = nn.MaxPool2d if isinstance(layer, layers.MaxPoolingLayer) else nn.AvgPool2d
         return pool(layer.pool_size, layer.stride)
-    if isinstance(layer, GlobalAveragePooling):
+    if isinstance(layer, layers.GlobalAveragePooling):
         return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    if isinstance(layer, Dropout):
+    if isinstance(layer, layers.Dropout):
         return nn.Dropout(layer.p)
-    for ours, theirs in ((ReLULayer, nn.ReLU), (TanhLayer, nn.Tanh), (Flattener, nn.Flatten)):
+    for ours, theirs in ((layers.ReLULayer, nn.ReLU), (layers.TanhLayer, nn.Tanh), (layers.Flattener, nn.Flatten)):
         if isinstance(layer, ours):
             return theirs()
     raise TypeError(f"torch_sequential has no torch module for {type(layer).__name__}")

@@ -6,20 +6,9 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+import layers
 from bench import models as bench_models
 from bench import run as bench
-from layers import (
-    AveragePoolingLayer,
-    BatchNormalization,
-    ConvolutionalLayer,
-    Dropout,
-    Flattener,
-    FullyConnectedLayer,
-    GlobalAveragePooling,
-    MaxPoolingLayer,
-    ReLULayer,
-    TanhLayer,
-)
 from model import Sequential
 from selfcheck.oracles import convolution
 
@@ -84,7 +73,7 @@ def test_threads_option_is_undone_afterwards(capsys):
 def test_loop_convolution_matches_the_layer(padding, compute_input_grad):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2, 7, 6, 3))
-    layer = ConvolutionalLayer(3, 4, 3, padding, seed=1, compute_input_grad=compute_input_grad)
+    layer = layers.ConvolutionalLayer(3, 4, 3, padding, seed=1, compute_input_grad=compute_input_grad)
     layer.B.value = rng.standard_normal(4)
     out = layer.forward(X)
     d_out = rng.standard_normal(out.shape)
@@ -189,12 +178,12 @@ def test_torch_sequential_is_equivalent(name, one_thread):
 
 
 @pytest.mark.parametrize("stack", [
-    lambda: [ConvolutionalLayer(3, 4, 3, 1, seed=1), BatchNormalization(4, momentum=0.3), ReLULayer(),
-             MaxPoolingLayer(2, 2), ConvolutionalLayer(4, 6, 3, 0, stride=2, seed=2), TanhLayer(),
-             AveragePoolingLayer(3, 2), Flattener(), BatchNormalization(54, eps=1e-3), Dropout(0.0),
-             FullyConnectedLayer(54, 10, seed=3)],
-    lambda: [ConvolutionalLayer(3, 5, 5, 2, seed=1), ReLULayer(), GlobalAveragePooling(), BatchNormalization(5),
-             FullyConnectedLayer(5, 10, seed=2)],
+    lambda: [layers.ConvolutionalLayer(3, 4, 3, 1, seed=1), layers.BatchNormalization(4, momentum=0.3),
+             layers.ReLULayer(), layers.MaxPoolingLayer(2, 2), layers.ConvolutionalLayer(4, 6, 3, 0, stride=2, seed=2),
+             layers.TanhLayer(), layers.AveragePoolingLayer(3, 2), layers.Flattener(),
+             layers.BatchNormalization(54, eps=1e-3), layers.Dropout(0.0), layers.FullyConnectedLayer(54, 10, seed=3)],
+    lambda: [layers.ConvolutionalLayer(3, 5, 5, 2, seed=1), layers.ReLULayer(), layers.GlobalAveragePooling(),
+             layers.BatchNormalization(5), layers.FullyConnectedLayer(5, 10, seed=2)],
 ], ids=["flatten then batchnorm", "global average pooling"])
 def test_torch_sequential_of_every_layer_type(stack, one_thread):
     pytest.importorskip("torch")
@@ -214,8 +203,8 @@ def test_torch_sequential_refuses_an_unknown_layer():
         def params(self):
             return {}
     with pytest.raises(TypeError, match="torch_sequential has no torch module for Identity"):
-        bench_models.torch_sequential(Sequential([ConvolutionalLayer(3, 2, 3), Identity(), Flattener(),
-                                           FullyConnectedLayer(1800, 10)]))
+        bench_models.torch_sequential(Sequential([layers.ConvolutionalLayer(3, 2, 3), Identity(), layers.Flattener(),
+                                           layers.FullyConnectedLayer(1800, 10)]))
 
 
 def test_model_equivalence_check_sees_the_flatten_order(monkeypatch, one_thread):

@@ -7,17 +7,7 @@ import numpy as np
 import pytest
 from blas import assert_same_predictions
 
-from layers import (
-    AveragePoolingLayer,
-    BatchNormalization,
-    ConvolutionalLayer,
-    Dropout,
-    Flattener,
-    FullyConnectedLayer,
-    MaxPoolingLayer,
-    ReLULayer,
-    TanhLayer,
-)
+import layers
 from model import Sequential
 from optim import MomentumSGD
 
@@ -36,11 +26,12 @@ class NHWCFlatten(nn.Module):
 
 def build_pair(seed):
     ours = Sequential([
-        ConvolutionalLayer(3, 4, 3, 1, seed=seed), BatchNormalization(4), ReLULayer(), MaxPoolingLayer(2, 2),
-        ConvolutionalLayer(4, 6, 3, 0, seed=seed + 1), BatchNormalization(6, momentum=0.3), TanhLayer(),
-        AveragePoolingLayer(2, 2), Flattener(), Dropout(0.0, seed=seed),
-        FullyConnectedLayer(24, 8, seed=seed + 2), BatchNormalization(8), ReLULayer(),
-        FullyConnectedLayer(8, 5, seed=seed + 3, gain=1 / 3),
+        layers.ConvolutionalLayer(3, 4, 3, 1, seed=seed), layers.BatchNormalization(4), layers.ReLULayer(),
+        layers.MaxPoolingLayer(2, 2), layers.ConvolutionalLayer(4, 6, 3, 0, seed=seed + 1),
+        layers.BatchNormalization(6, momentum=0.3), layers.TanhLayer(),
+        layers.AveragePoolingLayer(2, 2), layers.Flattener(), layers.Dropout(0.0, seed=seed),
+        layers.FullyConnectedLayer(24, 8, seed=seed + 2), layers.BatchNormalization(8), layers.ReLULayer(),
+        layers.FullyConnectedLayer(8, 5, seed=seed + 3, gain=1 / 3),
     ])
     theirs = nn.Sequential(
         nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2, 2),
@@ -82,7 +73,7 @@ def test_thirty_momentum_steps_follow_pytorch():
         assert our_loss == pytest.approx(their_loss.item(), rel=1e-6), f"step {step}"
 
     torch_norms = [module for module in theirs if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d))]
-    our_norms = [layer for layer in ours.layers.values() if isinstance(layer, BatchNormalization)]
+    our_norms = [layer for layer in ours.layers.values() if isinstance(layer, layers.BatchNormalization)]
     for our_norm, their_norm in zip(our_norms, torch_norms):
         np.testing.assert_allclose(our_norm.running_mean, their_norm.running_mean.numpy(), rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(our_norm.running_var, their_norm.running_var.numpy(), rtol=1e-6, atol=1e-9)
