@@ -72,7 +72,7 @@ from bench.models import (
 )
 from layers import BatchNormalization, Dropout, Flattener
 from selfcheck.oracles import convolution
-from validation import parse_argument
+from validation import int_at_least
 
 try:
     import torch
@@ -719,13 +719,13 @@ def _parse_args(argv):
                     "three batch sizes. lenet() and vgg(): the training step with momentum, each layer of vgg() "
                     "and its BatchNorm layers, the peak memory and one epoch of SVHN's size. Targets are judged "
                     f"at batch {TARGET_BATCH}; without torch the comparison is skipped.")
-    parser.add_argument("--batch", type=_positive_int, default=TARGET_BATCH, help="images per batch (64)")
-    parser.add_argument("--repeats", type=_positive_int, default=20,
+    parser.add_argument("--batch", type=int_at_least(1), default=TARGET_BATCH, help="images per batch (64)")
+    parser.add_argument("--repeats", type=int_at_least(1), default=20,
                         help="timed runs per figure, the median is reported (20; quote figures of 10 or more)")
-    parser.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (3)")
-    parser.add_argument("--loop-batch", type=_positive_int, default=8,
+    parser.add_argument("--warmup", type=int_at_least(1), default=3, help="untimed runs first (3)")
+    parser.add_argument("--loop-batch", type=int_at_least(1), default=8,
                         help="images the per-pixel loop convolution is timed on, scaled to --batch (8)")
-    parser.add_argument("--loop-repeats", type=_positive_int, default=10,
+    parser.add_argument("--loop-repeats", type=int_at_least(1), default=10,
                         help="timed runs of the per-pixel loop convolution (10)")
     parser.add_argument("--configs", type=_config, nargs="*", default=[(2, 2), (16, 32), (32, 64)],
                         metavar="C1xC2", help="channel pairs of the ConvNet's two convolutions (2x2 16x32 32x64); "
@@ -733,14 +733,14 @@ def _parse_args(argv):
     parser.add_argument("--models", nargs="*", choices=tuple(MODELS), default=list(MODELS),
                         help="networks of model.py timed against the same torch.nn.Sequential (lenet vgg); none "
                              "leaves out their tables")
-    parser.add_argument("--epoch-images", type=_positive_int, default=EPOCH_IMAGES,
+    parser.add_argument("--epoch-images", type=int_at_least(1), default=EPOCH_IMAGES,
                         help=f"images in the epoch that is timed ({EPOCH_IMAGES}, SVHN's training set)")
-    parser.add_argument("--epoch-steps", type=_positive_int, default=20,
+    parser.add_argument("--epoch-steps", type=int_at_least(1), default=20,
                         help="training steps timed for the epoch, scaled to the whole epoch (20)")
     parser.add_argument("--full-epoch", action="store_true",
                         help="time every step of the epoch instead (minutes; float32 stand-in images in memory)")
     parser.add_argument("--dtypes", nargs="+", choices=("float32", "float64"), default=["float32", "float64"])
-    parser.add_argument("--threads", type=_positive_int, nargs="+", metavar="N",
+    parser.add_argument("--threads", type=int_at_least(1), nargs="+", metavar="N",
                         help="one count: run every table with the package, BLAS, OpenMP and torch limited to N "
                              "threads (default: leave them alone); several: time only the training steps, at each "
                              "count, each side in processes of its own, with each side's speed-up")
@@ -753,10 +753,6 @@ def _parse_args(argv):
         args.repeats, args.warmup, args.loop_repeats = 3, 1, 1
         args.epoch_steps = min(args.epoch_steps, 2)
     return args
-
-
-def _positive_int(text):
-    return parse_argument(text, int, "a positive integer", lambda value: value >= 1)
 
 
 def _config(text):

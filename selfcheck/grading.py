@@ -28,7 +28,7 @@ from selfcheck import submissions as submissions_module
 from selfcheck.base import MODULES, STATUSES
 from selfcheck.runner import RunInterrupted, choose, run, worker_environment
 from selfcheck.worker import load_checks
-from validation import check_int, check_number, parse_argument
+from validation import check_int, check_number, int_at_least
 
 #: Each grading worker's resource limits (worker.limit_resources): a submission that allocates, forks or writes
 #: without end costs its own checks (MemoryError, an error), never the machine. 1 GiB of address space is 7x what a
@@ -252,7 +252,7 @@ def add_arguments(parser):
                                                               "per student (instead of PATH)")
     group.add_argument("--out", metavar="DIR", help="with --grade: the new folder for grades.csv, feedback/, "
                                                    "report.json and summary.txt")
-    group.add_argument("--jobs", type=_positive_int, metavar="N",
+    group.add_argument("--jobs", type=int_at_least(1), metavar="N",
                        help=f"with --grade: submissions graded at once (default: the cores, {cores()})")
     group.add_argument("--points", metavar="FILE", help="points per check id or id prefix (.json or .toml; "
                                                        "'default': the default table); with PATH: print the score")
@@ -287,10 +287,6 @@ def command(args, parser):
         print("interrupted (Ctrl-C): the running submissions were stopped; nothing written", file=sys.stderr)
         return 130
     return int(not all(record["graded"] for record in report["students"]))
-
-
-def _positive_int(text):
-    return parse_argument(text, int, "an integer >= 1", lambda value: value >= 1)
 
 
 def main(argv):
