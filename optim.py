@@ -26,7 +26,7 @@ import weakref
 
 import numpy as np
 
-from validation import check_float_array, check_number
+from validation import check_finite, check_float_array, check_number
 
 # make_optimizer's names, and its defaults (PyTorch's).
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
@@ -398,7 +398,7 @@ def _copy(value):
 
 
 def _check_state_value(value, name, is_count):
-    """A state value: an int >= 0 for a count, else None or a float ndarray (copied)."""
+    """A state value: an int >= 0 for a count, else None or a finite float ndarray (copied)."""
     if is_count:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise TypeError(f"`{name}` must be a count, an int >= 0, got {value!r}")
@@ -407,7 +407,7 @@ def _check_state_value(value, name, is_count):
         return None
     if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
         raise TypeError(f"`{name}` must be None or a float ndarray, got {type(value).__name__}")
-    return value.copy()
+    return check_finite(value, name).copy()
 
 
 def make_optimizer(name, momentum=None, weight_decay=None):

@@ -62,6 +62,8 @@ def test_optimizer_state_before_any_update_round_trips(optimizer):
     ({"optimizer": "MomentumSGD", "state": {"velocity": "x"}}, r"`state\['state'\]\['velocity'\]` must be None or "
                                                                r"a float ndarray, got str"),
     ([1], r"`state` must be a dict from state_dict\(\)"),
+    ({"optimizer": "MomentumSGD", "state": {"velocity": np.array([1.0, np.nan])}},
+     r"`state\['state'\]\['velocity'\]` must hold finite values only, got 1 NaN or infinite"),
 ])
 def test_optimizer_refuses_a_state_that_is_not_its_own(state, match):
     optimizer = MomentumSGD()
