@@ -317,3 +317,55 @@ def _check_pixels(X, name, image_shape=None):
     if np.issubdtype(X.dtype, np.floating):
         check_finite(X, name)
     return X
+
+
+class Dataset:
+    """The training and validation splits.
+
+    Parameters
+    ----------
+    train_X : ndarray of shape (n_train, ...), e.g. (n_train, height, width, channels)
+        Float samples must be finite (no NaN, no infinity).
+    train_y : ndarray of shape (n_train,), integer class indices >= 0
+        One-hot rows, a (n_train, 1) column and float labels are refused (the message says how to convert them).
+    val_X : ndarray of shape (n_val, ...)
+    val_y : ndarray of shape (n_val,), integer class indices >= 0
+    """
+
+    def __init__(self, train_X, train_y, val_X, val_y):
+        self.train_X, self.train_y = _check_split(train_X, train_y, "train_X", "train_y")
+        self.val_X, self.val_y = _check_split(val_X, val_y, "val_X", "val_y")
+
+
+def check_dataset(dataset):
+    """Return `dataset` after checking it has train_X, train_y, val_X, val_y with one label per sample."""
+    names = ("train_X", "train_y", "val_X", "val_y")
+    missing = [name for name in names if not hasattr(dataset, name)]
+    if missing:
+        raise TypeError(f"`dataset` must have the attributes {', '.join(names)} (e.g. a Dataset); "
+                        f"{type(dataset).__name__} lacks {', '.join(missing)}")
+    _check_split(dataset.train_X, dataset.train_y, "train_X", "train_y")
+    _check_split(dataset.val_X, dataset.val_y, "val_X", "val_y")
+    return dataset
+
+
+def _check_split(X, y, x_name, y_name):
+    """`X` and `y` as arrays with the same, non-zero number of samples; float samples must be finite."""
+    X, y = check_samples(X, y, x_name, y_name)
+    if np.issubdtype(X.dtype, np.inexact):
+        check_finite(X, x_name)
+    return X, _check_class_indices(y, y_name)
+
+
+def _check_class_indices(y, name):
+    """`y` when it is (n_samples,) non-negative integers; one-hot rows, columns and float labels are refused."""
+    if y.ndim != 1:
+        advice = ("y.ravel()" if y.ndim == 2 and y.shape[1] == 1 else
+                  "y.argmax(axis=1) for one-hot rows" if y.ndim == 2 else "one class index per sample")
+        raise ValueError(f"`{name}` must be 1-D (n_samples,) class indices, got shape {y.shape}; use {advice}")
+    if not np.issubdtype(y.dtype, np.integer):
+        advice = "; use y.astype(int)" if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0) else ""
+        raise TypeError(f"`{name}` must hold integer class indices, got dtype {y.dtype}{advice}")
+    if y.min() < 0:
+        raise ValueError(f"`{name}` must hold class indices >= 0, got {y.min()}")
+    return y

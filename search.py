@@ -48,10 +48,11 @@ import numpy as np
 from joblib import Parallel, delayed
 
 import threads
+from dataset import Dataset, check_dataset
 from model import ARCH_SETTINGS, ARCHS
 from optim import OPTIMIZERS
 from train import train_model
-from trainer import Dataset, TrainingDivergedError, check_dataset
+from trainer import TrainingDivergedError
 from validation import check_int
 
 DISTRIBUTIONS = ("log", "uniform", "int", "choice")
