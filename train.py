@@ -51,7 +51,6 @@ import warnings
 import matplotlib
 import numpy as np
 import scipy
-import scipy.io
 
 import plots
 from atomic import check_out, publish, staging_folder
@@ -61,10 +60,10 @@ from checkpoint import load_classifier, load_training_state, read_preprocessing,
 from dataset import (
     IMAGE_SHAPE,
     PIXEL_SCALE,
-    STANDIN_KEY,
     TEST_FILE,
     TRAIN_FILE,
     StandInDataWarning,
+    has_standin_marker,
     load_svhn,
     prepare_for_neural_network,
     random_split_train_val,
@@ -545,13 +544,10 @@ def _load(args, resumed=None):
 def _is_standin(folder):
     """Whether either SVHN file in `folder` carries the marker variable that standin.py writes.
 
-    Files that cannot be read count as not marked: loading them says what is wrong.
+    Files that cannot be read count as not marked (a stand-in cut short after its marker still counts): loading
+    them says what is wrong.
     """
-    try:
-        return any(STANDIN_KEY in (name for name, _, _ in scipy.io.whosmat(os.path.join(folder, file)))
-                   for file in (TRAIN_FILE, TEST_FILE))
-    except (OSError, ValueError, scipy.io.matlab.MatReadError):
-        return False
+    return any(has_standin_marker(os.path.join(folder, file)) for file in (TRAIN_FILE, TEST_FILE))
 
 
 def _metrics(args, model, trainer, predictions, test_y, is_standin, run_seconds):
